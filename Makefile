@@ -1,0 +1,37 @@
+# scimplane build and test entry points. `make test` is what CI runs.
+GO ?= go
+BIN := bin
+FUZZTIME ?= 20s
+
+.PHONY: build test test-fast fuzz vet proto clean
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/controlplane ./controlplane
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/worker ./worker
+
+# test runs everything: unit, store and plugin tests on a real PostgreSQL
+# (TEST_DATABASE_URL, or one started from the machine's binaries), the
+# bounded fuzz runs, and the end-to-end suite in tests/.
+test: vet build
+	$(GO) test -count=1 -timeout 30m ./...
+	$(MAKE) fuzz
+
+# test-fast skips the container suite and the fuzzers.
+test-fast:
+	$(GO) test -count=1 -short ./...
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzFilter$$' -fuzztime $(FUZZTIME) ./worker/internal/resource
+	$(GO) test -run '^$$' -fuzz '^FuzzPatch$$' -fuzztime $(FUZZTIME) ./worker/internal/resource
+	$(GO) test -run '^$$' -fuzz '^FuzzExchange$$' -fuzztime $(FUZZTIME) ./worker/internal/scimserver
+
+vet:
+	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet ./...
+
+proto:
+	cd plugins/scimworker && protoc --go_out=. --go_opt=paths=source_relative \
+		--go-grpc_out=. --go-grpc_opt=paths=source_relative -I . proto/v1/worker.proto
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,66 @@
+package scimworker
+
+import (
+	"context"
+
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	workerv1 "github.com/scimplane/scimplane/plugins/scimworker/proto/v1"
+)
+
+// ProtocolVersion is bumped on every breaking change to the Worker contract.
+const ProtocolVersion = 1
+
+// PluginName is the key of the worker in the go-plugin plugin map.
+const PluginName = "worker"
+
+// Handshake is shared by the control plane and the worker. The cookie is a
+// usability check that stops the worker being run by hand, not security.
+var Handshake = plugin.HandshakeConfig{
+	ProtocolVersion:  ProtocolVersion,
+	MagicCookieKey:   "SCIMPLANE_WORKER_PLUGIN",
+	MagicCookieValue: "4f0c8a2e-scim-worker",
+}
+
+// Environment variables through which the control plane configures a worker.
+const (
+	EnvTenantID    = "SCIMPLANE_TENANT_ID"
+	EnvDatabaseURL = "SCIMPLANE_WORKER_DATABASE_URL"
+	EnvLogLevel    = "SCIMPLANE_LOG_LEVEL"
+)
+
+// GRPCPlugin adapts a Worker to go-plugin. The worker side sets Impl; the
+// control plane leaves it nil.
+type GRPCPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	Impl Worker
+}
+
+var _ plugin.GRPCPlugin = (*GRPCPlugin)(nil)
+
+// GRPCServer registers the worker implementation on the plugin's gRPC server.
+func (p *GRPCPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	workerv1.RegisterWorkerServer(s, &server{impl: p.Impl})
+	return nil
+}
+
+// GRPCClient returns a Worker that calls the plugin over conn.
+func (p *GRPCPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, conn *grpc.ClientConn) (any, error) {
+	return &client{rpc: workerv1.NewWorkerClient(conn)}, nil
+}
+
+// PluginMap is the plugin set for the control plane's plugin.ClientConfig.
+func PluginMap() map[string]plugin.Plugin {
+	return map[string]plugin.Plugin{PluginName: &GRPCPlugin{}}
+}
+
+// Serve runs impl as a go-plugin worker until the host closes the connection.
+// It must be called from main; the worker must not write to stdout before it.
+func Serve(impl Worker) {
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig: Handshake,
+		Plugins:         map[string]plugin.Plugin{PluginName: &GRPCPlugin{Impl: impl}},
+		GRPCServer:      plugin.DefaultGRPCServer,
+	})
+}
