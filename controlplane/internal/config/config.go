@@ -1,0 +1,161 @@
+// Package config turns the control plane's environment into a validated
+// Config. Only main calls FromEnv; everything else receives values.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is everything the control plane needs to start.
+type Config struct {
+	// DatabaseURL is the control plane's PostgreSQL; empty starts the
+	// embedded default under DataDir.
+	DatabaseURL string
+	Addr        string
+	PublicURL   string
+	// BootstrapKey is the operator API key; empty generates one on first start.
+	BootstrapKey string
+	DataDir      string
+	WorkerBin    string
+	// Secret derives tenant role passwords; empty loads or creates
+	// DataDir/secret. Replicas sharing a database must share it.
+	Secret string
+	// PostgresBinDir holds initdb and postgres for the embedded default.
+	PostgresBinDir string
+	// PostgresPort is the embedded server's port; 0 picks a free one.
+	PostgresPort int
+
+	LogLevel       slog.Level
+	WorkerLogLevel string
+
+	RateLimit     float64       // SCIM requests per second per tenant
+	RateBurst     int           // bucket size per tenant
+	RateQueueWait time.Duration // longest a request waits for a token before 429
+	MaxBodyBytes  int
+	// RequestTimeout bounds one SCIM exchange including its queueing.
+	RequestTimeout    time.Duration
+	WorkerIdleTimeout time.Duration
+	MaxWorkers        int
+}
+
+// FromEnv reads the SCIMPLANE_* variables through getenv, applies the
+// defaults and validates the result.
+func FromEnv(getenv func(string) string) (Config, error) {
+	c := Config{
+		DatabaseURL:    getenv("DATABASE_URL"),
+		Addr:           or(getenv("SCIMPLANE_ADDR"), "127.0.0.1:8080"),
+		BootstrapKey:   getenv("SCIMPLANE_BOOTSTRAP_KEY"),
+		DataDir:        or(getenv("SCIMPLANE_DATA_DIR"), ".scimplane"),
+		WorkerBin:      getenv("SCIMPLANE_WORKER_BIN"),
+		Secret:         getenv("SCIMPLANE_SECRET"),
+		PostgresBinDir: or(getenv("SCIMPLANE_POSTGRES_BIN_DIR"), "/usr/lib/postgresql/15/bin"),
+		WorkerLogLevel: or(getenv("SCIMPLANE_WORKER_LOG_LEVEL"), "info"),
+	}
+	c.PublicURL = strings.TrimRight(or(getenv("SCIMPLANE_PUBLIC_URL"), "http://"+c.Addr), "/")
+	if c.WorkerBin == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return Config{}, fmt.Errorf("locate executable for default worker binary: %w", err)
+		}
+		c.WorkerBin = filepath.Join(filepath.Dir(exe), "worker")
+	}
+	var errs []error
+	parse := func(name string, def string, set func(string) error) {
+		if err := set(or(getenv(name), def)); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+	}
+	parse("SCIMPLANE_LOG_LEVEL", "info", func(s string) error { return c.LogLevel.UnmarshalText([]byte(s)) })
+	parse("SCIMPLANE_POSTGRES_PORT", "0", intVar(&c.PostgresPort))
+	parse("SCIMPLANE_RATE_LIMIT", "500", func(s string) (err error) { c.RateLimit, err = strconv.ParseFloat(s, 64); return err })
+	parse("SCIMPLANE_RATE_BURST", "1000", intVar(&c.RateBurst))
+	parse("SCIMPLANE_RATE_QUEUE_WAIT", "2s", durationVar(&c.RateQueueWait))
+	parse("SCIMPLANE_MAX_BODY_BYTES", "1048576", intVar(&c.MaxBodyBytes))
+	parse("SCIMPLANE_REQUEST_TIMEOUT", "30s", durationVar(&c.RequestTimeout))
+	parse("SCIMPLANE_WORKER_IDLE_TIMEOUT", "10m", durationVar(&c.WorkerIdleTimeout))
+	parse("SCIMPLANE_MAX_WORKERS", "200", intVar(&c.MaxWorkers))
+	if len(errs) > 0 {
+		return Config{}, errors.Join(errs...)
+	}
+	return c, c.Validate()
+}
+
+// Validate reports every invalid field at once.
+func (c Config) Validate() error {
+	var errs []error
+	check := func(ok bool, format string, args ...any) {
+		if !ok {
+			errs = append(errs, fmt.Errorf(format, args...))
+		}
+	}
+	check(c.Addr != "", "listen address is empty")
+	u, err := url.Parse(c.PublicURL)
+	check(err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "", "public url %q is not an http(s) url", c.PublicURL)
+	check(c.BootstrapKey == "" || len(c.BootstrapKey) >= 24, "bootstrap key is shorter than 24 characters")
+	check(c.Secret == "" || len(c.Secret) >= 32, "secret is shorter than 32 characters")
+	check(c.DataDir != "", "data dir is empty")
+	check(c.WorkerBin != "", "worker binary is empty")
+	check(c.PostgresPort >= 0 && c.PostgresPort < 65536, "postgres port %d out of range", c.PostgresPort)
+	check(c.RateLimit > 0, "rate limit must be positive")
+	check(c.RateBurst >= 1, "rate burst must be at least 1")
+	check(c.RateQueueWait >= 0, "rate queue wait must not be negative")
+	check(c.MaxBodyBytes >= 1024, "max body bytes must be at least 1024")
+	check(c.RequestTimeout > 0, "request timeout must be positive")
+	check(c.WorkerIdleTimeout > 0, "worker idle timeout must be positive")
+	check(c.MaxWorkers >= 1, "max workers must be at least 1")
+	return errors.Join(errs...)
+}
+
+// LogValue logs the configuration with its secrets redacted.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("database_url", redactURL(c.DatabaseURL)),
+		slog.String("addr", c.Addr),
+		slog.String("public_url", c.PublicURL),
+		slog.Bool("bootstrap_key_set", c.BootstrapKey != ""),
+		slog.Bool("secret_set", c.Secret != ""),
+		slog.String("data_dir", c.DataDir),
+		slog.String("worker_bin", c.WorkerBin),
+		slog.Float64("rate_limit", c.RateLimit),
+		slog.Int("rate_burst", c.RateBurst),
+		slog.Duration("rate_queue_wait", c.RateQueueWait),
+		slog.Int("max_body_bytes", c.MaxBodyBytes),
+		slog.Duration("request_timeout", c.RequestTimeout),
+		slog.Duration("worker_idle_timeout", c.WorkerIdleTimeout),
+		slog.Int("max_workers", c.MaxWorkers),
+	)
+}
+
+func redactURL(s string) string {
+	if s == "" {
+		return "(embedded)"
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable)"
+	}
+	return u.Redacted()
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func intVar(p *int) func(string) error {
+	return func(s string) (err error) { *p, err = strconv.Atoi(s); return err }
+}
+
+func durationVar(p *time.Duration) func(string) error {
+	return func(s string) (err error) { *p, err = time.ParseDuration(s); return err }
+}

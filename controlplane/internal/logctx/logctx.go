@@ -1,0 +1,40 @@
+// Package logctx carries log attributes (request id, tenant id) on a context
+// and adds them to every record logged with that context.
+package logctx
+
+import (
+	"context"
+	"log/slog"
+)
+
+type key struct{}
+
+// With returns ctx carrying attrs in addition to those already on it.
+func With(ctx context.Context, attrs ...slog.Attr) context.Context {
+	prev, _ := ctx.Value(key{}).([]slog.Attr)
+	all := make([]slog.Attr, 0, len(prev)+len(attrs))
+	return context.WithValue(ctx, key{}, append(append(all, prev...), attrs...))
+}
+
+// Handler adds the context's attributes to each record.
+type Handler struct {
+	slog.Handler
+}
+
+// NewHandler wraps h.
+func NewHandler(h slog.Handler) *Handler { return &Handler{Handler: h} }
+
+func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
+	if attrs, ok := ctx.Value(key{}).([]slog.Attr); ok {
+		r.AddAttrs(attrs...)
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h *Handler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &Handler{Handler: h.Handler.WithAttrs(attrs)}
+}
+
+func (h *Handler) WithGroup(name string) slog.Handler {
+	return &Handler{Handler: h.Handler.WithGroup(name)}
+}

@@ -1,0 +1,31 @@
+package tenant
+
+// Principal is the authenticated caller of the admin API.
+type Principal struct {
+	KeyID    string
+	Role     Role
+	TenantID string // scope; empty for operators and unscoped support keys
+}
+
+// canRead: operators and unscoped support read everything; scoped keys
+// read only their tenant. tenantID "" asks for all tenants.
+func (p Principal) canRead(tenantID string) bool {
+	switch p.Role {
+	case RoleOperator:
+		return true
+	case RoleSupport:
+		return p.TenantID == "" || p.TenantID == tenantID
+	case RoleTenantAdmin:
+		return tenantID != "" && p.TenantID == tenantID
+	}
+	return false
+}
+
+// canManage: write access to one tenant's tokens.
+func (p Principal) canManage(tenantID string) bool {
+	return p.Role == RoleOperator || p.Role == RoleTenantAdmin && p.TenantID == tenantID
+}
+
+func (p Principal) audit(action, tenantID, detail string) AuditEntry {
+	return AuditEntry{KeyID: p.KeyID, Action: action, TenantID: tenantID, Detail: detail}
+}

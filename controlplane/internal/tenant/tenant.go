@@ -1,0 +1,137 @@
+// Package tenant is the control plane's domain: tenants, their SCIM tokens,
+// admin API keys and who may do what. It declares the Store it needs and
+// knows nothing of HTTP, SQL or worker processes.
+package tenant
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Domain errors; httpapi maps them to status codes.
+var (
+	ErrNotFound        = errors.New("not found")
+	ErrUnauthenticated = errors.New("invalid credentials")
+	ErrForbidden       = errors.New("forbidden")
+	ErrDisabled        = errors.New("tenant is disabled")
+	ErrConflict        = errors.New("conflict")
+)
+
+// ValidationError is a request the caller can fix; its message is safe to show.
+type ValidationError struct{ Msg string }
+
+func (e *ValidationError) Error() string { return e.Msg }
+
+func invalid(msg string) error { return &ValidationError{Msg: msg} }
+
+// Status of a tenant.
+type Status string
+
+const (
+	StatusActive   Status = "active"
+	StatusDisabled Status = "disabled"
+)
+
+// Tenant is one customer. Its ID is also the name of its PostgreSQL role
+// and schema.
+type Tenant struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Status    Status    `json:"status"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Token is a SCIM bearer token's metadata; the secret itself is never stored.
+type Token struct {
+	ID         string     `json:"id"`
+	TenantID   string     `json:"tenant_id"`
+	Name       string     `json:"name"`
+	CreatedAt  time.Time  `json:"created_at"`
+	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
+}
+
+// TokenHash is what authentication needs of an active token.
+type TokenHash struct {
+	ID        string
+	Hash      []byte
+	ExpiresAt *time.Time
+}
+
+// Role of an admin API key.
+type Role string
+
+const (
+	// RoleOperator may do everything.
+	RoleOperator Role = "operator"
+	// RoleTenantAdmin manages one tenant's tokens (and, later, policies).
+	RoleTenantAdmin Role = "tenant_admin"
+	// RoleSupport reads one tenant, or every tenant when unscoped.
+	RoleSupport Role = "support"
+)
+
+// APIKey is an admin API key's metadata.
+type APIKey struct {
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	Role      Role       `json:"role"`
+	TenantID  string     `json:"tenant_id,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+}
+
+// AuditEntry records one admin write.
+type AuditEntry struct {
+	ID       int64     `json:"id"`
+	At       time.Time `json:"at"`
+	KeyID    string    `json:"key_id"`
+	Action   string    `json:"action"`
+	TenantID string    `json:"tenant_id,omitempty"`
+	Detail   string    `json:"detail,omitempty"`
+}
+
+// NewTenant is everything the store needs to provision a tenant in one
+// transaction: the control rows, the login role and its schema.
+type NewTenant struct {
+	Tenant       Tenant
+	RolePassword string
+	Token        Token
+	TokenHash    []byte
+}
+
+// Store persists the control plane's state. Every write also inserts its
+// audit entry in the same transaction.
+type Store interface {
+	CreateTenant(ctx context.Context, nt NewTenant, a AuditEntry) error
+	GetTenant(ctx context.Context, id string) (Tenant, error)
+	ListTenants(ctx context.Context) ([]Tenant, error)
+	SetTenantStatus(ctx context.Context, id string, s Status, a AuditEntry) error
+	// DeleteTenant drops the tenant's schema and role and its control rows.
+	DeleteTenant(ctx context.Context, id string, a AuditEntry) error
+
+	// GetCredentials returns the tenant and its active tokens in one read.
+	GetCredentials(ctx context.Context, tenantID string) (Tenant, []TokenHash, error)
+	CreateToken(ctx context.Context, t Token, hash []byte, a AuditEntry) error
+	ListTokens(ctx context.Context, tenantID string) ([]Token, error)
+	RevokeToken(ctx context.Context, tenantID, tokenID string, a AuditEntry) error
+	// TouchToken records a use, at most once a minute per token.
+	TouchToken(ctx context.Context, tokenID string) error
+
+	GetAPIKeyByHash(ctx context.Context, hash []byte) (APIKey, error)
+	// PutBootstrapKey stores the bootstrap operator key. With replace it
+	// overwrites an existing one; it reports whether it wrote.
+	PutBootstrapKey(ctx context.Context, k APIKey, hash []byte, replace bool) (bool, error)
+	CreateAPIKey(ctx context.Context, k APIKey, hash []byte, a AuditEntry) error
+	ListAPIKeys(ctx context.Context) ([]APIKey, error)
+	RevokeAPIKey(ctx context.Context, id string, a AuditEntry) error
+
+	ListAudit(ctx context.Context, tenantID string, limit int) ([]AuditEntry, error)
+}
+
+// WorkerStopper stops a tenant's worker before its tenant is disabled or
+// dropped.
+type WorkerStopper interface {
+	Stop(tenantID string)
+}
