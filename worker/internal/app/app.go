@@ -1,0 +1,95 @@
+// Package app wires a worker: its database pool pinned to the tenant's
+// schema, migrations, the SCIM use cases and the plugin-facing Worker.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/scimplane/scimplane/plugins/scimworker"
+	"github.com/scimplane/scimplane/worker/internal/provision"
+	"github.com/scimplane/scimplane/worker/internal/resource"
+	"github.com/scimplane/scimplane/worker/internal/scimserver"
+	"github.com/scimplane/scimplane/worker/internal/store"
+)
+
+// Config is what the launcher gives a worker.
+type Config struct {
+	TenantID    string
+	DatabaseURL string
+	// MaxConns bounds the worker's pool; 0 means 4.
+	MaxConns int32
+}
+
+// Worker implements scimworker.Worker for one tenant.
+type Worker struct {
+	cfg     Config
+	pool    *pgxpool.Pool
+	scim    *scimserver.Server
+	log     *slog.Logger
+	started time.Time
+}
+
+var _ scimworker.Worker = (*Worker)(nil)
+
+// New connects, migrates the tenant schema and prepares the handlers.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*Worker, error) {
+	if cfg.TenantID == "" || cfg.DatabaseURL == "" {
+		return nil, errors.New("tenant id and database url are required")
+	}
+	pc, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	pc.MaxConns = cfg.MaxConns
+	if pc.MaxConns == 0 {
+		pc.MaxConns = 4
+	}
+	pc.MinConns = 0
+	pc.MaxConnIdleTime = 5 * time.Minute
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	if err := store.Migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	log = log.With("tenant_id", cfg.TenantID)
+	st := store.New(pool)
+	schemas := resource.NewSchemas()
+	svc := provision.New(st, schemas)
+	return &Worker{
+		cfg:     cfg,
+		pool:    pool,
+		scim:    scimserver.New(svc, st, schemas, log),
+		log:     log,
+		started: time.Now(),
+	}, nil
+}
+
+// Close releases the database pool.
+func (w *Worker) Close() { w.pool.Close() }
+
+// Handle serves one SCIM exchange.
+func (w *Worker) Handle(ctx context.Context, ex *scimworker.Exchange) (*scimworker.Reply, error) {
+	return w.scim.Handle(ctx, ex), nil
+}
+
+// Admin serves admin operations on the tenant's data.
+func (w *Worker) Admin(ctx context.Context, req *scimworker.AdminRequest) (*scimworker.AdminReply, error) {
+	return &scimworker.AdminReply{Status: 404, Body: []byte(`{"error":"unknown admin operation ` + req.Op + `"}`)}, nil
+}
+
+// Health reports the tenant and start time; it fails if the database is gone.
+func (w *Worker) Health(ctx context.Context) (*scimworker.HealthReply, error) {
+	if err := w.pool.Ping(ctx); err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	return &scimworker.HealthReply{TenantID: w.cfg.TenantID, StartedUnixMS: w.started.UnixMilli()}, nil
+}

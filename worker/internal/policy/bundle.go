@@ -1,0 +1,183 @@
+// Package policy embeds OPA: it compiles a tenant's permission policy once,
+// runs its Rego tests, and evaluates it per user.
+package policy
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/util"
+
+	"github.com/scimplane/scimplane/policies"
+)
+
+// Bundle is one version of a tenant's policy.
+type Bundle struct {
+	// Modules maps a file name to its Rego source. Files named *_test.rego
+	// are Rego tests: RunTests runs them, Compile leaves them out.
+	Modules map[string]string
+	// Mapping is the mapping document, visible to the policy as data.mapping.
+	Mapping json.RawMessage
+}
+
+// mappingFile names the mapping document in problems and in the default FS.
+const mappingFile = "mapping/data.json"
+
+// Default returns the policy shipped in policies.FS.
+func Default() (Bundle, error) {
+	names, err := fs.Glob(policies.FS, "*.rego")
+	if err != nil {
+		return Bundle{}, fmt.Errorf("list default policy: %w", err)
+	}
+	b := Bundle{Modules: make(map[string]string, len(names))}
+	for _, name := range names {
+		src, err := fs.ReadFile(policies.FS, name)
+		if err != nil {
+			return Bundle{}, fmt.Errorf("read default policy: %w", err)
+		}
+		b.Modules[name] = string(src)
+	}
+	b.Mapping, err = fs.ReadFile(policies.FS, mappingFile)
+	if err != nil {
+		return Bundle{}, fmt.Errorf("read default mapping: %w", err)
+	}
+	return b, nil
+}
+
+// Problem is one reason a bundle does not compile, located for an admin.
+type Problem struct {
+	File    string
+	Line    int
+	Column  int
+	Message string
+}
+
+func (p Problem) String() string {
+	if p.Line == 0 {
+		return p.File + ": " + p.Message
+	}
+	return fmt.Sprintf("%s:%d:%d: %s", p.File, p.Line, p.Column, p.Message)
+}
+
+// CompileError lists every problem found while compiling a bundle.
+type CompileError struct {
+	Problems []Problem
+}
+
+func (e *CompileError) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.String()
+	}
+	return "policy does not compile: " + strings.Join(lines, "; ")
+}
+
+// parse parses the bundle's modules (tests too when withTests is set) and
+// decodes its mapping document into the data the policy sees.
+func (b Bundle) parse(withTests bool) (map[string]*ast.Module, map[string]any, error) {
+	var problems []Problem
+	modules := map[string]*ast.Module{}
+	for name, src := range b.Modules {
+		if !withTests && isTest(name) {
+			continue
+		}
+		m, err := ast.ParseModuleWithOpts(name, src, ast.ParserOptions{RegoVersion: ast.RegoV1})
+		if err != nil {
+			problems = append(problems, astProblems(name, err)...)
+			continue
+		}
+		modules[name] = m
+	}
+
+	mapping, problem := decodeMapping(b.Mapping)
+	if problem != nil {
+		problems = append(problems, *problem)
+	}
+	if len(modules) == 0 && len(problems) == 0 {
+		problems = append(problems, Problem{File: "(bundle)", Message: "no Rego modules"})
+	}
+	if len(problems) > 0 {
+		sortProblems(problems)
+		return nil, nil, &CompileError{Problems: problems}
+	}
+	return modules, map[string]any{"mapping": mapping}, nil
+}
+
+func isTest(name string) bool { return strings.HasSuffix(name, "_test.rego") }
+
+// decodeMapping decodes the mapping with OPA's number handling. An empty
+// document is an empty mapping.
+func decodeMapping(raw json.RawMessage) (map[string]any, *Problem) {
+	mapping := map[string]any{}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return mapping, nil
+	}
+	dec := util.NewJSONDecoder(bytes.NewReader(raw))
+	err := dec.Decode(&mapping)
+	if err == nil && dec.More() {
+		err = errors.New("unexpected data after the JSON object")
+	}
+	if err == nil {
+		return mapping, nil
+	}
+	p := Problem{File: mappingFile, Message: "invalid JSON object: " + err.Error()}
+	var syntax *json.SyntaxError
+	if errors.As(err, &syntax) {
+		p.Line, p.Column = lineColumn(raw, syntax.Offset)
+	}
+	return nil, &p
+}
+
+// lineColumn locates the byte before offset, where a *json.SyntaxError
+// points after the offending byte.
+func lineColumn(src []byte, offset int64) (int, int) {
+	before := src[:min(int(offset), len(src))]
+	line := bytes.Count(before, []byte("\n")) + 1
+	return line, len(before) - 1 - bytes.LastIndexByte(before, '\n')
+}
+
+// astProblems turns OPA parse or compile errors into problems; file names
+// the module when the error has no location.
+func astProblems(file string, err error) []Problem {
+	var errs ast.Errors
+	if !errors.As(err, &errs) {
+		return []Problem{{File: file, Message: err.Error()}}
+	}
+	problems := make([]Problem, 0, len(errs))
+	for _, e := range errs {
+		p := Problem{File: file, Message: e.Code + ": " + e.Message}
+		if e.Location != nil {
+			p.File, p.Line, p.Column = cmp.Or(e.Location.File, file), e.Location.Row, e.Location.Col
+		}
+		problems = append(problems, p)
+	}
+	return problems
+}
+
+func sortProblems(problems []Problem) {
+	slices.SortStableFunc(problems, func(a, b Problem) int {
+		return cmp.Or(strings.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
+	})
+}
+
+// capabilities are OPA's built-ins minus those a permission policy has no
+// business calling: network and runtime access, and built-ins that can
+// allocate without bound in one call, out of reach of the time budget.
+func capabilities() *ast.Capabilities {
+	denied := []string{
+		"http.send", "net.lookup_ip_addr", "net.cidr_expand", "opa.runtime",
+		"numbers.range", "numbers.range_step",
+	}
+	caps := ast.CapabilitiesForThisVersion()
+	caps.Builtins = slices.DeleteFunc(caps.Builtins, func(b *ast.Builtin) bool {
+		return slices.Contains(denied, b.Name)
+	})
+	return caps
+}

@@ -1,0 +1,307 @@
+package policy
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/open-policy-agent/opa/v1/topdown"
+)
+
+// The rules the worker reads; see policies/permissions.rego.
+const (
+	DecisionRule = "data.scimplane.permissions.decision"
+	DenialsRule  = "data.scimplane.permissions.denials"
+)
+
+// ErrTimeout reports a decision that ran out of its time budget.
+var ErrTimeout = errors.New("policy evaluation timed out")
+
+// Group is a group the user is a member of, as the policy sees it.
+type Group struct {
+	ID          string
+	ExternalID  string
+	DisplayName string
+}
+
+// Input is what one decision is about: the SCIM user as the worker returns
+// it (JSON-decoded) and the user's groups.
+type Input struct {
+	User   map[string]any
+	Groups []Group
+}
+
+// Grant records that a rule gave a permission through a set and a group.
+type Grant struct {
+	Permission string
+	Set        string
+	Group      string // group id
+	Rule       string
+}
+
+// Decision is a user's effective permissions; all slices are sorted.
+type Decision struct {
+	Permissions []string
+	Sets        []string
+	Grants      []Grant
+}
+
+// Options bound each evaluation. Zero fields take the defaults.
+type Options struct {
+	// Timeout bounds one evaluation; default 100 ms.
+	Timeout time.Duration
+	// MaxGrants bounds the grants, sets and permissions of one decision;
+	// default 10,000.
+	MaxGrants int
+}
+
+// Decider evaluates one compiled policy version. It is safe for concurrent
+// use; a new version needs a new Decider.
+type Decider struct {
+	decision  rego.PreparedEvalQuery
+	denials   rego.PreparedEvalQuery
+	timeout   time.Duration
+	maxGrants int
+}
+
+// Compile parses and compiles the bundle's non-test modules with its mapping
+// as data.mapping and prepares the queries once. Problems in the Rego or the
+// mapping are reported as a *CompileError.
+func Compile(ctx context.Context, b Bundle, opts Options) (*Decider, error) {
+	modules, data, err := b.parse(false)
+	if err != nil {
+		return nil, err
+	}
+	compiler := ast.NewCompiler().WithCapabilities(capabilities())
+	if compiler.Compile(modules); compiler.Failed() {
+		problems := astProblems("(bundle)", compiler.Errors)
+		sortProblems(problems)
+		return nil, &CompileError{Problems: problems}
+	}
+	if len(compiler.GetRulesExact(ast.MustParseRef(DecisionRule))) == 0 {
+		return nil, &CompileError{Problems: []Problem{{File: "(bundle)", Message: "no rule " + DecisionRule}}}
+	}
+
+	store := inmem.NewFromObjectWithOpts(data, inmem.OptReturnASTValuesOnRead(true))
+	prepare := func(query string) (rego.PreparedEvalQuery, error) {
+		return rego.New(
+			rego.Query(query),
+			rego.Compiler(compiler),
+			rego.Store(store),
+			rego.StoreReadAST(true),
+			rego.StrictBuiltinErrors(true),
+		).PrepareForEval(ctx)
+	}
+	d := &Decider{
+		timeout:   cmp.Or(opts.Timeout, 100*time.Millisecond),
+		maxGrants: cmp.Or(opts.MaxGrants, 10_000),
+	}
+	if d.decision, err = prepare(DecisionRule); err != nil {
+		return nil, fmt.Errorf("prepare decision: %w", err)
+	}
+	if d.denials, err = prepare(DenialsRule); err != nil {
+		return nil, fmt.Errorf("prepare denials: %w", err)
+	}
+	return d, nil
+}
+
+// Decide evaluates the user's permissions. On any error (evaluation error,
+// timeout, undefined or malformed result) it returns an empty Decision: a
+// policy error never grants anything.
+func (d *Decider) Decide(ctx context.Context, in Input) (Decision, error) {
+	t, err := d.eval(ctx, d.decision, in)
+	if err != nil {
+		return Decision{}, err
+	}
+	if t == nil {
+		return Decision{}, fmt.Errorf("evaluate policy: %s is undefined", DecisionRule)
+	}
+	dec, err := d.decodeDecision(t)
+	if err != nil {
+		return Decision{}, fmt.Errorf("evaluate policy: malformed %s: %w", DecisionRule, err)
+	}
+	return dec, nil
+}
+
+// eval runs a prepared query within the time budget and returns its value,
+// or nil when it is undefined.
+func (d *Decider) eval(ctx context.Context, q rego.PreparedEvalQuery, in Input) (*ast.Term, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("evaluate policy: %w", err)
+	}
+	input, err := inputValue(in)
+	if err != nil {
+		return nil, fmt.Errorf("evaluate policy: input: %w", err)
+	}
+
+	// One cancel for both the budget and the caller's ctx, without the
+	// goroutine per evaluation that rego starts for a cancellable ctx.
+	cancel := topdown.NewCancel()
+	timer := time.AfterFunc(d.timeout, cancel.Cancel)
+	defer timer.Stop()
+	defer context.AfterFunc(ctx, cancel.Cancel)()
+
+	rs, err := q.Eval(ctx,
+		rego.EvalParsedInput(input),
+		rego.EvalExternalCancel(cancel),
+		rego.EvalGenerateJSON(keepTerm),
+	)
+	switch {
+	case err == nil:
+	case !topdown.IsCancel(err):
+		return nil, fmt.Errorf("evaluate policy: %w", err)
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("evaluate policy: %w", ctx.Err())
+	default:
+		return nil, fmt.Errorf("evaluate policy: %w after %s", ErrTimeout, d.timeout)
+	}
+	if len(rs) == 0 {
+		return nil, nil
+	}
+	t, ok := rs[0].Expressions[0].Value.(*ast.Term)
+	if !ok {
+		return nil, errors.New("evaluate policy: unexpected result type")
+	}
+	return t, nil
+}
+
+// keepTerm hands results back as AST terms, skipping rego's conversion to
+// Go maps: decodeDecision reads the terms directly.
+func keepTerm(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }
+
+// Object keys of the input and the results; never modified.
+var (
+	keyUser        = ast.StringTerm("user")
+	keyGroups      = ast.StringTerm("groups")
+	keyID          = ast.StringTerm("id")
+	keyExternalID  = ast.StringTerm("externalId")
+	keyDisplayName = ast.StringTerm("displayName")
+	keyPermissions = ast.StringTerm("permissions")
+	keySets        = ast.StringTerm("sets")
+	keyGrants      = ast.StringTerm("grants")
+	keyPermission  = ast.StringTerm("permission")
+	keySet         = ast.StringTerm("set")
+	keyGroup       = ast.StringTerm("group")
+	keyRule        = ast.StringTerm("rule")
+	keyReason      = ast.StringTerm("reason")
+)
+
+// inputValue builds {"user": ..., "groups": [...]} as an AST value, which
+// spares rego the JSON round trip it applies to a Go input.
+func inputValue(in Input) (ast.Value, error) {
+	user, err := ast.InterfaceToValue(in.User)
+	if err != nil {
+		return nil, err
+	}
+	if in.User == nil {
+		user = ast.NewObject()
+	}
+	groups := make([]*ast.Term, len(in.Groups))
+	for i, g := range in.Groups {
+		groups[i] = ast.ObjectTerm(
+			ast.Item(keyID, ast.StringTerm(g.ID)),
+			ast.Item(keyExternalID, ast.StringTerm(g.ExternalID)),
+			ast.Item(keyDisplayName, ast.StringTerm(g.DisplayName)),
+		)
+	}
+	return ast.NewObject(
+		ast.Item(keyUser, ast.NewTerm(user)),
+		ast.Item(keyGroups, ast.ArrayTerm(groups...)),
+	), nil
+}
+
+func (d *Decider) decodeDecision(t *ast.Term) (Decision, error) {
+	obj, ok := t.Value.(ast.Object)
+	if !ok {
+		return Decision{}, errors.New("not an object")
+	}
+	var dec Decision
+	var err error
+	if dec.Permissions, err = d.strings(obj, keyPermissions); err != nil {
+		return Decision{}, err
+	}
+	if dec.Sets, err = d.strings(obj, keySets); err != nil {
+		return Decision{}, err
+	}
+	grants, err := d.array(obj, keyGrants)
+	if err != nil {
+		return Decision{}, err
+	}
+	dec.Grants = make([]Grant, grants.Len())
+	for i := range dec.Grants {
+		g, ok := grants.Elem(i).Value.(ast.Object)
+		if !ok {
+			return Decision{}, fmt.Errorf("grants[%d] is not an object", i)
+		}
+		var fields [4]string
+		for j, key := range []*ast.Term{keyPermission, keySet, keyGroup, keyRule} {
+			if fields[j], ok = stringAt(g, key); !ok {
+				return Decision{}, fmt.Errorf("grants[%d].%v is not a string", i, key)
+			}
+		}
+		dec.Grants[i] = Grant{Permission: fields[0], Set: fields[1], Group: fields[2], Rule: fields[3]}
+	}
+	slices.Sort(dec.Permissions)
+	slices.Sort(dec.Sets)
+	slices.SortFunc(dec.Grants, compareGrants)
+	dec.Permissions = slices.Compact(dec.Permissions)
+	dec.Sets = slices.Compact(dec.Sets)
+	dec.Grants = slices.Compact(dec.Grants)
+	return dec, nil
+}
+
+func compareGrants(a, b Grant) int {
+	return cmp.Or(
+		strings.Compare(a.Permission, b.Permission),
+		strings.Compare(a.Set, b.Set),
+		strings.Compare(a.Group, b.Group),
+		strings.Compare(a.Rule, b.Rule),
+	)
+}
+
+func (d *Decider) array(obj ast.Object, key *ast.Term) (*ast.Array, error) {
+	v := obj.Get(key)
+	if v == nil {
+		return nil, fmt.Errorf("%v is missing", key)
+	}
+	a, ok := v.Value.(*ast.Array)
+	if !ok {
+		return nil, fmt.Errorf("%v is not an array", key)
+	}
+	if a.Len() > d.maxGrants {
+		return nil, fmt.Errorf("%v has %d entries, more than the limit of %d", key, a.Len(), d.maxGrants)
+	}
+	return a, nil
+}
+
+func (d *Decider) strings(obj ast.Object, key *ast.Term) ([]string, error) {
+	a, err := d.array(obj, key)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, a.Len())
+	for i := range out {
+		s, ok := a.Elem(i).Value.(ast.String)
+		if !ok {
+			return nil, fmt.Errorf("%v[%d] is not a string", key, i)
+		}
+		out[i] = string(s)
+	}
+	return out, nil
+}
+
+func stringAt(obj ast.Object, key *ast.Term) (string, bool) {
+	v := obj.Get(key)
+	if v == nil {
+		return "", false
+	}
+	s, ok := v.Value.(ast.String)
+	return string(s), ok
+}

@@ -1,0 +1,456 @@
+package policy_test
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/scimplane/scimplane/worker/internal/policy"
+)
+
+const enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+func user(active bool, department string) map[string]any {
+	return map[string]any{
+		"id":          "u-1",
+		"userName":    "alice@example.com",
+		"active":      active,
+		"displayName": "Alice",
+		"title":       "Engineer",
+		"emails":      []any{map[string]any{"value": "alice@example.com", "primary": true}},
+		"name":        map[string]any{"givenName": "Alice", "familyName": "Smith"},
+		enterprise: map[string]any{
+			"department":     department,
+			"employeeNumber": "42",
+			"manager":        map[string]any{"value": "u-0"},
+		},
+	}
+}
+
+func group(id, name string) policy.Group {
+	return policy.Group{ID: id, ExternalID: "ext-" + id, DisplayName: name}
+}
+
+func defaultBundle(t testing.TB) policy.Bundle {
+	t.Helper()
+	b, err := policy.Default()
+	require.NoError(t, err)
+	return b
+}
+
+func compile(t testing.TB, b policy.Bundle, opts policy.Options) *policy.Decider {
+	t.Helper()
+	d, err := policy.Compile(context.Background(), b, opts)
+	require.NoError(t, err)
+	return d
+}
+
+// withModule returns the default bundle with one module replaced or added.
+func withModule(t testing.TB, name, src string) policy.Bundle {
+	b := defaultBundle(t)
+	modules := map[string]string{name: src}
+	for n, s := range b.Modules {
+		if n != name {
+			modules[n] = s
+		}
+	}
+	b.Modules = modules
+	return b
+}
+
+func TestDecider_Decide(t *testing.T) {
+	customMapping := `{
+		"permission_sets": {
+			"reader": {"description": "r", "permissions": ["forms.view"]},
+			"finance_designer": {"description": "d", "permissions": ["forms.design", "forms.view"]}
+		},
+		"grants": [
+			{"name": "readers", "group": {"externalId": "ext-g-7"}, "sets": ["reader"]},
+			{"name": "finance-designers", "group": {"id": "g-8"}, "sets": ["finance_designer"],
+			 "when": [{"attribute": "` + enterprise + `:department", "equals": "Finance"}]}
+		]
+	}`
+
+	tests := []struct {
+		name    string
+		mapping string // empty: the default mapping
+		input   policy.Input
+		want    policy.Decision
+	}{
+		{
+			name:  "no groups",
+			input: policy.Input{User: user(true, "Engineering")},
+			want:  policy.Decision{Permissions: []string{}, Sets: []string{}, Grants: []policy.Grant{}},
+		},
+		{
+			name:  "default mapping, designer by display name",
+			input: policy.Input{User: user(true, "Engineering"), Groups: []policy.Group{group("g-3", "forms designers"), group("g-9", "Sales")}},
+			want: policy.Decision{
+				Permissions: []string{"forms.design", "forms.submit", "forms.view"},
+				Sets:        []string{"designer"},
+				Grants: []policy.Grant{
+					{Permission: "forms.design", Set: "designer", Group: "g-3", Rule: "forms-designers"},
+					{Permission: "forms.submit", Set: "designer", Group: "g-3", Rule: "forms-designers"},
+					{Permission: "forms.view", Set: "designer", Group: "g-3", Rule: "forms-designers"},
+				},
+			},
+		},
+		{
+			name:  "default mapping, department condition holds",
+			input: policy.Input{User: user(true, "People Operations"), Groups: []policy.Group{group("g-4", "HR"), group("g-1", "Forms Viewers")}},
+			want: policy.Decision{
+				Permissions: []string{"forms.view", "users.manage"},
+				Sets:        []string{"user_admin", "viewer"},
+				Grants: []policy.Grant{
+					{Permission: "forms.view", Set: "viewer", Group: "g-1", Rule: "forms-viewers"},
+					{Permission: "users.manage", Set: "user_admin", Group: "g-4", Rule: "hr-user-admins"},
+				},
+			},
+		},
+		{
+			name:  "default mapping, department condition fails",
+			input: policy.Input{User: user(true, "Engineering"), Groups: []policy.Group{group("g-4", "HR")}},
+			want:  policy.Decision{Permissions: []string{}, Sets: []string{}, Grants: []policy.Grant{}},
+		},
+		{
+			name:  "inactive user gets nothing",
+			input: policy.Input{User: user(false, "Engineering"), Groups: []policy.Group{group("g-5", "Forms Administrators")}},
+			want:  policy.Decision{Permissions: []string{}, Sets: []string{}, Grants: []policy.Grant{}},
+		},
+		{
+			name:    "custom mapping by externalId",
+			mapping: customMapping,
+			input:   policy.Input{User: user(true, "Engineering"), Groups: []policy.Group{group("g-7", "anything")}},
+			want: policy.Decision{
+				Permissions: []string{"forms.view"},
+				Sets:        []string{"reader"},
+				Grants:      []policy.Grant{{Permission: "forms.view", Set: "reader", Group: "g-7", Rule: "readers"}},
+			},
+		},
+		{
+			name:    "custom mapping, condition on department",
+			mapping: customMapping,
+			input:   policy.Input{User: user(true, "finance"), Groups: []policy.Group{group("g-8", "x"), group("g-7", "y")}},
+			want: policy.Decision{
+				Permissions: []string{"forms.design", "forms.view"},
+				Sets:        []string{"finance_designer", "reader"},
+				Grants: []policy.Grant{
+					{Permission: "forms.design", Set: "finance_designer", Group: "g-8", Rule: "finance-designers"},
+					{Permission: "forms.view", Set: "finance_designer", Group: "g-8", Rule: "finance-designers"},
+					{Permission: "forms.view", Set: "reader", Group: "g-7", Rule: "readers"},
+				},
+			},
+		},
+		{
+			name:    "custom mapping, default groups unknown",
+			mapping: customMapping,
+			input:   policy.Input{User: user(true, "Finance"), Groups: []policy.Group{group("g-5", "Forms Administrators")}},
+			want:    policy.Decision{Permissions: []string{}, Sets: []string{}, Grants: []policy.Grant{}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := defaultBundle(t)
+			if tt.mapping != "" {
+				b.Mapping = []byte(tt.mapping)
+			}
+			d := compile(t, b, policy.Options{})
+			got, err := d.Decide(context.Background(), tt.input)
+			require.NoError(t, err)
+			require.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestDecider_Decide_errorsGrantNothing(t *testing.T) {
+	tests := []struct {
+		name    string
+		policy  string
+		opts    policy.Options
+		wantErr string
+	}{
+		{
+			name: "conflicting outputs",
+			policy: `package scimplane.permissions
+decision := {"permissions": ["admin"], "sets": [], "grants": []}
+decision := {"permissions": ["forms.view"], "sets": [], "grants": []} if input.user.active`,
+			wantErr: "conflict",
+		},
+		{
+			name: "division by zero",
+			policy: `package scimplane.permissions
+decision := {"permissions": ["admin"], "sets": [], "grants": []} if {
+	count(input.groups) / 0 > 1
+}`,
+			wantErr: "divide by zero",
+		},
+		{
+			name: "undefined",
+			policy: `package scimplane.permissions
+decision := {"permissions": ["admin"], "sets": [], "grants": []} if false`,
+			wantErr: "undefined",
+		},
+		{
+			name: "malformed",
+			policy: `package scimplane.permissions
+decision := {"permissions": ["admin", 1], "sets": [], "grants": []}`,
+			wantErr: "malformed",
+		},
+		{
+			name: "too many grants",
+			policy: `package scimplane.permissions
+decision := {"permissions": [sprintf("p%d", [i]) | some i, _ in input.user.tags], "sets": [], "grants": []}`,
+			opts:    policy.Options{MaxGrants: 5},
+			wantErr: "more than the limit of 5",
+		},
+		{
+			name: "timeout",
+			policy: `package scimplane.permissions
+xs := [x | some x in input.user.tags]
+decision := {"permissions": [], "sets": [], "grants": []} if {
+	count([1 | some a in xs; some b in xs; some c in xs; some d in xs]) > 0
+}`,
+			opts:    policy.Options{Timeout: 20 * time.Millisecond},
+			wantErr: policy.ErrTimeout.Error(),
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := defaultBundle(t)
+			b.Modules = map[string]string{"permissions.rego": tt.policy}
+			d := compile(t, b, tt.opts)
+
+			u := user(true, "Engineering")
+			tags := make([]any, 200)
+			for i := range tags {
+				tags[i] = i
+			}
+			u["tags"] = tags
+			got, err := d.Decide(context.Background(), policy.Input{User: u, Groups: []policy.Group{group("g-5", "Forms Administrators")}})
+			require.ErrorContains(t, err, tt.wantErr)
+			require.Equal(t, policy.Decision{}, got)
+		})
+	}
+}
+
+func TestDecider_Decide_cancelledContext(t *testing.T) {
+	d := compile(t, defaultBundle(t), policy.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	got, err := d.Decide(ctx, policy.Input{User: user(true, ""), Groups: []policy.Group{group("g-5", "Forms Administrators")}})
+	require.ErrorIs(t, err, context.Canceled)
+	require.Equal(t, policy.Decision{}, got)
+}
+
+func TestDecider_Decide_concurrent(t *testing.T) {
+	d := compile(t, defaultBundle(t), policy.Options{})
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			groups := []policy.Group{group("g-1", "Forms Viewers")}
+			want := []string{"forms.view"}
+			if i%2 == 0 {
+				groups = []policy.Group{group("g-5", "Forms Administrators")}
+				want = []string{"admin", "forms.design", "forms.submit", "forms.view", "users.manage"}
+			}
+			for range 200 {
+				got, err := d.Decide(context.Background(), policy.Input{User: user(true, ""), Groups: groups})
+				if err != nil || !slices.Equal(got.Permissions, want) {
+					t.Errorf("got %v, %v; want %v", got.Permissions, err, want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func TestCompile_errors(t *testing.T) {
+	tests := []struct {
+		name  string
+		edit  func(*policy.Bundle)
+		want  []policy.Problem
+		wants string // substring of the first problem's message
+	}{
+		{
+			name: "parse error",
+			edit: func(b *policy.Bundle) {
+				b.Modules["permissions.rego"] = "package scimplane.permissions\n\ndecision := {\"permissions\" []}\n"
+			},
+			// OPA reports a parse error twice: what it found, what it expected.
+			want:  []policy.Problem{{File: "permissions.rego", Line: 3, Column: 28}, {File: "permissions.rego", Line: 3, Column: 28}},
+			wants: "rego_parse_error: unexpected [ token",
+		},
+		{
+			name: "unsafe variable",
+			edit: func(b *policy.Bundle) {
+				b.Modules["extra.rego"] = "package scimplane.extra\n\nallow if {\n\tx > 1\n}\n"
+			},
+			want:  []policy.Problem{{File: "extra.rego", Line: 4}},
+			wants: "rego_unsafe_var_error",
+		},
+		{
+			name: "denied built-in",
+			edit: func(b *policy.Bundle) {
+				b.Modules["extra.rego"] = "package scimplane.extra\n\nr := http.send({\"method\": \"get\", \"url\": \"http://x\"})\n"
+			},
+			want:  []policy.Problem{{File: "extra.rego", Line: 3}},
+			wants: "undefined function http.send",
+		},
+		{
+			name: "no decision rule",
+			edit: func(b *policy.Bundle) {
+				b.Modules["permissions.rego"] = "package scimplane.permissions\n\nallow := true\n"
+			},
+			want:  []policy.Problem{{File: "(bundle)"}},
+			wants: "no rule data.scimplane.permissions.decision",
+		},
+		{
+			name: "mapping is not JSON",
+			edit: func(b *policy.Bundle) {
+				b.Mapping = []byte("{\n  \"grants\": [\n    {\"name\": x}\n  ]\n}")
+			},
+			want:  []policy.Problem{{File: "mapping/data.json", Line: 3, Column: 14}},
+			wants: "invalid JSON object",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := defaultBundle(t)
+			tt.edit(&b)
+			_, err := policy.Compile(context.Background(), b, policy.Options{})
+			var ce *policy.CompileError
+			require.ErrorAs(t, err, &ce)
+			require.Len(t, ce.Problems, len(tt.want))
+			for i, p := range ce.Problems {
+				require.Equal(t, tt.want[i].File, p.File, p)
+				require.Equal(t, tt.want[i].Line, p.Line, p)
+				if tt.want[i].Column != 0 {
+					require.Equal(t, tt.want[i].Column, p.Column, p)
+				}
+			}
+			require.Contains(t, ce.Problems[0].Message, tt.wants)
+			require.Contains(t, err.Error(), ce.Problems[0].String())
+		})
+	}
+}
+
+func TestRunTests(t *testing.T) {
+	t.Run("default bundle passes", func(t *testing.T) {
+		results, err := policy.RunTests(context.Background(), defaultBundle(t))
+		require.NoError(t, err)
+		require.NotEmpty(t, results)
+		for _, r := range results {
+			require.Equal(t, policy.Pass, r.Outcome, "%s.%s at %s:%d: %s", r.Package, r.Name, r.File, r.Line, r.Message)
+		}
+	})
+
+	t.Run("failing and erroring tests are reported", func(t *testing.T) {
+		b := withModule(t, "extra_test.rego", `package scimplane.extra_test
+
+import data.scimplane.permissions
+
+test_wrong if {
+	print("decision was", permissions.decision)
+	permissions.decision.permissions == ["admin"] with input as {"user": {}, "groups": []}
+}
+
+test_errors if {
+	1 / 0 == 1
+}
+`)
+		results, err := policy.RunTests(context.Background(), b)
+		require.NoError(t, err)
+		byName := map[string]policy.TestResult{}
+		for _, r := range results {
+			if r.Package == "data.scimplane.extra_test" {
+				byName[r.Name] = r
+			}
+		}
+		require.Len(t, byName, 2)
+		require.Equal(t, policy.Fail, byName["test_wrong"].Outcome)
+		require.Equal(t, "extra_test.rego", byName["test_wrong"].File)
+		require.Equal(t, 5, byName["test_wrong"].Line)
+		require.Equal(t, policy.Error, byName["test_errors"].Outcome)
+		require.Contains(t, byName["test_errors"].Message, "divide by zero")
+	})
+
+	t.Run("broken test module is a compile error", func(t *testing.T) {
+		b := withModule(t, "extra_test.rego", "package x\n\ntest_x if {\n")
+		_, err := policy.RunTests(context.Background(), b)
+		var ce *policy.CompileError
+		require.ErrorAs(t, err, &ce)
+		require.Equal(t, "extra_test.rego", ce.Problems[0].File)
+	})
+}
+
+func TestDecider_Explain(t *testing.T) {
+	d := compile(t, defaultBundle(t), policy.Options{})
+	tests := []struct {
+		name        string
+		input       policy.Input
+		permission  string
+		wantGranted bool
+		wantGrants  []policy.Grant
+		wantReason  string
+	}{
+		{
+			name:        "granted through two groups",
+			input:       policy.Input{User: user(true, ""), Groups: []policy.Group{group("g-1", "Forms Viewers"), group("g-2", "Forms Users")}},
+			permission:  "forms.view",
+			wantGranted: true,
+			wantGrants: []policy.Grant{
+				{Permission: "forms.view", Set: "submitter", Group: "g-2", Rule: "forms-users"},
+				{Permission: "forms.view", Set: "viewer", Group: "g-1", Rule: "forms-viewers"},
+			},
+		},
+		{
+			name:       "no group maps to it",
+			input:      policy.Input{User: user(true, ""), Groups: []policy.Group{group("g-1", "Forms Viewers")}},
+			permission: "forms.design",
+			wantReason: "no group of this user maps to a set containing forms.design",
+		},
+		{
+			name:       "no groups",
+			input:      policy.Input{User: user(true, "")},
+			permission: "forms.design",
+			wantReason: "user is in no group",
+		},
+		{
+			name:       "inactive",
+			input:      policy.Input{User: user(false, ""), Groups: []policy.Group{group("g-5", "Forms Administrators")}},
+			permission: "admin",
+			wantReason: "rule inactive: user is inactive; inactive users get no permissions",
+		},
+		{
+			name:       "condition does not hold",
+			input:      policy.Input{User: user(true, "Engineering"), Groups: []policy.Group{group("g-4", "HR")}},
+			permission: "users.manage",
+			wantReason: `rule hr-user-admins, group g-4: group "HR" matches, but the condition on ` + enterprise + `:department does not hold`,
+		},
+		{
+			name:       "condition does not hold, other permission",
+			input:      policy.Input{User: user(true, "Engineering"), Groups: []policy.Group{group("g-4", "HR")}},
+			permission: "admin",
+			wantReason: "no group of this user maps to a set containing admin",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := d.Explain(context.Background(), tt.input, tt.permission)
+			require.NoError(t, err)
+			require.Equal(t, tt.permission, got.Permission)
+			require.Equal(t, tt.wantGranted, got.Granted)
+			require.Equal(t, tt.wantGrants, got.Grants)
+			if tt.wantReason == "" {
+				require.Empty(t, got.Reasons)
+			} else {
+				require.Equal(t, []string{tt.wantReason}, got.Reasons)
+			}
+		})
+	}
+}

@@ -1,0 +1,88 @@
+// Package provision holds the worker's SCIM use cases: create, replace,
+// patch and delete users and groups, each in one transaction together with
+// its SCIM log row. It declares the Store it needs; the store package
+// implements it.
+package provision
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/scimplane/scimplane/worker/internal/resource"
+)
+
+// Store errors.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("uniqueness conflict")
+)
+
+// UserRecord is a stored user.
+type UserRecord struct {
+	resource.Meta
+	Doc resource.Doc
+}
+
+// GroupRecord is a stored group (members live in their own table).
+type GroupRecord struct {
+	resource.Meta
+	Doc resource.Doc
+}
+
+// Query selects a page of a list request. Start is 1-based.
+type Query struct {
+	Filter resource.Filter
+	Start  int
+	Count  int
+}
+
+// LogEntry is one row of the SCIM log.
+type LogEntry struct {
+	At           time.Time
+	RequestID    string
+	Method       string
+	Path         string
+	Query        string
+	Filter       string
+	ResourceType string
+	ResourceID   string
+	ExternalID   string
+	UserName     string
+	DisplayName  string
+	Summary      string
+	Status       int
+	ScimType     string
+	Detail       string
+	Latency      time.Duration
+	RequestBody  []byte
+	ResponseBody []byte
+}
+
+// Store is what the use cases need from storage.
+type Store interface {
+	InTx(ctx context.Context, fn func(Tx) error) error
+	GetUser(ctx context.Context, id string) (*UserRecord, error)
+	ListUsers(ctx context.Context, q Query) ([]*UserRecord, int, error)
+	GetGroup(ctx context.Context, id string) (*GroupRecord, error)
+	ListGroups(ctx context.Context, q Query) ([]*GroupRecord, int, error)
+	Members(ctx context.Context, groupIDs []string) (map[string][]resource.Member, error)
+	Log(ctx context.Context, e *LogEntry) error
+}
+
+// Tx is one transaction. Lock* take a row lock so concurrent writers of one
+// resource serialise instead of losing updates.
+type Tx interface {
+	InsertUser(ctx context.Context, u *UserRecord) error
+	LockUser(ctx context.Context, id string) (*UserRecord, error)
+	UpdateUser(ctx context.Context, u *UserRecord) error
+	DeleteUser(ctx context.Context, id string) error
+	InsertGroup(ctx context.Context, g *GroupRecord) error
+	LockGroup(ctx context.Context, id string) (*GroupRecord, error)
+	UpdateGroup(ctx context.Context, g *GroupRecord) error
+	DeleteGroup(ctx context.Context, id string) error
+	// ApplyMembers applies membership changes in order; unknown user ids are
+	// ignored. It returns how many links were added and removed.
+	ApplyMembers(ctx context.Context, groupID string, ops []resource.MemberOp) (added, removed int, err error)
+	Log(ctx context.Context, e *LogEntry) error
+}

@@ -1,0 +1,282 @@
+package provision
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/scimplane/scimplane/plugins/scim"
+	"github.com/scimplane/scimplane/worker/internal/resource"
+)
+
+// Service runs the SCIM use cases for one tenant.
+type Service struct {
+	store Store
+	user  *resource.Kind
+	group *resource.Kind
+	now   func() time.Time
+}
+
+// New returns a Service over store.
+func New(store Store, schemas *resource.Schemas) *Service {
+	u, g := schemas.Kinds()
+	return &Service{store: store, user: u, group: g, now: time.Now}
+}
+
+// UserKind and GroupKind expose the resource kinds for request parsing.
+func (s *Service) UserKind() *resource.Kind  { return s.user }
+func (s *Service) GroupKind() *resource.Kind { return s.group }
+
+// Call carries one exchange through a use case: the tenant's SCIM base for
+// rendering and the SCIM log entry, which write use cases commit together
+// with their change.
+type Call struct {
+	Base  string
+	Entry *LogEntry
+	// Logged is set once Entry has been written.
+	Logged bool
+}
+
+// Result is a successful SCIM response.
+type Result struct {
+	Status   int
+	Body     []byte
+	Location string
+	ETag     string
+}
+
+func newID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b)
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+func notFound(kind, id string) *scim.Error {
+	return scim.NewError(404, "", kind+" "+id+" not found")
+}
+
+func conflict(attr string) *scim.Error {
+	return scim.NewError(409, scim.TypeUniqueness, attr+" already exists")
+}
+
+// inTx runs fn in a transaction; if it does not commit, the log entry it
+// wrote is gone with it and the caller must log the failure.
+func (s *Service) inTx(ctx context.Context, c *Call, fn func(Tx) error) error {
+	err := s.store.InTx(ctx, fn)
+	if err != nil {
+		c.Logged = false
+	}
+	return err
+}
+
+// commit finishes a write: it renders the response, writes the log row in
+// the same transaction and marks the call logged.
+func (s *Service) commit(ctx context.Context, tx Tx, c *Call, status int, body []byte, summary string) error {
+	c.Entry.Status = status
+	c.Entry.ResponseBody = body
+	c.Entry.Summary = summary
+	c.Entry.Latency = time.Since(c.Entry.At)
+	if err := tx.Log(ctx, c.Entry); err != nil {
+		return err
+	}
+	c.Logged = true
+	return nil
+}
+
+func (c *Call) describeUser(id string, doc resource.Doc) {
+	c.Entry.ResourceType, c.Entry.ResourceID = "User", id
+	c.Entry.UserName, _ = doc["userName"].(string)
+	c.Entry.ExternalID, _ = doc["externalId"].(string)
+	c.Entry.DisplayName, _ = doc["displayName"].(string)
+}
+
+func (c *Call) describeGroup(id string, doc resource.Doc) {
+	c.Entry.ResourceType, c.Entry.ResourceID = "Group", id
+	c.Entry.ExternalID, _ = doc["externalId"].(string)
+	c.Entry.DisplayName, _ = doc["displayName"].(string)
+}
+
+func requireString(doc resource.Doc, attr string) error {
+	if s, _ := doc[attr].(string); strings.TrimSpace(s) == "" {
+		return scim.NewError(400, scim.TypeInvalidValue, attr+" is required")
+	}
+	return nil
+}
+
+func (s *Service) renderUser(c *Call, u *UserRecord) []byte {
+	b, _ := json.Marshal(s.user.Render(u.Doc, u.Meta, c.Base, nil))
+	return b
+}
+
+func (s *Service) userResult(c *Call, status int, u *UserRecord, body []byte) *Result {
+	return &Result{Status: status, Body: body, Location: c.Base + "/Users/" + u.ID, ETag: u.ETag()}
+}
+
+func dropped(names []string) string {
+	if len(names) == 0 {
+		return ""
+	}
+	return "; ignored unknown attributes " + strings.Join(names, ", ")
+}
+
+// CreateUser handles POST /Users.
+func (s *Service) CreateUser(ctx context.Context, c *Call, body []byte) (*Result, error) {
+	doc, ignored, err := s.user.Read(body)
+	if err != nil {
+		return nil, err
+	}
+	if err := requireString(doc, "userName"); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	u := &UserRecord{Meta: resource.Meta{ID: newID(), Created: now, LastModified: now, Version: 1}, Doc: doc}
+	c.describeUser(u.ID, doc)
+	out := s.renderUser(c, u)
+	err = s.inTx(ctx, c, func(tx Tx) error {
+		if err := tx.InsertUser(ctx, u); err != nil {
+			return err
+		}
+		return s.commit(ctx, tx, c, 201, out, "created user "+c.Entry.UserName+dropped(ignored))
+	})
+	if errors.Is(err, ErrConflict) {
+		return nil, conflict("userName")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.userResult(c, 201, u, out), nil
+}
+
+// GetUser handles GET /Users/{id}.
+func (s *Service) GetUser(ctx context.Context, c *Call, id string, p resource.Projection) (*Result, error) {
+	u, err := s.store.GetUser(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, notFound("User", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.describeUser(u.ID, u.Doc)
+	out := s.user.Render(u.Doc, u.Meta, c.Base, nil)
+	p.Apply(s.user, out)
+	b, _ := json.Marshal(out)
+	return s.userResult(c, 200, u, b), nil
+}
+
+// ReplaceUser handles PUT /Users/{id}.
+func (s *Service) ReplaceUser(ctx context.Context, c *Call, id string, body []byte) (*Result, error) {
+	doc, ignored, err := s.user.Read(body)
+	if err != nil {
+		return nil, err
+	}
+	if err := requireString(doc, "userName"); err != nil {
+		return nil, err
+	}
+	var res *Result
+	err = s.inTx(ctx, c, func(tx Tx) error {
+		u, err := tx.LockUser(ctx, id)
+		if err != nil {
+			return err
+		}
+		u.Doc, u.LastModified, u.Version = doc, s.now(), u.Version+1
+		if err := tx.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		c.describeUser(u.ID, doc)
+		out := s.renderUser(c, u)
+		res = s.userResult(c, 200, u, out)
+		return s.commit(ctx, tx, c, 200, out, "replaced user "+c.Entry.UserName+dropped(ignored))
+	})
+	return res, s.writeErr(err, "User", id, "userName")
+}
+
+// PatchUser handles PATCH /Users/{id}.
+func (s *Service) PatchUser(ctx context.Context, c *Call, id string, body []byte) (*Result, error) {
+	var res *Result
+	err := s.inTx(ctx, c, func(tx Tx) error {
+		u, err := tx.LockUser(ctx, id)
+		if err != nil {
+			return err
+		}
+		pr, err := s.user.Patch(u.Doc, body)
+		if err != nil {
+			return err
+		}
+		if pr.Changed {
+			if err := requireString(pr.Doc, "userName"); err != nil {
+				return err
+			}
+			u.Doc, u.LastModified, u.Version = pr.Doc, s.now(), u.Version+1
+			if err := tx.UpdateUser(ctx, u); err != nil {
+				return err
+			}
+		}
+		c.describeUser(u.ID, u.Doc)
+		out := s.renderUser(c, u)
+		res = s.userResult(c, 200, u, out)
+		summary := "patched user " + c.Entry.UserName + ": " + strings.Join(pr.Summary, ", ")
+		if !pr.Changed {
+			summary += " (no change)"
+		}
+		return s.commit(ctx, tx, c, 200, out, summary+dropped(pr.Dropped))
+	})
+	return res, s.writeErr(err, "User", id, "userName")
+}
+
+// DeleteUser handles DELETE /Users/{id}.
+func (s *Service) DeleteUser(ctx context.Context, c *Call, id string) (*Result, error) {
+	err := s.inTx(ctx, c, func(tx Tx) error {
+		u, err := tx.LockUser(ctx, id)
+		if err != nil {
+			return err
+		}
+		c.describeUser(u.ID, u.Doc)
+		if err := tx.DeleteUser(ctx, id); err != nil {
+			return err
+		}
+		return s.commit(ctx, tx, c, 204, nil, "deleted user "+c.Entry.UserName)
+	})
+	if err := s.writeErr(err, "User", id, "userName"); err != nil {
+		return nil, err
+	}
+	return &Result{Status: 204}, nil
+}
+
+// writeErr maps store errors of a write on kind/id to SCIM errors.
+func (s *Service) writeErr(err error, kind, id, unique string) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrNotFound):
+		return notFound(kind, id)
+	case errors.Is(err, ErrConflict):
+		return conflict(unique)
+	}
+	return err
+}
+
+// ListUsers handles GET /Users.
+func (s *Service) ListUsers(ctx context.Context, c *Call, q Query, p resource.Projection) (*Result, error) {
+	users, total, err := s.store.ListUsers(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	resources := make([]map[string]any, len(users))
+	for i, u := range users {
+		out := s.user.Render(u.Doc, u.Meta, c.Base, nil)
+		p.Apply(s.user, out)
+		resources[i] = out
+	}
+	if len(users) == 1 {
+		c.describeUser(users[0].ID, users[0].Doc)
+	}
+	b, _ := json.Marshal(resource.ListResponse(total, q.Start, resources))
+	return &Result{Status: 200, Body: b}, nil
+}

@@ -1,0 +1,103 @@
+package resource
+
+import (
+	"strings"
+
+	"github.com/scimplane/scimplane/plugins/scim"
+)
+
+// Doc is a resource's stored attributes: canonical attribute names, values as
+// received (strings byte for byte), the enterprise extension nested under its
+// URN. It never holds id, meta, schemas or group members.
+type Doc map[string]any
+
+// Kind is a resource type (User or Group) with its schemas.
+type Kind struct {
+	Name     string // "User" or "Group"
+	Endpoint string // "/Users" or "/Groups"
+	Core     *Schema
+	Ext      *Schema // nil for Group
+}
+
+// Kinds returns the User and Group kinds built from s.
+func (s *Schemas) Kinds() (user, group *Kind) {
+	return &Kind{Name: "User", Endpoint: "/Users", Core: s.User, Ext: s.Enterprise},
+		&Kind{Name: "Group", Endpoint: "/Groups", Core: s.Group}
+}
+
+// lookup finds a top-level attribute by name in the core schema, then among
+// the common attributes, then (bare names like "manager") in the extension.
+func (k *Kind) lookup(name string) (schema *Schema, attr *Attr) {
+	if a := k.Core.Find(name); a != nil {
+		return k.Core, a
+	}
+	if strings.EqualFold(name, "externalId") {
+		return k.Core, attrExternalID
+	}
+	if strings.EqualFold(name, "id") {
+		return k.Core, attrID
+	}
+	if k.Ext != nil {
+		if a := k.Ext.Find(name); a != nil {
+			return k.Ext, a
+		}
+	}
+	return nil, nil
+}
+
+// splitURN separates a schema URN prefix from an attribute path. It returns
+// the schema the path belongs to and the rest ("" when the path is the URN of
+// the extension itself). ok is false for URNs this kind does not serve.
+func (k *Kind) splitURN(path string) (schema *Schema, rest string, ok bool) {
+	if !hasPrefixFold(path, "urn:") {
+		return nil, path, true
+	}
+	for _, s := range []*Schema{k.Ext, k.Core} {
+		if s == nil {
+			continue
+		}
+		if len(path) == len(s.ID) && strings.EqualFold(path, s.ID) {
+			return s, "", true
+		}
+		if len(path) > len(s.ID) && hasPrefixFold(path, s.ID) && path[len(s.ID)] == ':' {
+			return s, path[len(s.ID)+1:], true
+		}
+	}
+	return nil, "", false
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// container returns the map holding attributes of schema s inside doc,
+// creating the extension object when create is set.
+func (k *Kind) container(doc Doc, s *Schema, create bool) map[string]any {
+	if s == k.Core || s == nil {
+		return doc
+	}
+	if m, ok := doc[s.ID].(map[string]any); ok {
+		return m
+	}
+	if !create {
+		return nil
+	}
+	m := map[string]any{}
+	doc[s.ID] = m
+	return m
+}
+
+// pruneExt drops an extension object that has become empty.
+func (k *Kind) pruneExt(doc Doc) {
+	if k.Ext == nil {
+		return
+	}
+	if m, ok := doc[k.Ext.ID].(map[string]any); ok && len(m) == 0 {
+		delete(doc, k.Ext.ID)
+	}
+}
+
+// errInvalidValue is a 400 invalidValue.
+func errInvalidValue(detail string) *scim.Error {
+	return scim.NewError(400, scim.TypeInvalidValue, detail)
+}

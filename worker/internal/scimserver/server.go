@@ -1,0 +1,357 @@
+// Package scimserver serves one SCIM exchange: it routes the HTTP-shaped
+// request to a use case, writes RFC 7644 responses and errors, and makes
+// sure every exchange, failures included, lands in the SCIM log.
+package scimserver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/scimplane/scimplane/plugins/scim"
+	"github.com/scimplane/scimplane/plugins/scimworker"
+	"github.com/scimplane/scimplane/worker/internal/provision"
+	"github.com/scimplane/scimplane/worker/internal/resource"
+)
+
+// Limits applied to every exchange.
+const (
+	MaxBodyBytes    = 1 << 20
+	DefaultCount    = 100
+	MaxLoggedBody   = 64 << 10
+	redactedMarker  = "[redacted]"
+	truncatedMarker = "...[truncated]"
+)
+
+// Server handles SCIM exchanges for one tenant.
+type Server struct {
+	svc     *provision.Service
+	store   provision.Store
+	schemas *resource.Schemas
+	log     *slog.Logger
+}
+
+// New returns a Server.
+func New(svc *provision.Service, store provision.Store, schemas *resource.Schemas, log *slog.Logger) *Server {
+	return &Server{svc: svc, store: store, schemas: schemas, log: log}
+}
+
+// Handle serves one exchange. It never returns an error for a SCIM failure:
+// those are replies. Panics are turned into 500 replies.
+func (s *Server) Handle(ctx context.Context, ex *scimworker.Exchange) (reply *scimworker.Reply) {
+	start := time.Now()
+	call := &provision.Call{Base: strings.TrimRight(ex.BaseURL, "/"), Entry: &provision.LogEntry{
+		At:          start,
+		RequestID:   ex.RequestID,
+		Method:      ex.Method,
+		Path:        ex.Path,
+		Query:       ex.RawQuery,
+		RequestBody: logBody(ex.Body),
+	}}
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.ErrorContext(ctx, "panic serving scim exchange", "panic", fmt.Sprint(p), "request_id", ex.RequestID)
+			reply = errorReply(scim.NewError(500, "", "internal error"))
+		}
+		if !call.Logged {
+			e := call.Entry
+			e.Status, e.Latency = reply.Status, time.Since(start)
+			e.ResponseBody = logBody(reply.Body)
+			if e.Status >= 400 {
+				var body struct {
+					ScimType string `json:"scimType"`
+					Detail   string `json:"detail"`
+				}
+				_ = json.Unmarshal(reply.Body, &body)
+				e.ScimType, e.Detail = body.ScimType, body.Detail
+			}
+			if err := s.store.Log(ctx, e); err != nil {
+				s.log.ErrorContext(ctx, "write scim log", "err", err, "request_id", ex.RequestID)
+			}
+		}
+	}()
+	res, err := s.route(ctx, call, ex)
+	if err != nil {
+		se, ok := err.(*scim.Error)
+		if !ok {
+			s.log.ErrorContext(ctx, "scim exchange failed", "err", err, "request_id", ex.RequestID, "method", ex.Method, "path", ex.Path)
+			se = scim.NewError(500, "", "internal error")
+		}
+		return errorReply(se)
+	}
+	return resultReply(res)
+}
+
+func errorReply(e *scim.Error) *scimworker.Reply {
+	h := http.Header{"Content-Type": {scim.MediaType}}
+	if e.Status == 401 {
+		h.Set("WWW-Authenticate", "Bearer")
+	}
+	return &scimworker.Reply{Status: e.Status, Header: h, Body: e.Body()}
+}
+
+func resultReply(r *provision.Result) *scimworker.Reply {
+	h := http.Header{}
+	if len(r.Body) > 0 {
+		h.Set("Content-Type", scim.MediaType)
+	}
+	if r.Location != "" && r.Status == 201 {
+		h.Set("Location", r.Location)
+	}
+	if r.ETag != "" {
+		h.Set("ETag", r.ETag)
+	}
+	return &scimworker.Reply{Status: r.Status, Header: h, Body: r.Body}
+}
+
+func (s *Server) route(ctx context.Context, call *provision.Call, ex *scimworker.Exchange) (*provision.Result, error) {
+	if len(ex.Body) > MaxBodyBytes {
+		return nil, scim.NewError(413, "", fmt.Sprintf("request body exceeds %d bytes", MaxBodyBytes))
+	}
+	segs := strings.Split(strings.Trim(ex.Path, "/"), "/")
+	if len(segs) > 2 || segs[0] == "" {
+		return nil, scim.NewError(404, "", "no SCIM endpoint at "+ex.Path)
+	}
+	id := ""
+	if len(segs) == 2 {
+		var err error
+		if id, err = url.PathUnescape(segs[1]); err != nil || id == "" {
+			return nil, scim.NewError(404, "", "no SCIM endpoint at "+ex.Path)
+		}
+	}
+	q, err := parseQuery(ex.RawQuery)
+	if err != nil {
+		return nil, err
+	}
+	method := strings.ToUpper(ex.Method)
+	switch strings.ToLower(segs[0]) {
+	case "users":
+		return s.resource(ctx, call, method, id, q, ex.Body, s.svc.UserKind(), userOps{s.svc})
+	case "groups":
+		return s.resource(ctx, call, method, id, q, ex.Body, s.svc.GroupKind(), groupOps{s.svc})
+	case "serviceproviderconfig":
+		if id != "" {
+			return nil, scim.NewError(404, "", "no SCIM endpoint at "+ex.Path)
+		}
+		return s.discovery(method, resource.ServiceProviderConfig(call.Base))
+	case "resourcetypes":
+		return s.discoveryList(method, id, s.schemas.ResourceTypes(call.Base))
+	case "schemas":
+		return s.discoveryList(method, id, s.schemas.SchemaDocs(call.Base))
+	}
+	return nil, scim.NewError(404, "", "no SCIM endpoint at "+ex.Path)
+}
+
+// ops is the set of use cases for one resource type.
+type ops interface {
+	create(ctx context.Context, c *provision.Call, body []byte) (*provision.Result, error)
+	get(ctx context.Context, c *provision.Call, id string, p resource.Projection) (*provision.Result, error)
+	list(ctx context.Context, c *provision.Call, q provision.Query, p resource.Projection) (*provision.Result, error)
+	replace(ctx context.Context, c *provision.Call, id string, body []byte) (*provision.Result, error)
+	patch(ctx context.Context, c *provision.Call, id string, body []byte) (*provision.Result, error)
+	remove(ctx context.Context, c *provision.Call, id string) (*provision.Result, error)
+}
+
+func (s *Server) resource(ctx context.Context, call *provision.Call, method, id string, q query, body []byte, kind *resource.Kind, o ops) (*provision.Result, error) {
+	call.Entry.ResourceType = kind.Name
+	call.Entry.ResourceID = id
+	proj := resource.ParseProjection(q.get("attributes"), q.get("excludedAttributes"))
+	switch {
+	case method == http.MethodGet && id == "":
+		lq, err := listQuery(kind, q)
+		if err != nil {
+			return nil, err
+		}
+		call.Entry.Filter = q.get("filter")
+		return o.list(ctx, call, lq, proj)
+	case method == http.MethodGet:
+		return o.get(ctx, call, id, proj)
+	case method == http.MethodPost && id == "":
+		return o.create(ctx, call, body)
+	case method == http.MethodPut && id != "":
+		return o.replace(ctx, call, id, body)
+	case method == http.MethodPatch && id != "":
+		return o.patch(ctx, call, id, body)
+	case method == http.MethodDelete && id != "":
+		return o.remove(ctx, call, id)
+	}
+	return nil, scim.NewError(405, "", method+" is not supported on "+kind.Endpoint+pathSuffix(id))
+}
+
+func pathSuffix(id string) string {
+	if id == "" {
+		return ""
+	}
+	return "/{id}"
+}
+
+func listQuery(kind *resource.Kind, q query) (provision.Query, error) {
+	lq := provision.Query{Start: 1, Count: DefaultCount}
+	if v := q.get("startIndex"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return lq, scim.NewError(400, scim.TypeInvalidValue, "startIndex must be an integer")
+		}
+		if n > 1 {
+			lq.Start = n
+		}
+	}
+	if v := q.get("count"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return lq, scim.NewError(400, scim.TypeInvalidValue, "count must be an integer")
+		}
+		lq.Count = min(max(n, 0), resource.MaxResults)
+	}
+	f, err := kind.ParseFilter(q.get("filter"))
+	if err != nil {
+		return lq, err
+	}
+	lq.Filter = f
+	return lq, nil
+}
+
+func (s *Server) discovery(method string, doc map[string]any) (*provision.Result, error) {
+	if method != http.MethodGet {
+		return nil, scim.NewError(405, "", "discovery endpoints are read-only")
+	}
+	b, _ := json.Marshal(doc)
+	return &provision.Result{Status: 200, Body: b}, nil
+}
+
+func (s *Server) discoveryList(method, id string, docs []map[string]any) (*provision.Result, error) {
+	if id == "" {
+		if method != http.MethodGet {
+			return nil, scim.NewError(405, "", "discovery endpoints are read-only")
+		}
+		b, _ := json.Marshal(resource.ListResponse(len(docs), 1, docs))
+		return &provision.Result{Status: 200, Body: b}, nil
+	}
+	for _, d := range docs {
+		if strings.EqualFold(d["id"].(string), id) {
+			return s.discovery(method, d)
+		}
+	}
+	return nil, scim.NewError(404, "", id+" not found")
+}
+
+// query holds query parameters with case-insensitive names.
+type query map[string]string
+
+func (q query) get(name string) string { return q[strings.ToLower(name)] }
+
+func parseQuery(raw string) (query, error) {
+	q := query{}
+	for raw != "" {
+		var part string
+		part, raw, _ = strings.Cut(raw, "&")
+		if part == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(part, "=")
+		key, err := url.QueryUnescape(k)
+		if err != nil {
+			return nil, scim.NewError(400, scim.TypeInvalidSyntax, "malformed query string")
+		}
+		val, err := url.QueryUnescape(v)
+		if err != nil {
+			return nil, scim.NewError(400, scim.TypeInvalidSyntax, "malformed query string")
+		}
+		q[strings.ToLower(key)] = val
+	}
+	return q, nil
+}
+
+// logBody prepares a body for the SCIM log: secrets redacted, size capped.
+func logBody(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	if bytes.Contains(bytes.ToLower(b), []byte("password")) || bytes.Contains(b, []byte("scimtok_")) {
+		b = redact(b)
+	}
+	if len(b) > MaxLoggedBody {
+		return append(b[:MaxLoggedBody:MaxLoggedBody], truncatedMarker...)
+	}
+	return b
+}
+
+func redact(b []byte) []byte {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return []byte(redactedMarker + " (unparseable body with secret-like content)")
+	}
+	out, _ := json.Marshal(redactValue(v))
+	return out
+}
+
+func redactValue(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, x := range t {
+			if strings.Contains(strings.ToLower(k), "password") || strings.Contains(strings.ToLower(k), "secret") {
+				t[k] = redactedMarker
+				continue
+			}
+			t[k] = redactValue(x)
+		}
+	case []any:
+		for i, x := range t {
+			t[i] = redactValue(x)
+		}
+	case string:
+		if strings.Contains(t, "scimtok_") {
+			return redactedMarker
+		}
+	}
+	return v
+}
+
+type userOps struct{ s *provision.Service }
+
+func (o userOps) create(ctx context.Context, c *provision.Call, b []byte) (*provision.Result, error) {
+	return o.s.CreateUser(ctx, c, b)
+}
+func (o userOps) get(ctx context.Context, c *provision.Call, id string, p resource.Projection) (*provision.Result, error) {
+	return o.s.GetUser(ctx, c, id, p)
+}
+func (o userOps) list(ctx context.Context, c *provision.Call, q provision.Query, p resource.Projection) (*provision.Result, error) {
+	return o.s.ListUsers(ctx, c, q, p)
+}
+func (o userOps) replace(ctx context.Context, c *provision.Call, id string, b []byte) (*provision.Result, error) {
+	return o.s.ReplaceUser(ctx, c, id, b)
+}
+func (o userOps) patch(ctx context.Context, c *provision.Call, id string, b []byte) (*provision.Result, error) {
+	return o.s.PatchUser(ctx, c, id, b)
+}
+func (o userOps) remove(ctx context.Context, c *provision.Call, id string) (*provision.Result, error) {
+	return o.s.DeleteUser(ctx, c, id)
+}
+
+type groupOps struct{ s *provision.Service }
+
+func (o groupOps) create(ctx context.Context, c *provision.Call, b []byte) (*provision.Result, error) {
+	return o.s.CreateGroup(ctx, c, b)
+}
+func (o groupOps) get(ctx context.Context, c *provision.Call, id string, p resource.Projection) (*provision.Result, error) {
+	return o.s.GetGroup(ctx, c, id, p)
+}
+func (o groupOps) list(ctx context.Context, c *provision.Call, q provision.Query, p resource.Projection) (*provision.Result, error) {
+	return o.s.ListGroups(ctx, c, q, p)
+}
+func (o groupOps) replace(ctx context.Context, c *provision.Call, id string, b []byte) (*provision.Result, error) {
+	return o.s.ReplaceGroup(ctx, c, id, b)
+}
+func (o groupOps) patch(ctx context.Context, c *provision.Call, id string, b []byte) (*provision.Result, error) {
+	return o.s.PatchGroup(ctx, c, id, b)
+}
+func (o groupOps) remove(ctx context.Context, c *provision.Call, id string) (*provision.Result, error) {
+	return o.s.DeleteGroup(ctx, c, id)
+}

@@ -1,0 +1,321 @@
+package store
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/scimplane/scimplane/plugins/scim"
+	"github.com/scimplane/scimplane/worker/internal/resource"
+)
+
+// sqlBuilder translates a resolved SCIM filter into a WHERE clause over the
+// users or groups table. Values always travel as parameters. Indexed
+// columns serve the attributes Entra filters on; other attributes read the
+// jsonb document.
+type sqlBuilder struct {
+	table string
+	args  []any
+}
+
+func (b *sqlBuilder) arg(v any) string {
+	b.args = append(b.args, v)
+	return "$" + strconv.Itoa(len(b.args))
+}
+
+func (b *sqlBuilder) where(f resource.Filter) (string, error) {
+	switch t := f.(type) {
+	case resource.And:
+		return b.binary(t.Left, t.Right, " AND ")
+	case resource.Or:
+		return b.binary(t.Left, t.Right, " OR ")
+	case resource.Not:
+		x, err := b.where(t.X)
+		if err != nil {
+			return "", err
+		}
+		return "NOT coalesce((" + x + "), false)", nil
+	case resource.Compare:
+		return b.compareTop(t)
+	case resource.ValuePath:
+		return b.valuePath(t)
+	}
+	return "", scim.NewError(400, scim.TypeInvalidFilter, "unsupported filter")
+}
+
+func (b *sqlBuilder) binary(l, r resource.Filter, op string) (string, error) {
+	ls, err := b.where(l)
+	if err != nil {
+		return "", err
+	}
+	rs, err := b.where(r)
+	if err != nil {
+		return "", err
+	}
+	return "(" + ls + op + rs + ")", nil
+}
+
+// column maps attributes with their own column to it.
+func (b *sqlBuilder) column(ref resource.AttrRef) (string, bool) {
+	name := ref.Attr.Name
+	if ref.Attr == resource.MetaAttr {
+		if ref.Sub.Name == "created" {
+			return "created", true
+		}
+		return "last_modified", true
+	}
+	if ref.Sub != nil && !(name == "manager" && ref.Sub.Name == "value") {
+		return "", false
+	}
+	switch b.table + "." + name {
+	case "users.id", "groups.id":
+		return "id", true
+	case "users.userName":
+		return "user_name", true
+	case "users.externalId", "groups.externalId":
+		return "external_id", true
+	case "users.displayName", "groups.displayName":
+		return "display_name", true
+	case "users.active":
+		return "active", true
+	case "users.manager":
+		return "manager_id", true
+	}
+	return "", false
+}
+
+// jsonPath is the jsonb expression of a top-level attribute in doc.
+func jsonPath(ref resource.AttrRef) string {
+	base := "doc"
+	if ref.Schema != nil && strings.HasPrefix(ref.Schema.ID, "urn:") && ref.Schema.Name == "EnterpriseUser" {
+		base = "(doc->'" + ref.Schema.ID + "')"
+	}
+	return base + "->'" + ref.Attr.Name + "'"
+}
+
+func (b *sqlBuilder) compareTop(c resource.Compare) (string, error) {
+	if col, ok := b.column(c.Ref); ok {
+		return b.cmp(col, c, true)
+	}
+	if b.table == "groups" && c.Ref.Attr.Name == "members" {
+		inner, err := b.cmp("m.user_id", c, true)
+		if err != nil {
+			return "", err
+		}
+		return "EXISTS (SELECT 1 FROM members m WHERE m.group_id = groups.id AND " + inner + ")", nil
+	}
+	if c.Ref.Attr.Multi {
+		// Some element's sub-attribute (default value) matches.
+		if c.Op == "pr" && c.Ref.Sub == nil {
+			return "jsonb_array_length(coalesce(" + jsonPath(c.Ref) + ", '[]')) > 0", nil
+		}
+		sub := c.Ref.Leaf()
+		prefix := ""
+		if b.table == "users" && c.Ref.Attr.Name == "emails" && sub.Name == "value" && c.Op == "eq" {
+			if s, ok := c.Value.(string); ok {
+				prefix = "emails_lc @> ARRAY[lower(" + b.arg(s) + ")] AND "
+			}
+		}
+		inner, err := b.elemCmp("e", c)
+		if err != nil {
+			return "", err
+		}
+		return "(" + prefix + "EXISTS (SELECT 1 FROM jsonb_array_elements(coalesce(" + jsonPath(c.Ref) + ", '[]')) e WHERE " + inner + "))", nil
+	}
+	expr := jsonPath(c.Ref)
+	if c.Ref.Sub != nil {
+		expr += "->'" + c.Ref.Sub.Name + "'"
+	}
+	return b.jsonCmp(expr, c)
+}
+
+func (b *sqlBuilder) valuePath(v resource.ValuePath) (string, error) {
+	if b.table == "groups" && v.Top.Attr.Name == "members" {
+		inner, err := b.memberWhere(v.Filter)
+		if err != nil {
+			return "", err
+		}
+		return "EXISTS (SELECT 1 FROM members m WHERE m.group_id = groups.id AND " + inner + ")", nil
+	}
+	inner, err := b.elemWhere(v.Filter)
+	if err != nil {
+		return "", err
+	}
+	prefix := ""
+	if b.table == "users" && v.Top.Attr.Name == "emails" {
+		if s, ok := eqValue(v.Filter); ok {
+			prefix = "emails_lc @> ARRAY[lower(" + b.arg(s) + ")] AND "
+		}
+	}
+	if !v.Top.Attr.Multi { // manager[value eq "x"]
+		return b.elemWhereOn(v.Filter, jsonPath(v.Top))
+	}
+	return "(" + prefix + "EXISTS (SELECT 1 FROM jsonb_array_elements(coalesce(" + jsonPath(v.Top) + ", '[]')) e WHERE " + inner + "))", nil
+}
+
+// eqValue finds a `value eq "x"` conjunct, used to reach the emails index.
+func eqValue(f resource.Filter) (string, bool) {
+	switch t := f.(type) {
+	case resource.Compare:
+		s, ok := t.Value.(string)
+		return s, ok && t.Op == "eq" && t.Ref.Leaf().Name == "value"
+	case resource.And:
+		if s, ok := eqValue(t.Left); ok {
+			return s, true
+		}
+		return eqValue(t.Right)
+	}
+	return "", false
+}
+
+// elemWhere translates a value filter over one array element e.
+func (b *sqlBuilder) elemWhere(f resource.Filter) (string, error) {
+	return b.elemWhereOn(f, "e")
+}
+
+func (b *sqlBuilder) elemWhereOn(f resource.Filter, elem string) (string, error) {
+	switch t := f.(type) {
+	case resource.And, resource.Or:
+		var l, r resource.Filter
+		op := " AND "
+		if a, ok := t.(resource.And); ok {
+			l, r = a.Left, a.Right
+		} else {
+			o := t.(resource.Or)
+			l, r, op = o.Left, o.Right, " OR "
+		}
+		ls, err := b.elemWhereOn(l, elem)
+		if err != nil {
+			return "", err
+		}
+		rs, err := b.elemWhereOn(r, elem)
+		if err != nil {
+			return "", err
+		}
+		return "(" + ls + op + rs + ")", nil
+	case resource.Not:
+		x, err := b.elemWhereOn(t.X, elem)
+		if err != nil {
+			return "", err
+		}
+		return "NOT coalesce((" + x + "), false)", nil
+	case resource.Compare:
+		return b.elemCmp(elem, t)
+	}
+	return "", scim.NewError(400, scim.TypeInvalidFilter, "unsupported value filter")
+}
+
+func (b *sqlBuilder) memberWhere(f resource.Filter) (string, error) {
+	switch t := f.(type) {
+	case resource.And:
+		return b.binaryWith(t.Left, t.Right, " AND ", b.memberWhere)
+	case resource.Or:
+		return b.binaryWith(t.Left, t.Right, " OR ", b.memberWhere)
+	case resource.Not:
+		x, err := b.memberWhere(t.X)
+		if err != nil {
+			return "", err
+		}
+		return "NOT coalesce((" + x + "), false)", nil
+	case resource.Compare:
+		if t.Ref.Leaf().Name != "value" {
+			return "", scim.NewError(400, scim.TypeInvalidFilter, "members can be filtered by value only")
+		}
+		return b.cmp("m.user_id", t, true)
+	}
+	return "", scim.NewError(400, scim.TypeInvalidFilter, "unsupported members filter")
+}
+
+func (b *sqlBuilder) binaryWith(l, r resource.Filter, op string, fn func(resource.Filter) (string, error)) (string, error) {
+	ls, err := fn(l)
+	if err != nil {
+		return "", err
+	}
+	rs, err := fn(r)
+	if err != nil {
+		return "", err
+	}
+	return "(" + ls + op + rs + ")", nil
+}
+
+func (b *sqlBuilder) elemCmp(elem string, c resource.Compare) (string, error) {
+	return b.jsonCmp(elem+"->'"+c.Ref.Leaf().Name+"'", c)
+}
+
+// jsonCmp compares a jsonb expression holding a string or boolean.
+func (b *sqlBuilder) jsonCmp(expr string, c resource.Compare) (string, error) {
+	leaf := c.Ref.Leaf()
+	if leaf.Type == resource.Boolean {
+		switch c.Op {
+		case "pr":
+			return "(" + expr + ") IS NOT NULL", nil
+		case "eq":
+			return "(" + expr + ") = to_jsonb(" + b.arg(c.Value) + "::boolean)", nil
+		case "ne":
+			return "(" + expr + ") IS DISTINCT FROM to_jsonb(" + b.arg(c.Value) + "::boolean)", nil
+		}
+		return "", scim.NewError(400, scim.TypeInvalidFilter, "booleans support only eq, ne and pr")
+	}
+	i := strings.LastIndex(expr, "->'")
+	text := "(" + expr[:i] + "->>" + expr[i+2:] + ")"
+	return b.cmp(text, c, leaf.CaseExact)
+}
+
+// cmp compares a text, boolean or timestamp column expression.
+func (b *sqlBuilder) cmp(col string, c resource.Compare, caseExact bool) (string, error) {
+	leaf := c.Ref.Leaf()
+	switch {
+	case c.Op == "pr":
+		if leaf.Type == resource.String || leaf.Type == resource.Reference {
+			return "(" + col + " IS NOT NULL AND " + col + " <> '')", nil
+		}
+		return col + " IS NOT NULL", nil
+	case c.Value == nil:
+		if c.Op == "ne" {
+			return col + " IS NOT NULL", nil
+		}
+		return col + " IS NULL", nil
+	}
+	if leaf.Type == resource.Boolean {
+		switch c.Op {
+		case "eq":
+			return col + " = " + b.arg(c.Value), nil
+		case "ne":
+			return col + " IS DISTINCT FROM " + b.arg(c.Value), nil
+		}
+		return "", scim.NewError(400, scim.TypeInvalidFilter, "booleans support only eq, ne and pr")
+	}
+	s, _ := c.Value.(string)
+	if leaf.Type == resource.DateTime {
+		at, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return "", scim.NewError(400, scim.TypeInvalidFilter, leaf.Name+" compares with an RFC 3339 date-time")
+		}
+		op, ok := sqlOps[c.Op]
+		if !ok {
+			return "", scim.NewError(400, scim.TypeInvalidFilter, "date-times support eq, ne, gt, ge, lt and le")
+		}
+		return col + " " + op + " " + b.arg(at), nil
+	}
+	lhs, rhs := col, b.arg(s)
+	if !caseExact && (leaf.Type == resource.String || leaf.Type == resource.Reference) {
+		lhs, rhs = "lower("+col+")", "lower("+rhs+")"
+	}
+	switch c.Op {
+	case "co":
+		return "strpos(" + lhs + ", " + rhs + ") > 0", nil
+	case "sw":
+		return "starts_with(" + lhs + ", " + rhs + ")", nil
+	case "ew":
+		return "right(" + lhs + ", char_length(" + rhs + ")) = " + rhs, nil
+	case "ne":
+		return "(" + col + " IS NULL OR " + lhs + " <> " + rhs + ")", nil
+	}
+	op, ok := sqlOps[c.Op]
+	if !ok {
+		return "", scim.NewError(400, scim.TypeInvalidFilter, "unsupported operator "+c.Op)
+	}
+	return lhs + " " + op + " " + rhs, nil
+}
+
+var sqlOps = map[string]string{"eq": "=", "ne": "<>", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}

@@ -1,0 +1,390 @@
+// Package store is the worker's PostgreSQL storage for one tenant's schema:
+// users, groups, memberships and the SCIM log. Queries are unqualified; the
+// pool's search_path pins them to the tenant's schema.
+package store
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+
+	"github.com/scimplane/scimplane/worker/internal/provision"
+	"github.com/scimplane/scimplane/worker/internal/resource"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migrate brings the tenant schema (the pool's search_path) up to date.
+func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	p, err := goose.NewProvider(goose.DialectPostgres, db, sub)
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// Store implements provision.Store on a pool pinned to one tenant schema.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// New returns a Store over pool.
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+var _ provision.Store = (*Store)(nil)
+
+// querier is what both the pool and a transaction offer.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// InTx runs fn in a transaction, committing if it returns nil.
+func (s *Store) InTx(ctx context.Context, fn func(provision.Tx) error) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		return fn(&Tx{q: tx})
+	})
+}
+
+// Tx implements provision.Tx.
+type Tx struct {
+	q querier
+}
+
+func mapErr(err error, what string) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return provision.ErrNotFound
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		return provision.ErrConflict
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+const userCols = `id, doc, created, last_modified, version`
+
+// userColumns extracts the indexed columns from a user document.
+func userColumns(doc resource.Doc) (userName, externalID, displayName, managerID *string, active bool, emails []string) {
+	get := func(m map[string]any, k string) *string {
+		if s, ok := m[k].(string); ok {
+			return &s
+		}
+		return nil
+	}
+	userName, externalID, displayName = get(doc, "userName"), get(doc, "externalId"), get(doc, "displayName")
+	active = true
+	if b, ok := doc["active"].(bool); ok {
+		active = b
+	}
+	if ext, ok := doc[resourceEnterprise].(map[string]any); ok {
+		if mgr, ok := ext["manager"].(map[string]any); ok {
+			managerID = get(mgr, "value")
+		}
+	}
+	emails = []string{}
+	if list, ok := doc["emails"].([]any); ok {
+		for _, e := range list {
+			if m, ok := e.(map[string]any); ok {
+				if v, ok := m["value"].(string); ok {
+					emails = append(emails, strings.ToLower(v))
+				}
+			}
+		}
+	}
+	return
+}
+
+const resourceEnterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+func (t *Tx) InsertUser(ctx context.Context, u *provision.UserRecord) error {
+	name, ext, disp, mgr, active, emails := userColumns(u.Doc)
+	_, err := t.q.Exec(ctx, `INSERT INTO users (id, user_name, external_id, display_name, active, manager_id, emails_lc, doc, created, last_modified, version)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10)`,
+		u.ID, name, ext, disp, active, mgr, emails, u.Doc, u.Created, u.Version)
+	if err != nil {
+		return mapErr(err, "insert user")
+	}
+	return nil
+}
+
+func (t *Tx) UpdateUser(ctx context.Context, u *provision.UserRecord) error {
+	name, ext, disp, mgr, active, emails := userColumns(u.Doc)
+	_, err := t.q.Exec(ctx, `UPDATE users SET user_name = $2, external_id = $3, display_name = $4, active = $5, manager_id = $6,
+		emails_lc = $7, doc = $8, last_modified = $9, version = $10 WHERE id = $1`,
+		u.ID, name, ext, disp, active, mgr, emails, u.Doc, u.LastModified, u.Version)
+	if err != nil {
+		return mapErr(err, "update user")
+	}
+	return nil
+}
+
+func (t *Tx) LockUser(ctx context.Context, id string) (*provision.UserRecord, error) {
+	return scanUser(t.q.QueryRow(ctx, `SELECT `+userCols+` FROM users WHERE id = $1 FOR UPDATE`, id))
+}
+
+func (t *Tx) DeleteUser(ctx context.Context, id string) error {
+	tag, err := t.q.Exec(ctx, `DELETE FROM users WHERE id = $1`, id)
+	if err != nil {
+		return mapErr(err, "delete user")
+	}
+	if tag.RowsAffected() == 0 {
+		return provision.ErrNotFound
+	}
+	return nil
+}
+
+func groupColumns(doc resource.Doc) (displayName, externalID *string) {
+	if s, ok := doc["displayName"].(string); ok {
+		displayName = &s
+	}
+	if s, ok := doc["externalId"].(string); ok {
+		externalID = &s
+	}
+	return
+}
+
+func (t *Tx) InsertGroup(ctx context.Context, g *provision.GroupRecord) error {
+	name, ext := groupColumns(g.Doc)
+	_, err := t.q.Exec(ctx, `INSERT INTO groups (id, display_name, external_id, doc, created, last_modified, version)
+		VALUES ($1, $2, $3, $4, $5, $5, $6)`, g.ID, name, ext, g.Doc, g.Created, g.Version)
+	if err != nil {
+		return mapErr(err, "insert group")
+	}
+	return nil
+}
+
+func (t *Tx) UpdateGroup(ctx context.Context, g *provision.GroupRecord) error {
+	name, ext := groupColumns(g.Doc)
+	_, err := t.q.Exec(ctx, `UPDATE groups SET display_name = $2, external_id = $3, doc = $4, last_modified = $5, version = $6 WHERE id = $1`,
+		g.ID, name, ext, g.Doc, g.LastModified, g.Version)
+	if err != nil {
+		return mapErr(err, "update group")
+	}
+	return nil
+}
+
+func (t *Tx) LockGroup(ctx context.Context, id string) (*provision.GroupRecord, error) {
+	return scanGroup(t.q.QueryRow(ctx, `SELECT `+userCols+` FROM groups WHERE id = $1 FOR UPDATE`, id))
+}
+
+func (t *Tx) DeleteGroup(ctx context.Context, id string) error {
+	tag, err := t.q.Exec(ctx, `DELETE FROM groups WHERE id = $1`, id)
+	if err != nil {
+		return mapErr(err, "delete group")
+	}
+	if tag.RowsAffected() == 0 {
+		return provision.ErrNotFound
+	}
+	return nil
+}
+
+// ApplyMembers touches only the membership rows that change, so adding one
+// member costs the same whatever the group's size.
+func (t *Tx) ApplyMembers(ctx context.Context, groupID string, ops []resource.MemberOp) (added, removed int, err error) {
+	for _, op := range ops {
+		var tag pgconn.CommandTag
+		switch op.Kind {
+		case resource.MembersAdd:
+			tag, err = t.q.Exec(ctx, `INSERT INTO members (group_id, user_id)
+				SELECT $1, u.id FROM users u WHERE u.id = ANY($2) ON CONFLICT DO NOTHING`, groupID, op.IDs)
+			added += int(tag.RowsAffected())
+		case resource.MembersRemove:
+			tag, err = t.q.Exec(ctx, `DELETE FROM members WHERE group_id = $1 AND user_id = ANY($2)`, groupID, op.IDs)
+			removed += int(tag.RowsAffected())
+		case resource.MembersRemoveAll:
+			tag, err = t.q.Exec(ctx, `DELETE FROM members WHERE group_id = $1`, groupID)
+			removed += int(tag.RowsAffected())
+		case resource.MembersReplace:
+			tag, err = t.q.Exec(ctx, `DELETE FROM members WHERE group_id = $1 AND NOT (user_id = ANY($2))`, groupID, op.IDs)
+			removed += int(tag.RowsAffected())
+			if err == nil {
+				tag, err = t.q.Exec(ctx, `INSERT INTO members (group_id, user_id)
+					SELECT $1, u.id FROM users u WHERE u.id = ANY($2) ON CONFLICT DO NOTHING`, groupID, op.IDs)
+				added += int(tag.RowsAffected())
+			}
+		}
+		if err != nil {
+			return added, removed, mapErr(err, "apply members")
+		}
+	}
+	return added, removed, nil
+}
+
+func (t *Tx) Log(ctx context.Context, e *provision.LogEntry) error { return logEntry(ctx, t.q, e) }
+
+// Log writes a SCIM log row outside any change transaction (reads, failures).
+func (s *Store) Log(ctx context.Context, e *provision.LogEntry) error { return logEntry(ctx, s.pool, e) }
+
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func nullableBytes(b []byte) *string {
+	if b == nil {
+		return nil
+	}
+	s := string(b)
+	return &s
+}
+
+func logEntry(ctx context.Context, q querier, e *provision.LogEntry) error {
+	_, err := q.Exec(ctx, `INSERT INTO scim_requests (at, request_id, method, path, query, filter, resource_type, resource_id,
+		external_id, user_name, display_name, summary, status, scim_type, detail, latency_us, request_body, response_body)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+		e.At, e.RequestID, e.Method, e.Path, e.Query, nullable(e.Filter), nullable(e.ResourceType), nullable(e.ResourceID),
+		nullable(e.ExternalID), nullable(e.UserName), nullable(e.DisplayName), nullable(e.Summary), e.Status,
+		nullable(e.ScimType), nullable(e.Detail), e.Latency.Microseconds(), nullableBytes(e.RequestBody), nullableBytes(e.ResponseBody))
+	if err != nil {
+		return fmt.Errorf("write scim log: %w", err)
+	}
+	return nil
+}
+
+func scanUser(row pgx.Row) (*provision.UserRecord, error) {
+	u := &provision.UserRecord{}
+	if err := row.Scan(&u.ID, &u.Doc, &u.Created, &u.LastModified, &u.Version); err != nil {
+		return nil, mapErr(err, "read user")
+	}
+	return u, nil
+}
+
+func scanGroup(row pgx.Row) (*provision.GroupRecord, error) {
+	g := &provision.GroupRecord{}
+	if err := row.Scan(&g.ID, &g.Doc, &g.Created, &g.LastModified, &g.Version); err != nil {
+		return nil, mapErr(err, "read group")
+	}
+	return g, nil
+}
+
+// GetUser reads one user.
+func (s *Store) GetUser(ctx context.Context, id string) (*provision.UserRecord, error) {
+	return scanUser(s.pool.QueryRow(ctx, `SELECT `+userCols+` FROM users WHERE id = $1`, id))
+}
+
+// GetGroup reads one group without members.
+func (s *Store) GetGroup(ctx context.Context, id string) (*provision.GroupRecord, error) {
+	return scanGroup(s.pool.QueryRow(ctx, `SELECT `+userCols+` FROM groups WHERE id = $1`, id))
+}
+
+// ListUsers returns a page of users matching q and the total match count.
+func (s *Store) ListUsers(ctx context.Context, q provision.Query) ([]*provision.UserRecord, int, error) {
+	var out []*provision.UserRecord
+	total, err := s.list(ctx, "users", q, func(rows pgx.Rows) error {
+		u, err := scanUser(rows)
+		if err == nil {
+			out = append(out, u)
+		}
+		return err
+	})
+	return out, total, err
+}
+
+// ListGroups returns a page of groups matching q and the total match count.
+func (s *Store) ListGroups(ctx context.Context, q provision.Query) ([]*provision.GroupRecord, int, error) {
+	var out []*provision.GroupRecord
+	total, err := s.list(ctx, "groups", q, func(rows pgx.Rows) error {
+		g, err := scanGroup(rows)
+		if err == nil {
+			out = append(out, g)
+		}
+		return err
+	})
+	return out, total, err
+}
+
+// list pages through table in creation order (the seq index), so pages
+// neither skip nor repeat. The count query is skipped when the first page
+// already holds every match, the common case for Entra's lookups.
+func (s *Store) list(ctx context.Context, table string, q provision.Query, scan func(pgx.Rows) error) (int, error) {
+	b := &sqlBuilder{table: table}
+	where := "true"
+	if q.Filter != nil {
+		w, err := b.where(q.Filter)
+		if err != nil {
+			return 0, err
+		}
+		where = w
+	}
+	n := 0
+	if q.Count > 0 {
+		args := append(b.args, q.Count, q.Start-1)
+		rows, err := s.pool.Query(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE %s ORDER BY seq LIMIT $%d OFFSET $%d`,
+			userCols, table, where, len(b.args)+1, len(b.args)+2), args...)
+		if err != nil {
+			return 0, mapErr(err, "list "+table)
+		}
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				rows.Close()
+				return 0, err
+			}
+			n++
+		}
+		if err := rows.Err(); err != nil {
+			return 0, mapErr(err, "list "+table)
+		}
+		if q.Start == 1 && n < q.Count {
+			return n, nil
+		}
+	}
+	var total int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM `+table+` WHERE `+where, b.args...).Scan(&total); err != nil {
+		return 0, mapErr(err, "count "+table)
+	}
+	return total, nil
+}
+
+// Members returns the members of each group, with their display names.
+func (s *Store) Members(ctx context.Context, groupIDs []string) (map[string][]resource.Member, error) {
+	rows, err := s.pool.Query(ctx, `SELECT m.group_id, m.user_id, coalesce(u.display_name, '')
+		FROM members m JOIN users u ON u.id = m.user_id WHERE m.group_id = ANY($1) ORDER BY m.group_id, m.added, m.user_id`, groupIDs)
+	if err != nil {
+		return nil, mapErr(err, "list members")
+	}
+	defer rows.Close()
+	out := make(map[string][]resource.Member, len(groupIDs))
+	for _, id := range groupIDs {
+		out[id] = []resource.Member{}
+	}
+	for rows.Next() {
+		var gid string
+		var m resource.Member
+		if err := rows.Scan(&gid, &m.Value, &m.Display); err != nil {
+			return nil, mapErr(err, "list members")
+		}
+		out[gid] = append(out[gid], m)
+	}
+	return out, mapErr2(rows.Err(), "list members")
+}
+
+func mapErr2(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	return mapErr(err, what)
+}
+
