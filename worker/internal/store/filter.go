@@ -95,7 +95,7 @@ func jsonPath(ref resource.AttrRef) string {
 
 func (b *sqlBuilder) compareTop(c resource.Compare) (string, error) {
 	if col, ok := b.column(c.Ref); ok {
-		return b.cmp(col, c, true)
+		return b.cmp(col, c, c.Ref.Leaf().CaseExact)
 	}
 	if b.table == "groups" && c.Ref.Attr.Name == "members" {
 		inner, err := b.cmp("m.user_id", c, true)
