@@ -3,7 +3,7 @@ GO ?= go
 BIN := bin
 FUZZTIME ?= 20s
 
-.PHONY: build test test-fast fuzz vet proto clean
+.PHONY: build test test-fast fuzz vet proto clean images
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/controlplane ./controlplane
@@ -12,9 +12,14 @@ build:
 # test runs everything: unit, store and plugin tests on a real PostgreSQL
 # (TEST_DATABASE_URL, or one started from the machine's binaries), the
 # bounded fuzz runs, and the end-to-end suite in tests/.
-test: vet build
+test: vet build images
 	$(GO) test -count=1 -timeout 30m ./...
 	$(MAKE) fuzz
+
+# images builds the control-plane and PostgreSQL images locally from Debian
+# packages and bin/ (controlplane/deploy/images.sh); a second run reuses them.
+images: build
+	controlplane/deploy/images.sh
 
 # test-fast skips the container suite and the fuzzers.
 test-fast:
