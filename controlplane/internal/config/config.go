@@ -35,6 +35,8 @@ type Config struct {
 
 	LogLevel       slog.Level
 	WorkerLogLevel string
+	// Path is the PATH handed to workers.
+	Path string
 
 	RateLimit     float64       // SCIM requests per second per tenant
 	RateBurst     int           // bucket size per tenant
@@ -58,6 +60,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		Secret:         getenv("SCIMPLANE_SECRET"),
 		PostgresBinDir: or(getenv("SCIMPLANE_POSTGRES_BIN_DIR"), "/usr/lib/postgresql/15/bin"),
 		WorkerLogLevel: or(getenv("SCIMPLANE_WORKER_LOG_LEVEL"), "info"),
+		Path:           or(getenv("PATH"), "/usr/local/bin:/usr/bin:/bin"),
 	}
 	c.PublicURL = strings.TrimRight(or(getenv("SCIMPLANE_PUBLIC_URL"), "http://"+c.Addr), "/")
 	if c.WorkerBin == "" {

@@ -135,7 +135,8 @@ func (s *Server) waitReady(ctx context.Context) error {
 }
 
 func initdb(p Params, cred *syscall.Credential) error {
-	pwfile := filepath.Join(p.Dir, ".pwfile")
+	// initdb wants an empty directory, so the password file sits beside it.
+	pwfile := filepath.Join(filepath.Dir(p.Dir), ".postgres-pwfile")
 	if err := os.WriteFile(pwfile, []byte(p.Password+"\n"), 0o600); err != nil {
 		return fmt.Errorf("write pwfile: %w", err)
 	}

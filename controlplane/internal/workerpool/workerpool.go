@@ -40,6 +40,9 @@ func (e *UnavailableError) Error() string {
 
 func (e *UnavailableError) Unwrap() error { return e.Err }
 
+// RetryIn is how long the caller should wait before trying again.
+func (e *UnavailableError) RetryIn() time.Duration { return e.RetryAfter }
+
 // Params configures a Pool.
 type Params struct {
 	// Bin is the worker executable.

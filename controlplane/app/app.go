@@ -1,0 +1,198 @@
+// Package app wires the control plane: database (external or embedded),
+// store, worker pool and HTTP server. Run is the seam main and the
+// end-to-end tests boot.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/scimplane/scimplane/controlplane/internal/config"
+	"github.com/scimplane/scimplane/controlplane/internal/embeddedpg"
+	"github.com/scimplane/scimplane/controlplane/internal/httpapi"
+	"github.com/scimplane/scimplane/controlplane/internal/ratelimit"
+	"github.com/scimplane/scimplane/controlplane/internal/store"
+	"github.com/scimplane/scimplane/controlplane/internal/tenant"
+	"github.com/scimplane/scimplane/controlplane/internal/workerpool"
+	"github.com/scimplane/scimplane/plugins/scimworker"
+)
+
+// Config is the control plane's configuration.
+type Config = config.Config
+
+// ConfigFromEnv builds a validated Config from variables read through
+// getenv (os.Getenv in main; a map lookup in tests).
+func ConfigFromEnv(getenv func(string) string) (Config, error) { return config.FromEnv(getenv) }
+
+// workerConnsEach is the worker's pool size, used to size the embedded
+// server's max_connections.
+const workerConnsEach = 4
+
+// Run serves until ctx is done, then shuts down the HTTP server, kills every
+// worker, closes the database pool and stops the embedded PostgreSQL. It
+// logs through slog.Default().
+func Run(ctx context.Context, cfg Config) error {
+	log := slog.Default()
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	log.InfoContext(ctx, "starting control plane", "config", cfg)
+	if _, err := os.Stat(cfg.WorkerBin); err != nil {
+		return fmt.Errorf("worker binary: %w", err)
+	}
+	// The embedded PostgreSQL runs as another OS user and must traverse
+	// the data dir; its own files stay private.
+	if err := os.MkdirAll(cfg.DataDir, 0o711); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	secret, err := loadSecret(cfg)
+	if err != nil {
+		return err
+	}
+
+	dbURL := cfg.DatabaseURL
+	if dbURL == "" {
+		began := time.Now()
+		pg, err := embeddedpg.Start(ctx, embeddedpg.Params{
+			BinDir:         cfg.PostgresBinDir,
+			Dir:            filepath.Join(cfg.DataDir, "postgres"),
+			Password:       tenant.RolePassword(secret, embeddedpg.Superuser),
+			Port:           cfg.PostgresPort,
+			MaxConnections: cfg.MaxWorkers*workerConnsEach + 50,
+		})
+		if err != nil {
+			return fmt.Errorf("embedded postgres: %w", err)
+		}
+		defer pg.Stop()
+		dbURL = pg.URL()
+		log.InfoContext(ctx, "embedded postgres started", "dir", filepath.Join(cfg.DataDir, "postgres"), "took", time.Since(began))
+	}
+
+	db, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	defer db.Close()
+	st := store.New(db)
+	if err := st.Migrate(ctx, log); err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	workers := workerpool.New(workerpool.Params{
+		Bin:         cfg.WorkerBin,
+		Env:         workerEnv(cfg, dbURL, secret),
+		MaxWorkers:  cfg.MaxWorkers,
+		IdleTimeout: cfg.WorkerIdleTimeout,
+		Logger:      log,
+		Metrics:     workerpool.NewMetrics(reg),
+	})
+	defer workers.Close()
+
+	tenants := tenant.New(tenant.Params{Store: st, Secret: secret, PublicURL: cfg.PublicURL, Workers: workers})
+	key, err := tenants.EnsureBootstrapKey(ctx, cfg.BootstrapKey)
+	if err != nil {
+		return err
+	}
+	if key != "" {
+		// Shown once, on stdout only; logs never carry secrets.
+		fmt.Fprintf(os.Stdout, "scimplane: generated bootstrap operator API key (shown once, store it now): %s\n", key)
+		log.InfoContext(ctx, "bootstrap operator key generated and printed to stdout")
+	}
+
+	srv := httpapi.New(httpapi.Params{
+		Tenants:        tenants,
+		Workers:        workers,
+		Running:        func() any { return workers.Running() },
+		Limiter:        ratelimit.New(cfg.RateLimit, cfg.RateBurst, cfg.RateQueueWait),
+		DB:             st,
+		Logger:         log,
+		Registry:       reg,
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+		RequestTimeout: cfg.RequestTimeout,
+	})
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Listener(ln) }()
+	log.InfoContext(ctx, "listening", "addr", ln.Addr().String(), "public_url", cfg.PublicURL)
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	if err := srv.ShutdownWithTimeout(10 * time.Second); err != nil {
+		log.Warn("http shutdown", "err", err)
+	}
+	return nil
+}
+
+// loadSecret returns the configured secret, or the one in DataDir/secret,
+// creating it (0600) on first start.
+func loadSecret(cfg Config) ([]byte, error) {
+	if cfg.Secret != "" {
+		return []byte(cfg.Secret), nil
+	}
+	path := filepath.Join(cfg.DataDir, "secret")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return []byte(strings.TrimSpace(string(b))), nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read secret: %w", err)
+	}
+	raw := make([]byte, 32)
+	_, _ = rand.Read(raw)
+	s := hex.EncodeToString(raw)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create secret: %w", err)
+	}
+	if _, err := f.WriteString(s + "\n"); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("write secret: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("write secret: %w", err)
+	}
+	return []byte(s), nil
+}
+
+// workerEnv gives a tenant's worker its id, a DSN for its own role pinned
+// to its schema, its log level and PATH: nothing else.
+func workerEnv(cfg Config, dbURL string, secret []byte) func(string) []string {
+	base, _ := url.Parse(dbURL) // parsed by pgxpool already
+	return func(tenantID string) []string {
+		u := *base
+		u.User = url.UserPassword(tenantID, tenant.RolePassword(secret, tenantID))
+		q := u.Query()
+		q.Set("search_path", tenantID)
+		q.Set("application_name", "scimplane-worker")
+		u.RawQuery = q.Encode()
+		return []string{
+			scimworker.EnvTenantID + "=" + tenantID,
+			scimworker.EnvDatabaseURL + "=" + u.String(),
+			scimworker.EnvLogLevel + "=" + cfg.WorkerLogLevel,
+			"PATH=" + cfg.Path,
+		}
+	}
+}

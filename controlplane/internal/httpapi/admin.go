@@ -1,0 +1,139 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"strconv"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/scimplane/scimplane/controlplane/internal/tenant"
+)
+
+// decode reads an optional JSON body into v.
+func decode(c *fiber.Ctx, v any) error {
+	if len(c.Body()) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(c.Body(), v); err != nil {
+		return &httpError{code: fiber.StatusBadRequest, msg: "invalid JSON body", err: err}
+	}
+	return nil
+}
+
+func (s *server) createTenant(c *fiber.Ctx) error {
+	var in struct {
+		Name string `json:"name"`
+	}
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	t, err := s.Tenants.CreateTenant(c.UserContext(), principal(c), in.Name)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(t)
+}
+
+func (s *server) listTenants(c *fiber.Ctx) error {
+	ts, err := s.Tenants.ListTenants(c.UserContext(), principal(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"tenants": ts})
+}
+
+func (s *server) getTenant(c *fiber.Ctx) error {
+	t, err := s.Tenants.GetTenant(c.UserContext(), principal(c), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(t)
+}
+
+func (s *server) setEnabled(enabled bool) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if err := s.Tenants.SetEnabled(c.UserContext(), principal(c), c.Params("id"), enabled); err != nil {
+			return err
+		}
+		return c.SendStatus(fiber.StatusNoContent)
+	}
+}
+
+func (s *server) deleteTenant(c *fiber.Ctx) error {
+	id := c.Params("id")
+	if err := s.Tenants.DeleteTenant(c.UserContext(), principal(c), id, c.Query("confirm")); err != nil {
+		return err
+	}
+	s.Limiter.Forget(id)
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (s *server) createToken(c *fiber.Ctx) error {
+	var in tenant.CreateTokenParams
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	t, err := s.Tenants.CreateToken(c.UserContext(), principal(c), c.Params("id"), in)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(t)
+}
+
+func (s *server) listTokens(c *fiber.Ctx) error {
+	ts, err := s.Tenants.ListTokens(c.UserContext(), principal(c), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"tokens": ts})
+}
+
+func (s *server) revokeToken(c *fiber.Ctx) error {
+	if err := s.Tenants.RevokeToken(c.UserContext(), principal(c), c.Params("id"), c.Params("token")); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (s *server) createAPIKey(c *fiber.Ctx) error {
+	var in tenant.CreateAPIKeyParams
+	if err := decode(c, &in); err != nil {
+		return err
+	}
+	k, err := s.Tenants.CreateAPIKey(c.UserContext(), principal(c), in)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(k)
+}
+
+func (s *server) listAPIKeys(c *fiber.Ctx) error {
+	ks, err := s.Tenants.ListAPIKeys(c.UserContext(), principal(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"api_keys": ks})
+}
+
+func (s *server) revokeAPIKey(c *fiber.Ctx) error {
+	if err := s.Tenants.RevokeAPIKey(c.UserContext(), principal(c), c.Params("id")); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (s *server) listAudit(c *fiber.Ctx) error {
+	limit, _ := strconv.Atoi(c.Query("limit"))
+	es, err := s.Tenants.ListAudit(c.UserContext(), principal(c), c.Query("tenant_id"), limit)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"entries": es})
+}
+
+func (s *server) listWorkers(c *fiber.Ctx) error {
+	if principal(c).Role != tenant.RoleOperator {
+		return tenant.ErrForbidden
+	}
+	return c.JSON(fiber.Map{"workers": s.Running()})
+}

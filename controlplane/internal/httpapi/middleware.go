@@ -1,0 +1,113 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/scimplane/scimplane/controlplane/internal/logctx"
+	"github.com/scimplane/scimplane/controlplane/internal/tenant"
+)
+
+const (
+	localRequestID = "request_id"
+	localTenantID  = "tenant_id"
+	localPrincipal = "principal"
+)
+
+// requestContext runs first: it assigns the request id, puts it and a
+// deadline on the user context, answers errors right here so the status is
+// final, and records metrics.
+func (s *server) requestContext(c *fiber.Ctx) error {
+	start := time.Now()
+	id := c.Get("X-Request-Id")
+	if !validRequestID(id) {
+		id = newRequestID()
+	} else {
+		id = strings.Clone(id)
+	}
+	c.Locals(localRequestID, id)
+	c.Set("X-Request-Id", id)
+	ctx, cancel := context.WithTimeout(context.Background(), s.RequestTimeout)
+	defer cancel()
+	c.SetUserContext(logctx.With(ctx, slog.String("request_id", id)))
+
+	if err := c.Next(); err != nil {
+		if err := s.handleError(c, err); err != nil {
+			return err
+		}
+	}
+	code := c.Response().StatusCode()
+	route := routeKind(c.Path())
+	s.metrics.observe(route, code, time.Since(start))
+	if tenantID, ok := c.Locals(localTenantID).(string); ok {
+		s.metrics.scim.WithLabelValues(tenantID, strconv.Itoa(code)).Inc()
+	}
+	s.Logger.DebugContext(c.UserContext(), "request", "method", c.Method(), "path", c.Path(), "status", code, "duration", time.Since(start))
+	return nil
+}
+
+func routeKind(path string) string {
+	switch {
+	case strings.HasPrefix(path, "/scim/"):
+		return "scim"
+	case strings.HasPrefix(path, "/api/"):
+		return "api"
+	}
+	return "other"
+}
+
+func requestID(c *fiber.Ctx) string {
+	id, _ := c.Locals(localRequestID).(string)
+	return id
+}
+
+func newRequestID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return "req_" + hex.EncodeToString(b)
+}
+
+// validRequestID accepts a caller's id if it is short and printable ASCII.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x21 || id[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// bearer returns the Authorization header's bearer credential.
+func bearer(c *fiber.Ctx) string {
+	h := c.Get(fiber.HeaderAuthorization)
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+// authenticateKey resolves the admin API key to a Principal.
+func (s *server) authenticateKey(c *fiber.Ctx) error {
+	p, err := s.Tenants.AuthenticateKey(c.UserContext(), bearer(c))
+	if err != nil {
+		return err
+	}
+	c.Locals(localPrincipal, p)
+	c.SetUserContext(logctx.With(c.UserContext(), slog.String("key_id", p.KeyID)))
+	return c.Next()
+}
+
+func principal(c *fiber.Ctx) tenant.Principal {
+	p, _ := c.Locals(localPrincipal).(tenant.Principal)
+	return p
+}

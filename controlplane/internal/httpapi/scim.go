@@ -1,0 +1,76 @@
+package httpapi
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/scimplane/scimplane/controlplane/internal/logctx"
+	"github.com/scimplane/scimplane/controlplane/internal/tenant"
+	"github.com/scimplane/scimplane/plugins/scimworker"
+)
+
+// scim authenticates the token for the tenant in the URL, applies the
+// tenant's rate and size limits and forwards the exchange, unparsed, to the
+// tenant's worker.
+func (s *server) scim(c *fiber.Ctx) error {
+	tenantID := strings.Clone(c.Params("tenant")) // kept past the handler by the pool and limiter
+	ctx := c.UserContext()
+	err := s.Tenants.AuthenticateSCIM(ctx, tenantID, bearer(c))
+	if err != nil && !errors.Is(err, tenant.ErrDisabled) {
+		return err
+	}
+	// Only known tenants get their own log attribute and metric label.
+	ctx = logctx.With(ctx, slog.String("tenant_id", tenantID))
+	c.SetUserContext(ctx)
+	c.Locals(localTenantID, tenantID)
+	if err != nil {
+		return err
+	}
+
+	retry, ok, err := s.Limiter.Wait(ctx, tenantID)
+	if err != nil {
+		return &httpError{code: fiber.StatusServiceUnavailable, msg: "request timed out waiting for capacity", err: err, retryAfter: time.Second}
+	}
+	if !ok {
+		return &httpError{code: fiber.StatusTooManyRequests, msg: "too many requests for this tenant", retryAfter: retry}
+	}
+	if len(c.Body()) > s.MaxBodyBytes {
+		return fiber.ErrRequestEntityTooLarge
+	}
+
+	ex := &scimworker.Exchange{
+		RequestID: requestID(c),
+		Method:    c.Method(),
+		Path:      "/" + c.Params("*"),
+		RawQuery:  string(c.Request().URI().QueryString()),
+		Header:    make(http.Header, len(scimworker.ForwardedHeaders)),
+		Body:      c.Body(),
+		BaseURL:   s.Tenants.SCIMURL(tenantID),
+	}
+	for _, name := range scimworker.ForwardedHeaders {
+		if v := c.Get(name); v != "" {
+			ex.Header.Set(name, v)
+		}
+	}
+	reply, err := s.Workers.Handle(ctx, tenantID, ex)
+	if err != nil {
+		retry := time.Second
+		var r interface{ RetryIn() time.Duration }
+		if errors.As(err, &r) {
+			retry = max(r.RetryIn(), time.Second)
+		}
+		return &httpError{code: fiber.StatusServiceUnavailable, msg: "tenant worker unavailable, retry later", err: err, retryAfter: retry}
+	}
+	for name, values := range reply.Header {
+		for _, v := range values {
+			c.Response().Header.Add(name, v)
+		}
+	}
+	c.Status(reply.Status)
+	return c.Send(reply.Body)
+}
