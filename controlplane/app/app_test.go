@@ -1,0 +1,507 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/scimplane/scimplane/controlplane/app"
+	"github.com/scimplane/scimplane/tests/pgtest"
+)
+
+var workerBin string
+
+// TestMain builds the real worker once; every test boots the control plane
+// against it and a fresh database.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "scimplane-app-test-")
+	if err != nil {
+		panic(err)
+	}
+	workerBin = filepath.Join(dir, "worker")
+	build := exec.Command("go", "build", "-o", workerBin, "github.com/scimplane/scimplane/worker")
+	if out, err := build.CombinedOutput(); err != nil {
+		panic(fmt.Sprintf("build worker: %v: %s", err, out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const operatorKey = "spk_test-operator-key-0123456789abcdef"
+
+// env is a booted control plane.
+type env struct {
+	t    *testing.T
+	base string
+	db   string
+}
+
+// boot starts app.Run on a free port and a fresh database, with vars
+// overriding the defaults, and stops it when the test ends.
+func boot(t *testing.T, vars map[string]string) *env {
+	t.Helper()
+	db := pgtest.NewDatabase(t)
+	addr := freeAddr(t)
+	all := map[string]string{
+		"DATABASE_URL":            db,
+		"SCIMPLANE_ADDR":          addr,
+		"SCIMPLANE_BOOTSTRAP_KEY": operatorKey,
+		"SCIMPLANE_DATA_DIR":      t.TempDir(),
+		"SCIMPLANE_WORKER_BIN":    workerBin,
+		"SCIMPLANE_SECRET":        "test-secret-0123456789abcdef0123456789",
+		"PATH":                    os.Getenv("PATH"),
+	}
+	for k, v := range vars {
+		all[k] = v
+	}
+	cfg, err := app.ConfigFromEnv(func(k string) string { return all[k] })
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- app.Run(ctx, cfg) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+	e := &env{t: t, base: "http://" + addr, db: db}
+	require.Eventually(t, func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("app.Run returned early: %v", err)
+		default:
+		}
+		resp, err := http.Get(e.base + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 30*time.Second, 20*time.Millisecond)
+	return e
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().String()
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t *testing.T, v any) {
+	t.Helper()
+	require.NoError(t, json.Unmarshal(r.body, v), string(r.body))
+}
+
+func (e *env) do(method, path, bearer string, body []byte) response {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.base+path, bytes.NewReader(body))
+	require.NoError(e.t, err)
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/scim+json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(e.t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(e.t, err)
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+type createdTenant struct {
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	SCIMURL string `json:"scim_url"`
+	Token   string `json:"token"`
+	TokenID string `json:"token_id"`
+}
+
+func (e *env) createTenant(name string) createdTenant {
+	e.t.Helper()
+	r := e.do("POST", "/api/v1/tenants", operatorKey, []byte(`{"name":"`+name+`"}`))
+	require.Equal(e.t, http.StatusCreated, r.status, string(r.body))
+	var ct createdTenant
+	r.json(e.t, &ct)
+	return ct
+}
+
+// scim sends a SCIM request below the tenant's base path.
+func (e *env) scim(tenantID, token, method, path string, body []byte) response {
+	e.t.Helper()
+	return e.do(method, "/scim/"+tenantID+"/v2"+path, token, body)
+}
+
+const lookup = "/Users?filter=userName+eq+%229b1f0c4e-3d7a-4d55-a0a9-5f3e1c2b7d10%22"
+
+func requireSCIMError(t *testing.T, r response, status int) {
+	t.Helper()
+	require.Equal(t, status, r.status, string(r.body))
+	require.Equal(t, "application/scim+json", r.header.Get("Content-Type"))
+	var body struct {
+		Schemas []string `json:"schemas"`
+		Status  string   `json:"status"`
+	}
+	r.json(t, &body)
+	require.Equal(t, []string{"urn:ietf:params:scim:api:messages:2.0:Error"}, body.Schemas)
+	require.Equal(t, fmt.Sprint(status), body.Status)
+}
+
+func TestRun_CreateTenantAndProvision(t *testing.T) {
+	e := boot(t, nil)
+	a := e.createTenant("Acme")
+	require.True(t, strings.HasPrefix(a.ID, "tnt_"))
+	require.Equal(t, e.base+"/scim/"+a.ID+"/v2", a.SCIMURL)
+	require.True(t, strings.HasPrefix(a.Token, "scimtok_"))
+	require.LessOrEqual(t, len(a.Token), 64)
+
+	r := e.scim(a.ID, a.Token, "GET", lookup, nil)
+	require.Equal(t, http.StatusOK, r.status, string(r.body))
+	require.Contains(t, string(r.body), `"totalResults":0`)
+
+	user := []byte(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"ada@example.com","active":true}`)
+	r = e.scim(a.ID, a.Token, "POST", "/Users", user)
+	require.Equal(t, http.StatusCreated, r.status, string(r.body))
+	require.Contains(t, r.header.Get("Location"), a.SCIMURL+"/Users/")
+	require.NotEmpty(t, r.header.Get("X-Request-Id"))
+}
+
+func TestRun_TokenOfOneTenantNeverOpensAnother(t *testing.T) {
+	e := boot(t, nil)
+	a, b := e.createTenant("A"), e.createTenant("B")
+	tests := []struct {
+		name   string
+		tenant string
+		token  string
+		want   int
+	}{
+		{name: "own token", tenant: a.ID, token: a.Token, want: http.StatusOK},
+		{name: "other tenant's token", tenant: b.ID, token: a.Token, want: http.StatusUnauthorized},
+		{name: "no token", tenant: a.ID, token: "", want: http.StatusUnauthorized},
+		{name: "garbage token", tenant: a.ID, token: "scimtok_nope", want: http.StatusUnauthorized},
+		{name: "operator key is no SCIM token", tenant: a.ID, token: operatorKey, want: http.StatusUnauthorized},
+		{name: "unknown tenant", tenant: "tnt_aaaaaaaaaaaaaaaa", token: a.Token, want: http.StatusUnauthorized},
+		{name: "malformed tenant", tenant: "public", token: a.Token, want: http.StatusUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := e.scim(tt.tenant, tt.token, "GET", lookup, nil)
+			if tt.want == http.StatusOK {
+				require.Equal(t, tt.want, r.status, string(r.body))
+				return
+			}
+			requireSCIMError(t, r, tt.want)
+			require.Equal(t, `Bearer realm="scimplane"`, r.header.Get("WWW-Authenticate"))
+		})
+	}
+}
+
+func TestRun_TokenRotationOverlaps(t *testing.T) {
+	e := boot(t, nil)
+	a := e.createTenant("A")
+	r := e.do("POST", "/api/v1/tenants/"+a.ID+"/tokens", operatorKey, []byte(`{"name":"rotated"}`))
+	require.Equal(t, http.StatusCreated, r.status, string(r.body))
+	var second struct {
+		ID    string `json:"id"`
+		Token string `json:"token"`
+	}
+	r.json(t, &second)
+
+	require.Equal(t, http.StatusOK, e.scim(a.ID, a.Token, "GET", lookup, nil).status)
+	require.Equal(t, http.StatusOK, e.scim(a.ID, second.Token, "GET", lookup, nil).status)
+
+	r = e.do("DELETE", "/api/v1/tenants/"+a.ID+"/tokens/"+a.TokenID, operatorKey, nil)
+	require.Equal(t, http.StatusNoContent, r.status, string(r.body))
+	requireSCIMError(t, e.scim(a.ID, a.Token, "GET", lookup, nil), http.StatusUnauthorized)
+	require.Equal(t, http.StatusOK, e.scim(a.ID, second.Token, "GET", lookup, nil).status)
+
+	var list struct {
+		Tokens []struct {
+			ID         string     `json:"id"`
+			LastUsedAt *time.Time `json:"last_used_at"`
+			RevokedAt  *time.Time `json:"revoked_at"`
+		} `json:"tokens"`
+	}
+	e.do("GET", "/api/v1/tenants/"+a.ID+"/tokens", operatorKey, nil).json(t, &list)
+	require.Len(t, list.Tokens, 2)
+	for _, tok := range list.Tokens {
+		require.NotNil(t, tok.LastUsedAt, tok.ID)
+		require.Equal(t, tok.ID == a.TokenID, tok.RevokedAt != nil)
+	}
+	require.NotContains(t, string(e.do("GET", "/api/v1/tenants/"+a.ID+"/tokens", operatorKey, nil).body), "scimtok_")
+}
+
+func TestRun_ExpiredTokenIsRefused(t *testing.T) {
+	e := boot(t, nil)
+	a := e.createTenant("A")
+	exp := time.Now().Add(time.Second).UTC().Format(time.RFC3339Nano)
+	r := e.do("POST", "/api/v1/tenants/"+a.ID+"/tokens", operatorKey, []byte(`{"expires_at":"`+exp+`"}`))
+	require.Equal(t, http.StatusCreated, r.status, string(r.body))
+	var tok struct {
+		Token string `json:"token"`
+	}
+	r.json(t, &tok)
+	require.Equal(t, http.StatusOK, e.scim(a.ID, tok.Token, "GET", lookup, nil).status)
+	require.Eventually(t, func() bool {
+		return e.scim(a.ID, tok.Token, "GET", lookup, nil).status == http.StatusUnauthorized
+	}, 5*time.Second, 100*time.Millisecond)
+}
+
+func TestRun_DisabledTenantIsForbidden(t *testing.T) {
+	e := boot(t, nil)
+	a := e.createTenant("A")
+	require.Equal(t, http.StatusOK, e.scim(a.ID, a.Token, "GET", lookup, nil).status)
+	require.Equal(t, http.StatusNoContent, e.do("POST", "/api/v1/tenants/"+a.ID+"/disable", operatorKey, nil).status)
+	requireSCIMError(t, e.scim(a.ID, a.Token, "GET", lookup, nil), http.StatusForbidden)
+	requireSCIMError(t, e.scim(a.ID, "scimtok_wrong", "GET", lookup, nil), http.StatusUnauthorized)
+	require.Equal(t, http.StatusNoContent, e.do("POST", "/api/v1/tenants/"+a.ID+"/enable", operatorKey, nil).status)
+	require.Equal(t, http.StatusOK, e.scim(a.ID, a.Token, "GET", lookup, nil).status)
+}
+
+func TestRun_RateLimitAnswers429WithRetryAfter(t *testing.T) {
+	e := boot(t, map[string]string{"SCIMPLANE_RATE_LIMIT": "1", "SCIMPLANE_RATE_BURST": "3", "SCIMPLANE_RATE_QUEUE_WAIT": "0s"})
+	a, b := e.createTenant("A"), e.createTenant("B")
+	for range 3 {
+		require.Equal(t, http.StatusOK, e.scim(a.ID, a.Token, "GET", lookup, nil).status)
+	}
+	r := e.scim(a.ID, a.Token, "GET", lookup, nil)
+	requireSCIMError(t, r, http.StatusTooManyRequests)
+	require.NotEmpty(t, r.header.Get("Retry-After"))
+	// Another tenant has its own bucket.
+	require.Equal(t, http.StatusOK, e.scim(b.ID, b.Token, "GET", lookup, nil).status)
+}
+
+func TestRun_RateLimitQueuesBrieflyBeforeRefusing(t *testing.T) {
+	e := boot(t, map[string]string{"SCIMPLANE_RATE_LIMIT": "20", "SCIMPLANE_RATE_BURST": "1", "SCIMPLANE_RATE_QUEUE_WAIT": "2s"})
+	a := e.createTenant("A")
+	var wg sync.WaitGroup
+	statuses := make([]int, 10)
+	for i := range statuses {
+		wg.Go(func() { statuses[i] = e.scim(a.ID, a.Token, "GET", lookup, nil).status })
+	}
+	wg.Wait()
+	for _, s := range statuses {
+		require.Equal(t, http.StatusOK, s)
+	}
+}
+
+func TestRun_OversizeBodyIs413(t *testing.T) {
+	e := boot(t, map[string]string{"SCIMPLANE_MAX_BODY_BYTES": "4096"})
+	a := e.createTenant("A")
+	big := []byte(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"` + strings.Repeat("x", 8192) + `"}`)
+	requireSCIMError(t, e.scim(a.ID, a.Token, "POST", "/Users", big), http.StatusRequestEntityTooLarge)
+	require.Equal(t, http.StatusOK, e.scim(a.ID, a.Token, "GET", lookup, nil).status)
+}
+
+type workerInfo struct {
+	TenantID string `json:"tenant_id"`
+	PID      int    `json:"pid"`
+}
+
+func (e *env) workers() map[string]int {
+	e.t.Helper()
+	var list struct {
+		Workers []workerInfo `json:"workers"`
+	}
+	e.do("GET", "/api/v1/workers", operatorKey, nil).json(e.t, &list)
+	pids := map[string]int{}
+	for _, w := range list.Workers {
+		pids[w.TenantID] = w.PID
+	}
+	return pids
+}
+
+func TestRun_KilledWorkerRestartsWithoutDisturbingOthers(t *testing.T) {
+	e := boot(t, nil)
+	a, b := e.createTenant("A"), e.createTenant("B")
+	require.Equal(t, http.StatusOK, e.scim(a.ID, a.Token, "GET", lookup, nil).status)
+	require.Equal(t, http.StatusOK, e.scim(b.ID, b.Token, "GET", lookup, nil).status)
+	before := e.workers()
+	require.NotZero(t, before[a.ID])
+	require.NotZero(t, before[b.ID])
+
+	// Tenant B keeps sending while A's worker dies.
+	stop := make(chan struct{})
+	bStatuses := make(chan int, 10000)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				bStatuses <- e.scim(b.ID, b.Token, "GET", lookup, nil).status
+			}
+		}
+	})
+
+	require.NoError(t, syscall.Kill(before[a.ID], syscall.SIGKILL))
+	var sawUnavailable bool
+	require.Eventually(t, func() bool {
+		r := e.scim(a.ID, a.Token, "GET", lookup, nil)
+		if r.status == http.StatusServiceUnavailable {
+			sawUnavailable = true
+			requireSCIMError(t, r, http.StatusServiceUnavailable)
+			require.NotEmpty(t, r.header.Get("Retry-After"))
+		}
+		return r.status == http.StatusOK
+	}, 10*time.Second, 20*time.Millisecond)
+	t.Logf("a request saw 503 while the worker was down: %v", sawUnavailable)
+	close(stop)
+	wg.Wait()
+	close(bStatuses)
+
+	n := 0
+	for s := range bStatuses {
+		require.Equal(t, http.StatusOK, s)
+		n++
+	}
+	require.Positive(t, n)
+	after := e.workers()
+	require.NotEqual(t, before[a.ID], after[a.ID])
+	require.Equal(t, before[b.ID], after[b.ID])
+}
+
+func TestRun_AdminRolesAreEnforced(t *testing.T) {
+	e := boot(t, nil)
+	a, b := e.createTenant("A"), e.createTenant("B")
+	newKey := func(role, tenantID string) string {
+		r := e.do("POST", "/api/v1/api-keys", operatorKey, []byte(`{"name":"k","role":"`+role+`","tenant_id":"`+tenantID+`"}`))
+		require.Equal(t, http.StatusCreated, r.status, string(r.body))
+		var k struct {
+			Key string `json:"key"`
+		}
+		r.json(t, &k)
+		require.True(t, strings.HasPrefix(k.Key, "spk_"))
+		return k.Key
+	}
+	adminA := newKey("tenant_admin", a.ID)
+	supportA := newKey("support", a.ID)
+	supportAll := newKey("support", "")
+
+	tests := []struct {
+		name   string
+		key    string
+		method string
+		path   string
+		body   string
+		want   int
+	}{
+		{name: "no key", key: "", method: "GET", path: "/api/v1/tenants", want: 401},
+		{name: "scim token is no api key", key: a.Token, method: "GET", path: "/api/v1/tenants", want: 401},
+		{name: "operator lists tenants", key: operatorKey, method: "GET", path: "/api/v1/tenants", want: 200},
+		{name: "tenant admin reads own tenant", key: adminA, method: "GET", path: "/api/v1/tenants/" + a.ID, want: 200},
+		{name: "tenant admin cannot read other tenant", key: adminA, method: "GET", path: "/api/v1/tenants/" + b.ID, want: 403},
+		{name: "tenant admin cannot list other tenant's tokens", key: adminA, method: "GET", path: "/api/v1/tenants/" + b.ID + "/tokens", want: 403},
+		{name: "tenant admin creates own token", key: adminA, method: "POST", path: "/api/v1/tenants/" + a.ID + "/tokens", want: 201},
+		{name: "tenant admin cannot create other tenant's token", key: adminA, method: "POST", path: "/api/v1/tenants/" + b.ID + "/tokens", want: 403},
+		{name: "tenant admin cannot create tenants", key: adminA, method: "POST", path: "/api/v1/tenants", body: `{"name":"x"}`, want: 403},
+		{name: "tenant admin cannot disable", key: adminA, method: "POST", path: "/api/v1/tenants/" + a.ID + "/disable", want: 403},
+		{name: "tenant admin cannot read all audit", key: adminA, method: "GET", path: "/api/v1/audit", want: 403},
+		{name: "tenant admin reads own audit", key: adminA, method: "GET", path: "/api/v1/audit?tenant_id=" + a.ID, want: 200},
+		{name: "support reads own tenant", key: supportA, method: "GET", path: "/api/v1/tenants/" + a.ID + "/tokens", want: 200},
+		{name: "scoped support cannot read other tenant", key: supportA, method: "GET", path: "/api/v1/tenants/" + b.ID, want: 403},
+		{name: "support cannot create token", key: supportA, method: "POST", path: "/api/v1/tenants/" + a.ID + "/tokens", want: 403},
+		{name: "support cannot revoke token", key: supportA, method: "DELETE", path: "/api/v1/tenants/" + a.ID + "/tokens/" + a.TokenID, want: 403},
+		{name: "unscoped support reads any tenant", key: supportAll, method: "GET", path: "/api/v1/tenants/" + b.ID, want: 200},
+		{name: "unscoped support cannot delete", key: supportAll, method: "DELETE", path: "/api/v1/tenants/" + b.ID + "?confirm=" + b.ID, want: 403},
+		{name: "unscoped support cannot create keys", key: supportAll, method: "POST", path: "/api/v1/api-keys", body: `{"role":"operator"}`, want: 403},
+		{name: "support cannot list workers", key: supportAll, method: "GET", path: "/api/v1/workers", want: 403},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var body []byte
+			if tt.body != "" {
+				body = []byte(tt.body)
+			}
+			r := e.do(tt.method, tt.path, tt.key, body)
+			require.Equal(t, tt.want, r.status, string(r.body))
+		})
+	}
+
+	var ts struct {
+		Tenants []struct {
+			ID string `json:"id"`
+		} `json:"tenants"`
+	}
+	e.do("GET", "/api/v1/tenants", adminA, nil).json(t, &ts)
+	require.Len(t, ts.Tenants, 1)
+	require.Equal(t, a.ID, ts.Tenants[0].ID)
+
+	var audit struct {
+		Entries []struct {
+			KeyID  string `json:"key_id"`
+			Action string `json:"action"`
+		} `json:"entries"`
+	}
+	e.do("GET", "/api/v1/audit?tenant_id="+a.ID, operatorKey, nil).json(t, &audit)
+	var actions []string
+	for _, en := range audit.Entries {
+		actions = append(actions, en.KeyID+" "+en.Action)
+	}
+	require.Contains(t, actions, "key_bootstrap tenant.create")
+	require.Contains(t, actions, "key_bootstrap apikey.create")
+	require.Condition(t, func() bool {
+		for _, a := range actions {
+			if strings.HasSuffix(a, " token.create") && !strings.HasPrefix(a, "key_bootstrap") {
+				return true
+			}
+		}
+		return false
+	}, "tenant admin's token.create audited under its key: %v", actions)
+}
+
+func TestRun_DeleteTenantNeedsConfirmationAndDropsEverything(t *testing.T) {
+	e := boot(t, nil)
+	a := e.createTenant("A")
+	require.Equal(t, http.StatusOK, e.scim(a.ID, a.Token, "GET", lookup, nil).status)
+	require.Equal(t, http.StatusBadRequest, e.do("DELETE", "/api/v1/tenants/"+a.ID, operatorKey, nil).status)
+	require.Equal(t, http.StatusBadRequest, e.do("DELETE", "/api/v1/tenants/"+a.ID+"?confirm=tnt_other", operatorKey, nil).status)
+	require.Equal(t, http.StatusNoContent, e.do("DELETE", "/api/v1/tenants/"+a.ID+"?confirm="+a.ID, operatorKey, nil).status)
+	require.NotContains(t, e.workers(), a.ID)
+	requireSCIMError(t, e.scim(a.ID, a.Token, "GET", lookup, nil), http.StatusUnauthorized)
+	require.Equal(t, http.StatusNotFound, e.do("GET", "/api/v1/tenants/"+a.ID, operatorKey, nil).status)
+	requireNoRoleOrSchema(t, e.db, a.ID)
+}
+
+func TestRun_HealthAndMetrics(t *testing.T) {
+	e := boot(t, nil)
+	a := e.createTenant("A")
+	require.Equal(t, http.StatusOK, e.scim(a.ID, a.Token, "GET", lookup, nil).status)
+	require.Equal(t, http.StatusOK, e.do("GET", "/healthz", "", nil).status)
+	r := e.do("GET", "/metrics", "", nil)
+	require.Equal(t, http.StatusOK, r.status)
+	for _, series := range []string{
+		`scimplane_http_requests_total{code="200",route="scim"}`,
+		`scimplane_scim_requests_total{code="200",tenant_id="` + a.ID + `"} 1`,
+		"scimplane_http_request_duration_seconds_bucket",
+		"scimplane_worker_starts_total 1",
+		"scimplane_worker_restarts_total 0",
+		"scimplane_workers_running 1",
+		"scimplane_worker_start_seconds_count 1",
+	} {
+		require.Contains(t, string(r.body), series)
+	}
+}
