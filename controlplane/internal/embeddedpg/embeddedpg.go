@@ -150,6 +150,9 @@ func initdb(p Params, cred *syscall.Credential) error {
 		"--auth=scram-sha-256", "--pwfile="+pwfile, "-E", "UTF8", "--locale=C")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	if out, err := cmd.CombinedOutput(); err != nil {
+		if cred != nil {
+			return fmt.Errorf("initdb as the postgres OS user (it must be able to traverse every directory above %s): %v: %s", p.Dir, err, out)
+		}
 		return fmt.Errorf("initdb: %v: %s", err, out)
 	}
 	return nil

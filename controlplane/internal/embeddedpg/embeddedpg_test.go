@@ -1,0 +1,58 @@
+package embeddedpg
+
+import (
+	"context"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+)
+
+const binDir = "/usr/lib/postgresql/15/bin"
+
+func TestStart_PasswordAuthDurableAndRestartKeepsData(t *testing.T) {
+	if testing.Short() {
+		t.Skip("initdb takes seconds")
+	}
+	if _, err := os.Stat(filepath.Join(binDir, "initdb")); err != nil {
+		t.Skip("no PostgreSQL binaries")
+	}
+	ctx := context.Background()
+	// A dir the postgres OS user can traverse when tests run as root.
+	parent := t.TempDir()
+	require.NoError(t, os.Chmod(filepath.Dir(parent), 0o711))
+	require.NoError(t, os.Chmod(parent, 0o711))
+	p := Params{BinDir: binDir, Dir: filepath.Join(parent, "postgres"), Password: "pw-0123456789"}
+
+	s, err := Start(ctx, p)
+	require.NoError(t, err)
+	conn, err := pgx.Connect(ctx, s.URL())
+	require.NoError(t, err)
+	var fsync, syncCommit string
+	require.NoError(t, conn.QueryRow(ctx, "SELECT current_setting('fsync'), current_setting('synchronous_commit')").Scan(&fsync, &syncCommit))
+	require.Equal(t, "on", fsync)
+	require.Equal(t, "on", syncCommit)
+	_, err = conn.Exec(ctx, "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('still here')")
+	require.NoError(t, err)
+	conn.Close(ctx)
+
+	wrong, err := url.Parse(s.URL())
+	require.NoError(t, err)
+	wrong.User = url.UserPassword(Superuser, "wrong")
+	_, err = pgx.Connect(ctx, wrong.String())
+	require.ErrorContains(t, err, "password authentication failed")
+	s.Stop()
+
+	s, err = Start(ctx, p)
+	require.NoError(t, err)
+	defer s.Stop()
+	conn, err = pgx.Connect(ctx, s.URL())
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	var v string
+	require.NoError(t, conn.QueryRow(ctx, "SELECT v FROM kept").Scan(&v))
+	require.Equal(t, "still here", v)
+}

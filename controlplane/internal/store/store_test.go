@@ -1,0 +1,190 @@
+package store_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"log/slog"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/scimplane/scimplane/controlplane/internal/store"
+	"github.com/scimplane/scimplane/controlplane/internal/tenant"
+	"github.com/scimplane/scimplane/tests/pgtest"
+)
+
+func setup(t *testing.T) (*store.Store, string) {
+	t.Helper()
+	dbURL := pgtest.NewDatabase(t)
+	pool, err := pgxpool.New(context.Background(), dbURL)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	s := store.New(pool)
+	require.NoError(t, s.Migrate(context.Background(), slog.New(slog.DiscardHandler)))
+	return s, dbURL
+}
+
+func tenantID() string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return tenant.TenantPrefix + string(b)
+}
+
+func createTenant(t *testing.T, s *store.Store) string {
+	t.Helper()
+	id := tenantID()
+	now := time.Now()
+	hash := make([]byte, 32)
+	_, _ = rand.Read(hash)
+	err := s.CreateTenant(context.Background(), tenant.NewTenant{
+		Tenant:       tenant.Tenant{ID: id, Name: id, Status: tenant.StatusActive, CreatedAt: now},
+		RolePassword: tenant.RolePassword([]byte("secret"), id),
+		Token:        tenant.Token{ID: "tok_" + id[4:], TenantID: id, CreatedAt: now},
+		TokenHash:    hash,
+	}, tenant.AuditEntry{KeyID: "key_test", Action: "tenant.create", TenantID: id})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_ = s.DeleteTenant(context.Background(), id, tenant.AuditEntry{KeyID: "key_test", Action: "tenant.delete", TenantID: id})
+	})
+	return id
+}
+
+// connectAs opens a session as the tenant's role with its schema first on
+// the search path, the way its worker connects.
+func connectAs(t *testing.T, dbURL, role string) *pgx.Conn {
+	t.Helper()
+	u, err := url.Parse(dbURL)
+	require.NoError(t, err)
+	u.User = url.UserPassword(role, tenant.RolePassword([]byte("secret"), role))
+	q := u.Query()
+	q.Set("search_path", role)
+	u.RawQuery = q.Encode()
+	conn, err := pgx.Connect(context.Background(), u.String())
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+func TestStore_TenantRoleIsConfinedToItsSchema(t *testing.T) {
+	s, dbURL := setup(t)
+	a, b := createTenant(t, s), createTenant(t, s)
+	ctx := context.Background()
+	connB := connectAs(t, dbURL, b)
+	_, err := connB.Exec(ctx, "CREATE TABLE users (id text PRIMARY KEY); INSERT INTO users VALUES ('b-secret')")
+	require.NoError(t, err)
+
+	connA := connectAs(t, dbURL, a)
+	qa, qb := pgx.Identifier{a}.Sanitize(), pgx.Identifier{b}.Sanitize()
+	tests := []struct {
+		name    string
+		sql     string
+		allowed bool
+	}{
+		{name: "create table in own schema", sql: "CREATE TABLE users (id text PRIMARY KEY)", allowed: true},
+		{name: "write own schema", sql: "INSERT INTO " + qa + ".users VALUES ('a')", allowed: true},
+		{name: "read other tenant's table", sql: "SELECT * FROM " + qb + ".users"},
+		{name: "write other tenant's table", sql: "INSERT INTO " + qb + ".users VALUES ('x')"},
+		{name: "delete from other tenant's table", sql: "DELETE FROM " + qb + ".users"},
+		{name: "create in other tenant's schema", sql: "CREATE TABLE " + qb + ".evil (id int)"},
+		{name: "drop other tenant's schema", sql: "DROP SCHEMA " + qb + " CASCADE"},
+		{name: "read control tenants", sql: "SELECT * FROM control.tenants"},
+		{name: "read control token hashes", sql: "SELECT * FROM control.scim_tokens"},
+		{name: "write control audit", sql: "INSERT INTO control.audit_log (key_id, action) VALUES ('x', 'y')"},
+		{name: "create in public", sql: "CREATE TABLE public.evil (id int)"},
+		{name: "create schema", sql: "CREATE SCHEMA evil"},
+		{name: "create temp table", sql: "CREATE TEMP TABLE evil (id int)"},
+		{name: "become other tenant", sql: "SET ROLE " + qb},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := connA.Exec(ctx, tt.sql)
+			if tt.allowed {
+				require.NoError(t, err)
+				return
+			}
+			var pgErr *pgconn.PgError
+			require.True(t, errors.As(err, &pgErr), "want a permission error, got %v", err)
+			require.Equal(t, "42501", pgErr.Code, pgErr.Message) // insufficient_privilege
+		})
+	}
+
+	var n int
+	require.NoError(t, connB.QueryRow(ctx, "SELECT count(*) FROM users").Scan(&n))
+	require.Equal(t, 1, n)
+}
+
+func TestStore_TenantRoleHasHashedPassword(t *testing.T) {
+	s, dbURL := setup(t)
+	a := createTenant(t, s)
+	conn, err := pgx.Connect(context.Background(), dbURL)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	var super, createRole, createDB bool
+	var password string
+	require.NoError(t, conn.QueryRow(context.Background(),
+		`SELECT rolsuper, rolcreaterole, rolcreatedb, rolpassword FROM pg_authid WHERE rolname = $1`, a).
+		Scan(&super, &createRole, &createDB, &password))
+	require.False(t, super || createRole || createDB)
+	require.Regexp(t, `^SCRAM-SHA-256\$`, password)
+}
+
+func TestStore_DeleteTenantDropsRoleAndSchema(t *testing.T) {
+	s, dbURL := setup(t)
+	a := createTenant(t, s)
+	connectAs(t, dbURL, a) // an open session (a worker) must not block the drop
+	require.NoError(t, s.DeleteTenant(context.Background(), a, tenant.AuditEntry{KeyID: "key_test", Action: "tenant.delete", TenantID: a}))
+
+	conn, err := pgx.Connect(context.Background(), dbURL)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	var n int
+	require.NoError(t, conn.QueryRow(context.Background(),
+		`SELECT (SELECT count(*) FROM pg_roles WHERE rolname = $1) + (SELECT count(*) FROM pg_namespace WHERE nspname = $1)`, a).Scan(&n))
+	require.Zero(t, n)
+	_, err = s.GetTenant(context.Background(), a)
+	require.ErrorIs(t, err, tenant.ErrNotFound)
+	require.ErrorIs(t, s.DeleteTenant(context.Background(), a, tenant.AuditEntry{}), tenant.ErrNotFound)
+}
+
+func TestStore_CredentialsAndTokens(t *testing.T) {
+	s, _ := setup(t)
+	ctx := context.Background()
+	a := createTenant(t, s)
+	audit := tenant.AuditEntry{KeyID: "key_test", Action: "token.create", TenantID: a}
+	exp := time.Now().Add(time.Hour).Truncate(time.Microsecond)
+	require.NoError(t, s.CreateToken(ctx, tenant.Token{ID: "tok_second", TenantID: a, ExpiresAt: &exp, CreatedAt: time.Now()}, []byte("hash-2"), audit))
+	require.ErrorIs(t, s.CreateToken(ctx, tenant.Token{ID: "tok_x", TenantID: "tnt_missingmissing12", CreatedAt: time.Now()}, []byte("hash-3"), audit), tenant.ErrNotFound)
+
+	tn, hashes, err := s.GetCredentials(ctx, a)
+	require.NoError(t, err)
+	require.Equal(t, a, tn.ID)
+	require.Len(t, hashes, 2)
+
+	require.NoError(t, s.RevokeToken(ctx, a, "tok_second", audit))
+	require.ErrorIs(t, s.RevokeToken(ctx, a, "tok_second", audit), tenant.ErrNotFound)
+	_, hashes, err = s.GetCredentials(ctx, a)
+	require.NoError(t, err)
+	require.Len(t, hashes, 1)
+
+	_, _, err = s.GetCredentials(ctx, "tnt_missingmissing12")
+	require.ErrorIs(t, err, tenant.ErrNotFound)
+
+	entries, err := s.ListAudit(ctx, a, 10)
+	require.NoError(t, err)
+	require.Len(t, entries, 3) // create tenant, create token, revoke token
+}
+
+func TestStore_MigrateIsIdempotent(t *testing.T) {
+	s, _ := setup(t)
+	require.NoError(t, s.Migrate(context.Background(), slog.New(slog.DiscardHandler)))
+}
