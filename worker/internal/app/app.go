@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -83,7 +84,8 @@ func (w *Worker) Handle(ctx context.Context, ex *scimworker.Exchange) (*scimwork
 
 // Admin serves admin operations on the tenant's data.
 func (w *Worker) Admin(ctx context.Context, req *scimworker.AdminRequest) (*scimworker.AdminReply, error) {
-	return &scimworker.AdminReply{Status: 404, Body: []byte(`{"error":"unknown admin operation ` + req.Op + `"}`)}, nil
+	body, _ := json.Marshal(map[string]string{"error": "unknown admin operation " + req.Op})
+	return &scimworker.AdminReply{Status: 404, Body: body}, nil
 }
 
 // Health reports the tenant and start time; it fails if the database is gone.

@@ -19,6 +19,7 @@ import (
 const (
 	DecisionRule = "data.scimplane.permissions.decision"
 	DenialsRule  = "data.scimplane.permissions.denials"
+	GrantsRule   = "data.scimplane.permissions.grants"
 )
 
 // ErrTimeout reports a decision that ran out of its time budget.
@@ -90,23 +91,24 @@ func Compile(ctx context.Context, b Bundle, opts Options) (*Decider, error) {
 	}
 
 	store := inmem.NewFromObjectWithOpts(data, inmem.OptReturnASTValuesOnRead(true))
-	prepare := func(query string) (rego.PreparedEvalQuery, error) {
+	prepare := func(query, namespace string) (rego.PreparedEvalQuery, error) {
 		return rego.New(
 			rego.Query(query),
+			rego.PartialNamespace(namespace),
 			rego.Compiler(compiler),
 			rego.Store(store),
 			rego.StoreReadAST(true),
 			rego.StrictBuiltinErrors(true),
-		).PrepareForEval(ctx)
+		).PrepareForEval(ctx, rego.WithPartialEval(), rego.WithNoInline([]string{GrantsRule, "data.scimplane.permissions.grant_index"}))
 	}
 	d := &Decider{
 		timeout:   cmp.Or(opts.Timeout, 100*time.Millisecond),
 		maxGrants: cmp.Or(opts.MaxGrants, 10_000),
 	}
-	if d.decision, err = prepare(DecisionRule); err != nil {
+	if d.decision, err = prepare(DecisionRule, "partial.decision"); err != nil {
 		return nil, fmt.Errorf("prepare decision: %w", err)
 	}
-	if d.denials, err = prepare(DenialsRule); err != nil {
+	if d.denials, err = prepare(DenialsRule, "partial.denials"); err != nil {
 		return nil, fmt.Errorf("prepare denials: %w", err)
 	}
 	return d, nil
@@ -220,7 +222,7 @@ func inputValue(in Input) (ast.Value, error) {
 func (d *Decider) decodeDecision(t *ast.Term) (Decision, error) {
 	obj, ok := t.Value.(ast.Object)
 	if !ok {
-		return Decision{}, errors.New("not an object")
+		return Decision{}, fmt.Errorf("not an object: %T %v", t.Value, t)
 	}
 	var dec Decision
 	var err error

@@ -45,3 +45,17 @@ func BenchmarkTmp(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkTmpTrivial(b *testing.B) {
+	bb := defaultBundle(b)
+	bb.Modules = map[string]string{"p.rego": `package scimplane.permissions
+decision := {"permissions": [], "sets": [], "grants": []}`}
+	d := compile(b, bb, policy.Options{})
+	in := policy.Input{User: user(true, ""), Groups: []policy.Group{group("g-1", "Forms Viewers"), group("g-2", "Forms Users"), group("g-3", "Sales"), group("g-4", "HR"), group("g-5", "All")}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := d.Decide(context.Background(), in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -49,6 +49,9 @@ func (k *Kind) lookup(name string) (schema *Schema, attr *Attr) {
 // the schema the path belongs to and the rest ("" when the path is the URN of
 // the extension itself). ok is false for URNs this kind does not serve.
 func (k *Kind) splitURN(path string) (schema *Schema, rest string, ok bool) {
+	if path == "" {
+		return nil, "", false
+	}
 	if !hasPrefixFold(path, "urn:") {
 		return nil, path, true
 	}

@@ -10,6 +10,9 @@ import (
 
 // decodeJSON decodes a request body keeping numbers exact.
 func decodeJSON(body []byte, v any) error {
+	if bytes.Contains(body, []byte(`\u0000`)) {
+		return scim.NewError(400, scim.TypeInvalidValue, "values must not contain NUL characters")
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
@@ -46,6 +49,10 @@ func (k *Kind) Read(body []byte) (Doc, []string, error) {
 			continue
 		}
 		if rest == "" { // the extension object
+			if schema != k.Ext {
+				dropped = append(dropped, key)
+				continue
+			}
 			if err := k.mergeExt(doc, schema, v, &dropped); err != nil {
 				return nil, nil, err
 			}

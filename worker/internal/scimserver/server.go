@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/scimplane/scimplane/plugins/scim"
 	"github.com/scimplane/scimplane/plugins/scimworker"
@@ -122,7 +123,7 @@ func (s *Server) route(ctx context.Context, call *provision.Call, ex *scimworker
 	id := ""
 	if len(segs) == 2 {
 		var err error
-		if id, err = url.PathUnescape(segs[1]); err != nil || id == "" {
+		if id, err = url.PathUnescape(segs[1]); err != nil || id == "" || !printable(id) {
 			return nil, scim.NewError(404, "", "no SCIM endpoint at "+ex.Path)
 		}
 	}
@@ -264,9 +265,18 @@ func parseQuery(raw string) (query, error) {
 		if err != nil {
 			return nil, scim.NewError(400, scim.TypeInvalidSyntax, "malformed query string")
 		}
+		if !printable(val) {
+			return nil, scim.NewError(400, scim.TypeInvalidSyntax, "query parameter "+key+" is not valid UTF-8 text")
+		}
 		q[strings.ToLower(key)] = val
 	}
 	return q, nil
+}
+
+// printable reports whether s is valid UTF-8 without NUL characters, which
+// PostgreSQL text cannot hold.
+func printable(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
 }
 
 // logBody prepares a body for the SCIM log: secrets redacted, size capped.

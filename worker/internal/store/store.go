@@ -5,6 +5,7 @@ package store
 
 import (
 	"context"
+	"unicode/utf8"
 	"embed"
 	"errors"
 	"fmt"
@@ -236,10 +237,20 @@ func (t *Tx) Log(ctx context.Context, e *provision.LogEntry) error { return logE
 // Log writes a SCIM log row outside any change transaction (reads, failures).
 func (s *Store) Log(ctx context.Context, e *provision.LogEntry) error { return logEntry(ctx, s.pool, e) }
 
+// clean makes arbitrary request text storable in a PostgreSQL text column,
+// which takes neither NUL bytes nor invalid UTF-8.
+func clean(s string) string {
+	if utf8.ValidString(s) && !strings.ContainsRune(s, 0) {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\\u0000")
+}
+
 func nullable(s string) *string {
 	if s == "" {
 		return nil
 	}
+	s = clean(s)
 	return &s
 }
 
@@ -247,7 +258,7 @@ func nullableBytes(b []byte) *string {
 	if b == nil {
 		return nil
 	}
-	s := string(b)
+	s := clean(string(b))
 	return &s
 }
 
@@ -255,7 +266,7 @@ func logEntry(ctx context.Context, q querier, e *provision.LogEntry) error {
 	_, err := q.Exec(ctx, `INSERT INTO scim_requests (at, request_id, method, path, query, filter, resource_type, resource_id,
 		external_id, user_name, display_name, summary, status, scim_type, detail, latency_us, request_body, response_body)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
-		e.At, e.RequestID, e.Method, e.Path, e.Query, nullable(e.Filter), nullable(e.ResourceType), nullable(e.ResourceID),
+		e.At, clean(e.RequestID), clean(e.Method), clean(e.Path), clean(e.Query), nullable(e.Filter), nullable(e.ResourceType), nullable(e.ResourceID),
 		nullable(e.ExternalID), nullable(e.UserName), nullable(e.DisplayName), nullable(e.Summary), e.Status,
 		nullable(e.ScimType), nullable(e.Detail), e.Latency.Microseconds(), nullableBytes(e.RequestBody), nullableBytes(e.ResponseBody))
 	if err != nil {

@@ -1,0 +1,121 @@
+package resource
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestKind_Patch(t *testing.T) {
+	user, group := NewSchemas().Kinds()
+	base := `{"userName":"a@b","active":true,"name":{"givenName":"A","familyName":"B"},
+		"emails":[{"type":"work","value":"w@b","primary":true},{"type":"home","value":"h@b"}],
+		"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"department":"R&D","manager":{"value":"m1"}}}`
+	tests := []struct {
+		name    string
+		kind    *Kind
+		ops     string
+		want    string // JSON of the expected document, or "" when wantErr
+		members []MemberOp
+		errType string
+	}{
+		{name: "replace simple, op in capitals", ops: `[{"op":"Replace","path":"userName","value":"x@b"}]`,
+			want: `{"userName":"x@b"}`},
+		{name: "string boolean", ops: `[{"op":"Replace","path":"active","value":"False"}]`, want: `{"active":false}`},
+		{name: "filtered sub-attribute keeps siblings", ops: `[{"op":"replace","path":"emails[type eq \"work\"].value","value":"n@b"}]`,
+			want: `{"emails":[{"type":"work","value":"n@b","primary":true},{"type":"home","value":"h@b"}]}`},
+		{name: "filtered add creates the element", ops: `[{"op":"Add","path":"phoneNumbers[type eq \"fax\"].value","value":"1"}]`,
+			want: `{"phoneNumbers":[{"type":"fax","value":"1"}]}`},
+		{name: "remove filtered element", ops: `[{"op":"remove","path":"emails[type eq \"home\"]"}]`,
+			want: `{"emails":[{"type":"work","value":"w@b","primary":true}]}`},
+		{name: "remove by value array", ops: `[{"op":"remove","path":"emails","value":[{"value":"h@b"}]}]`,
+			want: `{"emails":[{"type":"work","value":"w@b","primary":true}]}`},
+		{name: "dotted keys in path-less replace", ops: `[{"op":"replace","value":{"name.givenName":"Z","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department":"Ops"}}]`,
+			want: `{"name":{"givenName":"Z","familyName":"B"},"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"department":"Ops","manager":{"value":"m1"}}}`},
+		{name: "complex value merges", ops: `[{"op":"replace","path":"name","value":{"middleName":"Q"}}]`,
+			want: `{"name":{"givenName":"A","familyName":"B","middleName":"Q"}}`},
+		{name: "manager bare id", ops: `[{"op":"Add","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager","value":"m2"}]`,
+			want: `{"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"department":"R&D","manager":{"value":"m2"}}}`},
+		{name: "manager cleared with null", ops: `[{"op":"replace","path":"manager","value":null}]`,
+			want: `{"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"department":"R&D"}}`},
+		{name: "whole extension removed", ops: `[{"op":"remove","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"}]`,
+			want: `{"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":null}`},
+		{name: "unknown attribute ignored", ops: `[{"op":"replace","path":"shoeSize","value":"42"}]`, want: `{}`},
+		{name: "bad op", ops: `[{"op":"move","path":"title","value":"x"}]`, errType: "invalidSyntax"},
+		{name: "required cleared", ops: `[{"op":"remove","path":"userName"}]`, errType: "mutability"},
+		{name: "bad path", ops: `[{"op":"replace","path":"emails[type eq","value":"x"}]`, errType: "invalidPath"},
+		{name: "filtered add with non-eq filter and no match", ops: `[{"op":"add","path":"emails[type co \"x\"].value","value":"x"}]`, errType: "noTarget"},
+		{name: "path-less value must be an object", ops: `[{"op":"replace","value":"x"}]`, errType: "invalidValue"},
+		{name: "members: legacy remove with value", kind: group, ops: `[{"op":"Remove","path":"members","value":[{"value":"u1"},{"value":"u2"}]}]`,
+			members: []MemberOp{{Kind: MembersRemove, IDs: []string{"u1", "u2"}}}},
+		{name: "members: flag remove by filter", kind: group, ops: `[{"op":"remove","path":"members[value eq \"u1\" or value eq \"u2\"]"}]`,
+			members: []MemberOp{{Kind: MembersRemove, IDs: []string{"u1", "u2"}}}},
+		{name: "members: add then remove all, in order", kind: group, ops: `[{"op":"add","path":"members","value":[{"value":"u1"}]},{"op":"remove","path":"members"}]`,
+			members: []MemberOp{{Kind: MembersAdd, IDs: []string{"u1"}}, {Kind: MembersRemoveAll}}},
+		{name: "members: path-less replace", kind: group, ops: `[{"op":"replace","value":{"members":[{"value":"u9"}],"displayName":"G2"}}]`,
+			members: []MemberOp{{Kind: MembersReplace, IDs: []string{"u9"}}}},
+		{name: "members: unsupported filter", kind: group, ops: `[{"op":"remove","path":"members[display co \"x\"]"}]`, errType: "invalidFilter"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			kind := tt.kind
+			if kind == nil {
+				kind = user
+			}
+			doc, _, err := kind.Read([]byte(base))
+			require.NoError(t, err)
+			if kind == group {
+				doc = Doc{"displayName": "G"}
+			}
+			snapshot, _ := json.Marshal(doc)
+			res, err := kind.Patch(doc, []byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":`+tt.ops+`}`))
+			after, _ := json.Marshal(doc)
+			require.JSONEq(t, string(snapshot), string(after), "the input document must never change")
+			if tt.errType != "" {
+				require.Error(t, err)
+				require.Contains(t, err.Error(), tt.errType)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tt.members, res.Members)
+			if tt.want == "" {
+				return
+			}
+			var want map[string]any
+			require.NoError(t, json.Unmarshal([]byte(tt.want), &want))
+			got, _ := json.Marshal(res.Doc)
+			var gotMap map[string]any
+			require.NoError(t, json.Unmarshal(got, &gotMap))
+			for k, v := range want {
+				if v == nil {
+					require.NotContains(t, gotMap, k)
+					continue
+				}
+				require.Equal(t, v, gotMap[k], "attribute %s in %s", k, got)
+			}
+		})
+	}
+}
+
+func FuzzPatch(f *testing.F) {
+	for _, s := range []string{
+		`{"Operations":[{"op":"Replace","path":"active","value":"False"}]}`,
+		`{"Operations":[{"op":"replace","value":{"name.givenName":"x"}}]}`,
+		`{"Operations":[{"op":"remove","path":"members[value eq \"u\"]"}]}`,
+		`{"Operations":[{"op":"add","path":"emails[type eq \"work\"].value","value":"a"}]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	user, group := NewSchemas().Kinds()
+	doc, _, _ := user.Read([]byte(`{"userName":"a","emails":[{"type":"work","value":"x"}],"name":{"givenName":"g"}}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if res, err := user.Patch(doc, body); err == nil {
+			if _, err := json.Marshal(res.Doc); err != nil {
+				t.Fatalf("patched document does not marshal: %v", err)
+			}
+		}
+		_, _ = group.Patch(Doc{"displayName": "g"}, body)
+		_, _, _ = user.Read(body)
+	})
+}
