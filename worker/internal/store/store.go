@@ -5,12 +5,12 @@ package store
 
 import (
 	"context"
-	"unicode/utf8"
 	"embed"
 	"errors"
 	"fmt"
 	"io/fs"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -235,7 +235,9 @@ func (t *Tx) ApplyMembers(ctx context.Context, groupID string, ops []resource.Me
 func (t *Tx) Log(ctx context.Context, e *provision.LogEntry) error { return logEntry(ctx, t.q, e) }
 
 // Log writes a SCIM log row outside any change transaction (reads, failures).
-func (s *Store) Log(ctx context.Context, e *provision.LogEntry) error { return logEntry(ctx, s.pool, e) }
+func (s *Store) Log(ctx context.Context, e *provision.LogEntry) error {
+	return logEntry(ctx, s.pool, e)
+}
 
 // clean makes arbitrary request text storable in a PostgreSQL text column,
 // which takes neither NUL bytes nor invalid UTF-8.
@@ -398,4 +400,3 @@ func mapErr2(err error, what string) error {
 	}
 	return mapErr(err, what)
 }
-
