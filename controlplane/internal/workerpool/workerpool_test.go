@@ -38,7 +38,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func newPool(t *testing.T, maxWorkers int, idle time.Duration) (*Pool, *Metrics) {
+func newPool(t testing.TB, maxWorkers int, idle time.Duration) (*Pool, *Metrics) {
 	t.Helper()
 	m := NewMetrics(prometheus.NewRegistry())
 	p := New(Params{
