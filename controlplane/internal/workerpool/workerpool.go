@@ -52,8 +52,11 @@ type Params struct {
 	MaxWorkers   int
 	IdleTimeout  time.Duration
 	StartTimeout time.Duration // default 10s
-	Logger       *slog.Logger
-	Metrics      *Metrics
+	// SweepInterval is how often idle workers are stopped and the others
+	// health-checked; default a quarter of IdleTimeout, within 100ms..30s.
+	SweepInterval time.Duration
+	Logger        *slog.Logger
+	Metrics       *Metrics
 }
 
 // Info describes a running worker.
@@ -101,6 +104,9 @@ type failure struct {
 func New(p Params) *Pool {
 	if p.StartTimeout == 0 {
 		p.StartTimeout = 10 * time.Second
+	}
+	if p.SweepInterval == 0 {
+		p.SweepInterval = min(max(p.IdleTimeout/4, 100*time.Millisecond), 30*time.Second)
 	}
 	pool := &Pool{
 		p:           p,
@@ -366,44 +372,64 @@ func (p *Pool) Running() []Info {
 	return out
 }
 
-// janitor stops idle workers, notices exited ones and forgets old failures.
+// janitor sweeps the pool periodically until Close.
 func (p *Pool) janitor() {
 	defer close(p.janitorDone)
-	tick := time.NewTicker(min(max(p.p.IdleTimeout/4, 100*time.Millisecond), 30*time.Second))
+	tick := time.NewTicker(p.p.SweepInterval)
 	defer tick.Stop()
 	for {
 		select {
 		case <-p.stopJanitor:
 			return
 		case <-tick.C:
-		}
-		var idle []*worker
-		now := time.Now()
-		p.mu.Lock()
-		for _, w := range p.workers {
-			switch {
-			case w.client.Exited():
-				p.log.Warn("worker exited", "tenant_id", w.tenantID, "pid", w.pid)
-				p.removeLocked(w, true)
-				idle = append(idle, w)
-			case w.inflight == 0 && now.Sub(w.lastUsed) > p.p.IdleTimeout:
-				p.removeLocked(w, false)
-				idle = append(idle, w)
-			}
-		}
-		for id, f := range p.failures {
-			// A worker up for a minute, or ten quiet minutes, resets back-off.
-			w := p.workers[id]
-			if w != nil && now.Sub(w.startedAt) > time.Minute || w == nil && now.Sub(f.notBefore) > 10*time.Minute {
-				delete(p.failures, id)
-			}
-		}
-		p.mu.Unlock()
-		for _, w := range idle {
-			p.log.Info("worker stopped", "tenant_id", w.tenantID, "pid", w.pid)
-			w.client.Kill()
+			p.sweep()
 		}
 	}
+}
+
+// sweep stops idle and exited workers, health-checks the other workers
+// that are not serving requests, and forgets old failures.
+func (p *Pool) sweep() {
+	var stop, check []*worker
+	now := time.Now()
+	p.mu.Lock()
+	for _, w := range p.workers {
+		switch {
+		case w.client.Exited():
+			p.log.Warn("worker exited", "tenant_id", w.tenantID, "pid", w.pid)
+			p.removeLocked(w, true)
+			stop = append(stop, w)
+		case w.inflight == 0 && now.Sub(w.lastUsed) > p.p.IdleTimeout:
+			p.log.Info("stopping idle worker", "tenant_id", w.tenantID, "pid", w.pid)
+			p.removeLocked(w, false)
+			stop = append(stop, w)
+		case w.inflight == 0:
+			check = append(check, w)
+		}
+	}
+	for id, f := range p.failures {
+		// A worker up for a minute, or ten quiet minutes, resets back-off.
+		w := p.workers[id]
+		if w != nil && now.Sub(w.startedAt) > time.Minute || w == nil && now.Sub(f.notBefore) > 10*time.Minute {
+			delete(p.failures, id)
+		}
+	}
+	p.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, w := range stop {
+		wg.Go(w.client.Kill)
+	}
+	for _, w := range check {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			if _, err := w.rpc.Health(ctx); err != nil {
+				p.log.Warn("worker failed health check", "tenant_id", w.tenantID, "pid", w.pid, "err", err)
+				p.remove(w, true)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // Close kills every worker and refuses new work.

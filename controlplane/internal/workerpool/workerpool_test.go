@@ -39,6 +39,10 @@ func TestMain(m *testing.M) {
 }
 
 func newPool(t testing.TB, maxWorkers int, idle time.Duration) (*Pool, *Metrics) {
+	return newPoolSweeping(t, maxWorkers, idle, 0)
+}
+
+func newPoolSweeping(t testing.TB, maxWorkers int, idle, sweep time.Duration) (*Pool, *Metrics) {
 	t.Helper()
 	m := NewMetrics(prometheus.NewRegistry())
 	p := New(Params{
@@ -46,10 +50,11 @@ func newPool(t testing.TB, maxWorkers int, idle time.Duration) (*Pool, *Metrics)
 		Env: func(tenantID string) []string {
 			return []string{scimworker.EnvTenantID + "=" + tenantID, "PATH=" + os.Getenv("PATH")}
 		},
-		MaxWorkers:  maxWorkers,
-		IdleTimeout: idle,
-		Logger:      slog.New(slog.DiscardHandler),
-		Metrics:     m,
+		MaxWorkers:    maxWorkers,
+		IdleTimeout:   idle,
+		SweepInterval: sweep,
+		Logger:        slog.New(slog.DiscardHandler),
+		Metrics:       m,
 	})
 	t.Cleanup(p.Close)
 	return p, m
@@ -154,6 +159,17 @@ func TestPool_RepeatedCrashesBackOff(t *testing.T) {
 		_, err := send(t, p, "tnt_a", "/")
 		return err == nil
 	}, 5*time.Second, 50*time.Millisecond)
+}
+
+func TestPool_UnhealthyWorkerIsReplaced(t *testing.T) {
+	p, m := newPoolSweeping(t, 10, time.Hour, 100*time.Millisecond)
+	a, err := send(t, p, "tnt_a", "/sicken")
+	require.NoError(t, err)
+	requireGone(t, a.PID)
+	a2, err := send(t, p, "tnt_a", "/")
+	require.NoError(t, err)
+	require.NotEqual(t, a.PID, a2.PID)
+	require.Equal(t, 1.0, testutil.ToFloat64(m.restarts))
 }
 
 func TestPool_IdleWorkerStops(t *testing.T) {

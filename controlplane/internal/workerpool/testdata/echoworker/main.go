@@ -1,5 +1,6 @@
 // Command echoworker is a test worker: it answers every exchange with a JSON
-// echo of what it received, and exits when asked to (path "/crash") so the
+// echo of what it received, exits when asked to (path "/crash") and stops answering health checks
+// after "/sicken", so the
 // supervisor's crash handling can be tested against a real process.
 package main
 
@@ -8,6 +9,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/scimplane/scimplane/plugins/scimworker"
@@ -16,12 +18,15 @@ import (
 type echo struct {
 	tenantID string
 	started  time.Time
+	sick     atomic.Bool // set by "/sicken": Health then hangs
 }
 
 func (e *echo) Handle(ctx context.Context, ex *scimworker.Exchange) (*scimworker.Reply, error) {
 	switch ex.Path {
 	case "/crash":
 		os.Exit(3)
+	case "/sicken":
+		e.sick.Store(true)
 	case "/slow":
 		select {
 		case <-time.After(500 * time.Millisecond):
@@ -51,7 +56,11 @@ func (e *echo) Admin(_ context.Context, req *scimworker.AdminRequest) (*scimwork
 	return &scimworker.AdminReply{Status: http.StatusOK, Body: req.Args}, nil
 }
 
-func (e *echo) Health(context.Context) (*scimworker.HealthReply, error) {
+func (e *echo) Health(ctx context.Context) (*scimworker.HealthReply, error) {
+	if e.sick.Load() {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
 	return &scimworker.HealthReply{TenantID: e.tenantID, StartedUnixMS: e.started.UnixMilli()}, nil
 }
 
