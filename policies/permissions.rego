@@ -8,15 +8,17 @@
 #   input.user    the SCIM user as the worker returns it (id, userName, active,
 #                 title, ..., and the enterprise extension under
 #                 "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User")
-#   input.groups  [{"id", "externalId", "displayName"}] the user is a member of
+#   input.groups  [{"id", "externalId", "displayName"}] the user is a member of;
+#                 all three keys are always present ("" when unknown)
 #
 # Mapping document (data.mapping):
 #   permission_sets  name -> {"description", "permissions": [string]}
 #   grants           [{"name", "group", "sets", "when"}]
-#     name   short name reported as the rule that produced a permission
-#     group  which group the grant is for, by one or more of "id",
-#            "externalId" and "displayName" (case-insensitive); every key
-#            given must match, and an empty matcher matches nothing
+#     name   unique short name, reported as the rule that produced a permission
+#     group  which group the grant is for, by exactly one of "id",
+#            "externalId" or "displayName" (case-insensitive), for example
+#            {"displayName": "Forms Designers"}; a matcher with no key, more
+#            than one, another key or an empty value matches nothing
 #     sets   names of permission sets granted to members of that group
 #     when   optional conditions on the user, all of which must hold:
 #              {"attribute": A, "equals": V}  the attribute equals V
@@ -28,6 +30,9 @@
 #            unknown operator never holds.
 #
 # Users whose "active" is false get no permissions.
+#
+# mapping_problems lists what is wrong with a mapping document; the worker
+# refuses a policy version whose mapping has any.
 #
 # Output: data.scimplane.permissions.decision
 #   {"permissions": [sorted], "sets": [sorted],
@@ -42,31 +47,30 @@
 package scimplane.permissions
 
 decision := {
-	"permissions": sort({g.permission | some g in grants}),
-	"sets": sort({g.set | some g in grants}),
+	"permissions": sort(permissions),
+	"sets": sort(sets),
 	"grants": sort(grants),
 }
 
-grants contains {"permission": permission, "set": set, "group": group.id, "rule": name} if {
+permissions contains g.permission if some g in grants
+
+sets contains g.set if some g in grants
+
+grants contains {"permission": permission, "set": set, "group": group.id, "rule": grant.name} if {
 	user_active
-	some i, grant in data.mapping.grants
-	some group in input.groups
-	group_matches(grant.group, group)
+	some [grant, group] in matches
 	conditions_hold(grant)
 	some set in grant.sets
 	some permission in data.mapping.permission_sets[set].permissions
-	name := grant_name(i, grant)
 }
 
 denials contains {"rule": "inactive", "group": "", "reason": "user is inactive; inactive users get no permissions"} if {
 	not user_active
 }
 
-denials contains {"rule": grant_name(i, grant), "group": group.id, "permissions": permissions, "reason": reason} if {
+denials contains {"rule": grant.name, "group": group.id, "permissions": permissions, "reason": reason} if {
 	user_active
-	some i, grant in data.mapping.grants
-	some group in input.groups
-	group_matches(grant.group, group)
+	some [grant, group] in matches
 	some condition in grant.when
 	not condition_holds(condition)
 	permissions := sort({p | some set in grant.sets; some p in data.mapping.permission_sets[set].permissions})
@@ -78,25 +82,46 @@ default user_active := true
 
 user_active := false if input.user.active == false
 
-grant_name(_, grant) := grant.name
-
-grant_name(i, grant) := sprintf("grants[%d]", [i]) if not grant.name
-
-group_matches(matcher, group) if {
-	count(matcher) > 0
-	every key, want in matcher {
-		group_key_matches(key, want, group)
-	}
+# matches holds [grant, group] for every grant whose matcher names one of the
+# user's groups. Looking the user's groups up in the *_grants indexes keeps
+# the cost proportional to the user's groups, not groups times grants.
+matches contains [data.mapping.grants[i], group] if {
+	index := display_name_grants
+	some group in input.groups
+	some i in index[lower(group.displayName)]
 }
 
-group_key_matches("id", want, group) if group.id == want
+matches contains [data.mapping.grants[i], group] if {
+	index := id_grants
+	some group in input.groups
+	some i in index[group.id]
+}
 
-group_key_matches("externalId", want, group) if group.externalId == want
+matches contains [data.mapping.grants[i], group] if {
+	index := external_id_grants
+	some group in input.groups
+	some i in index[group.externalId]
+}
 
-group_key_matches("displayName", want, group) if lower(group.displayName) == lower(want)
+display_name_grants[lower(value)] contains i if some i, value in matcher_values("displayName")
+
+id_grants[value] contains i if some i, value in matcher_values("id")
+
+external_id_grants[value] contains i if some i, value in matcher_values("externalId")
+
+# matcher_values maps the index of each grant whose matcher is {key: value}
+# to its value.
+matcher_values(key) := {i: value |
+	some i, grant in data.mapping.grants
+	count(grant.group) == 1
+	value := grant.group[key]
+	value != ""
+}
+
+conditions_hold(grant) if not grant.when
 
 conditions_hold(grant) if {
-	every condition in object.get(grant, "when", []) {
+	every condition in grant.when {
 		condition_holds(condition)
 	}
 }
@@ -132,4 +157,69 @@ same(actual, want) if {
 	is_string(actual)
 	is_string(want)
 	lower(actual) == lower(want)
+}
+
+mapping_problems contains sprintf("grants[%d]: name must be a non-empty string", [i]) if {
+	some i, grant in data.mapping.grants
+	not non_empty_string(object.get(grant, "name", null))
+}
+
+mapping_problems contains sprintf("grant %q: name is used more than once", [a.name]) if {
+	some i, a in data.mapping.grants
+	some j, b in data.mapping.grants
+	i < j
+	a.name == b.name
+}
+
+mapping_problems contains sprintf("grants[%d]: group must have exactly one of id, externalId or displayName, a non-empty string", [i]) if {
+	some i, grant in data.mapping.grants
+	not valid_matcher(object.get(grant, "group", null))
+}
+
+mapping_problems contains sprintf("grants[%d]: unknown permission set %q", [i, set]) if {
+	some i, grant in data.mapping.grants
+	some set in grant.sets
+	not data.mapping.permission_sets[set]
+}
+
+mapping_problems contains sprintf("grants[%d]: when[%d] must be {\"attribute\", \"equals\"} or {\"attribute\", \"in\": [...]}", [i, j]) if {
+	some i, grant in data.mapping.grants
+	some j, condition in grant.when
+	not valid_condition(condition)
+}
+
+mapping_problems contains sprintf("permission set %q: permissions must be a list of strings", [name]) if {
+	some name, set in data.mapping.permission_sets
+	not strings_list(object.get(set, "permissions", null))
+}
+
+non_empty_string(s) if {
+	is_string(s)
+	s != ""
+}
+
+valid_matcher(matcher) if {
+	is_object(matcher)
+	count(matcher) == 1
+	some key, value in matcher
+	key in {"id", "externalId", "displayName"}
+	non_empty_string(value)
+}
+
+valid_condition(condition) if {
+	non_empty_string(condition.attribute)
+	object.keys(condition) == {"attribute", "equals"}
+}
+
+valid_condition(condition) if {
+	non_empty_string(condition.attribute)
+	object.keys(condition) == {"attribute", "in"}
+	is_array(condition["in"])
+}
+
+strings_list(xs) if {
+	is_array(xs)
+	every x in xs {
+		is_string(x)
+	}
 }

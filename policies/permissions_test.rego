@@ -94,12 +94,13 @@ custom_mapping := {
 	"grants": [
 		{"name": "by-id", "group": {"id": "g-1"}, "sets": ["viewer"]},
 		{"name": "by-external-id", "group": {"externalId": "ext-g-2"}, "sets": ["designer"]},
-		{"group": {"displayName": "Engineers"}, "sets": ["designer"], "when": [
+		{"name": "engineers", "group": {"displayName": "Engineers"}, "sets": ["designer"], "when": [
 			{"attribute": "title", "equals": "Engineer"},
 			{"attribute": "active", "equals": true},
 		]},
-		{"name": "match-all-is-ignored", "group": {}, "sets": ["designer"]},
-		{"name": "unknown-key-is-ignored", "group": {"name": "x"}, "sets": ["designer"]},
+		{"name": "match-all-matches-nothing", "group": {}, "sets": ["designer"]},
+		{"name": "unknown-key-matches-nothing", "group": {"name": "x"}, "sets": ["designer"]},
+		{"name": "two-keys-match-nothing", "group": {"id": "g-1", "displayName": "whatever"}, "sets": ["designer"]},
 		{"name": "unknown-operator-never-holds", "group": {"id": "g-1"}, "sets": ["designer"], "when": [
 			{"attribute": "title", "like": "Eng*"},
 		]},
@@ -118,10 +119,36 @@ test_custom_mapping_by_external_id if {
 	d.permissions == ["forms.design"]
 }
 
-test_custom_mapping_unnamed_grant_is_named_by_index if {
+test_custom_mapping_condition_on_title_and_active if {
 	d := permissions.decision with input as {"user": alice, "groups": [group("g-3", "engineers")]}
 		with data.mapping as custom_mapping
-	d.grants == [{"permission": "forms.design", "set": "designer", "group": "g-3", "rule": "grants[2]"}]
+	d.grants == [{"permission": "forms.design", "set": "designer", "group": "g-3", "rule": "engineers"}]
+}
+
+test_custom_mapping_problems if {
+	permissions.mapping_problems == {
+		"grants[3]: group must have exactly one of id, externalId or displayName, a non-empty string",
+		"grants[4]: group must have exactly one of id, externalId or displayName, a non-empty string",
+		"grants[5]: group must have exactly one of id, externalId or displayName, a non-empty string",
+		`grants[6]: when[0] must be {"attribute", "equals"} or {"attribute", "in": [...]}`,
+	} with data.mapping as custom_mapping
+}
+
+test_mapping_problems_names_and_sets if {
+	m := {
+		"permission_sets": {"viewer": {"permissions": ["forms.view", 1]}},
+		"grants": [
+			{"name": "a", "group": {"id": "g-1"}, "sets": ["viewer", "nope"]},
+			{"name": "a", "group": {"id": "g-2"}, "sets": []},
+			{"group": {"id": "g-3"}, "sets": []},
+		],
+	}
+	permissions.mapping_problems == {
+		`grants[0]: unknown permission set "nope"`,
+		`grant "a": name is used more than once`,
+		"grants[2]: name must be a non-empty string",
+		`permission set "viewer": permissions must be a list of strings`,
+	} with data.mapping as m
 }
 
 test_custom_mapping_condition_on_title if {
@@ -147,10 +174,6 @@ test_unknown_set_grants_nothing if {
 	d.permissions == []
 }
 
-test_default_mapping_sets_reference_known_sets if {
-	every grant in data.mapping.grants {
-		every set in grant.sets {
-			data.mapping.permission_sets[set]
-		}
-	}
+test_default_mapping_has_no_problems if {
+	count(permissions.mapping_problems) == 0
 }

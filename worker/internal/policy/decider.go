@@ -11,15 +11,17 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/topdown"
 )
 
-// The rules the worker reads; see policies/permissions.rego.
+// The rules the worker reads; see policies/permissions.rego. Only
+// DecisionRule is required.
 const (
-	DecisionRule = "data.scimplane.permissions.decision"
-	DenialsRule  = "data.scimplane.permissions.denials"
-	GrantsRule   = "data.scimplane.permissions.grants"
+	DecisionRule        = "data.scimplane.permissions.decision"
+	DenialsRule         = "data.scimplane.permissions.denials"
+	MappingProblemsRule = "data.scimplane.permissions.mapping_problems"
 )
 
 // ErrTimeout reports a decision that ran out of its time budget.
@@ -56,7 +58,9 @@ type Decision struct {
 
 // Options bound each evaluation. Zero fields take the defaults.
 type Options struct {
-	// Timeout bounds one evaluation; default 100 ms.
+	// Timeout bounds one evaluation; default 500 ms. It stops runaway
+	// policies; a busy 2-core node was seen to stall sound evaluations
+	// (tens of microseconds of work) for more than 100 ms.
 	Timeout time.Duration
 	// MaxGrants bounds the grants, sets and permissions of one decision;
 	// default 10,000.
@@ -91,27 +95,58 @@ func Compile(ctx context.Context, b Bundle, opts Options) (*Decider, error) {
 	}
 
 	store := inmem.NewFromObjectWithOpts(data, inmem.OptReturnASTValuesOnRead(true))
-	prepare := func(query, namespace string) (rego.PreparedEvalQuery, error) {
+	if err := checkMapping(ctx, compiler, store); err != nil {
+		return nil, err
+	}
+	prepare := func(query string) (rego.PreparedEvalQuery, error) {
 		return rego.New(
 			rego.Query(query),
-			rego.PartialNamespace(namespace),
 			rego.Compiler(compiler),
 			rego.Store(store),
 			rego.StoreReadAST(true),
 			rego.StrictBuiltinErrors(true),
-		).PrepareForEval(ctx, rego.WithPartialEval(), rego.WithNoInline([]string{GrantsRule, "data.scimplane.permissions.grant_index"}))
+		).PrepareForEval(ctx)
 	}
 	d := &Decider{
-		timeout:   cmp.Or(opts.Timeout, 100*time.Millisecond),
+		timeout:   cmp.Or(opts.Timeout, 500*time.Millisecond),
 		maxGrants: cmp.Or(opts.MaxGrants, 10_000),
 	}
-	if d.decision, err = prepare(DecisionRule, "partial.decision"); err != nil {
+	if d.decision, err = prepare(DecisionRule); err != nil {
 		return nil, fmt.Errorf("prepare decision: %w", err)
 	}
-	if d.denials, err = prepare(DenialsRule, "partial.denials"); err != nil {
+	if d.denials, err = prepare(DenialsRule); err != nil {
 		return nil, fmt.Errorf("prepare denials: %w", err)
 	}
 	return d, nil
+}
+
+// checkMapping evaluates MappingProblemsRule, if the policy has it, and
+// reports its problems as a *CompileError on the mapping document.
+func checkMapping(ctx context.Context, compiler *ast.Compiler, store storage.Store) error {
+	rs, err := rego.New(
+		rego.Query(MappingProblemsRule),
+		rego.Compiler(compiler),
+		rego.Store(store),
+		rego.StrictBuiltinErrors(true),
+	).Eval(ctx)
+	if err != nil {
+		return fmt.Errorf("check mapping: %w", err)
+	}
+	if len(rs) == 0 {
+		return nil
+	}
+	found, ok := rs[0].Expressions[0].Value.([]any)
+	if !ok {
+		return fmt.Errorf("check mapping: %s is not a set", MappingProblemsRule)
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	problems := make([]Problem, len(found))
+	for i, p := range found {
+		problems[i] = Problem{File: mappingFile, Message: fmt.Sprint(p)}
+	}
+	return &CompileError{Problems: problems}
 }
 
 // Decide evaluates the user's permissions. On any error (evaluation error,
@@ -222,7 +257,7 @@ func inputValue(in Input) (ast.Value, error) {
 func (d *Decider) decodeDecision(t *ast.Term) (Decision, error) {
 	obj, ok := t.Value.(ast.Object)
 	if !ok {
-		return Decision{}, fmt.Errorf("not an object: %T %v", t.Value, t)
+		return Decision{}, errors.New("not an object")
 	}
 	var dec Decision
 	var err error

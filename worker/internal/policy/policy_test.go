@@ -310,6 +310,14 @@ func TestCompile_errors(t *testing.T) {
 			wants: "no rule data.scimplane.permissions.decision",
 		},
 		{
+			name: "mapping problem",
+			edit: func(b *policy.Bundle) {
+				b.Mapping = []byte(`{"permission_sets": {}, "grants": [{"name": "x", "group": {"id": "g-1"}, "sets": ["nope"]}]}`)
+			},
+			want:  []policy.Problem{{File: "mapping/data.json"}},
+			wants: `grants[0]: unknown permission set "nope"`,
+		},
+		{
 			name: "mapping is not JSON",
 			edit: func(b *policy.Bundle) {
 				b.Mapping = []byte("{\n  \"grants\": [\n    {\"name\": x}\n  ]\n}")
