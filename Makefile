@@ -40,3 +40,11 @@ proto:
 
 clean:
 	rm -rf $(BIN)
+
+# load starts bin/controlplane (embedded PostgreSQL) and drives it from 50
+# tenants with Entra-shaped traffic on 127.0.0.1; LOADFLAGS overrides e.g.
+# -tenants, -concurrency, -duration. See controlplane/cmd/scimload.
+.PHONY: load
+load: build
+	$(GO) build -o $(BIN)/scimload ./controlplane/cmd/scimload
+	$(BIN)/scimload -controlplane $(BIN)/controlplane -worker $(BIN)/worker $(LOADFLAGS)

@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -55,6 +56,14 @@ func main() {
 	if o.tenants < 1 || o.tenants > 500 || o.concurrency < 1 || o.concurrency > 1000 || o.duration <= 0 || o.duration > 5*time.Minute {
 		fmt.Fprintln(os.Stderr, "scimload: flags out of bounds")
 		os.Exit(2)
+	}
+	for _, path := range []*string{&o.controlplane, &o.worker} {
+		abs, err := filepath.Abs(*path)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "scimload:", err)
+			os.Exit(2)
+		}
+		*path = abs
 	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "scimload:", err)
