@@ -203,7 +203,8 @@ func (s *Sim) provisionUser(ctx context.Context, i int) error {
 	resp, err := s.do(ctx, CreateUser(u, s.Dialect))
 	var se *StatusError
 	if errors.As(err, &se) && se.Status == 409 {
-		// A create that committed before its retry: the next lookup finds it.
+		// A create that committed before its retry: the lookup finds it.
+		found, err = s.lookupUser(ctx, u.UPN)
 		return s.adoptUser(i, found, err)
 	}
 	if err != nil {
