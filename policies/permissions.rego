@@ -2,7 +2,8 @@
 #
 # It turns a provisioned user and the groups the user belongs to into the
 # product's permissions. Most tenants only edit the mapping document
-# (data.mapping, shipped as mapping/data.json); admins who need more edit this file.
+# (data.mapping, shipped as mapping/data.json); admins who need more edit
+# this file.
 #
 # Input (fixed by the worker):
 #   input.user    the SCIM user as the worker returns it (id, userName, active,

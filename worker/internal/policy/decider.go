@@ -130,7 +130,7 @@ func checkMapping(ctx context.Context, compiler *ast.Compiler, store storage.Sto
 		rego.StrictBuiltinErrors(true),
 	).Eval(ctx)
 	if err != nil {
-		return fmt.Errorf("check mapping: %w", err)
+		return &CompileError{Problems: []Problem{{File: mappingFile, Message: "checking the mapping failed: " + err.Error()}}}
 	}
 	if len(rs) == 0 {
 		return nil
