@@ -79,7 +79,14 @@ func (k *Kind) ParseFilter(text string) (Filter, error) {
 	if len(text) > MaxFilterLen {
 		return nil, errFilter("filter is longer than %d bytes", MaxFilterLen)
 	}
-	normalized, err := normalizeFilter(text)
+	toks, err := tokenize(text)
+	if err != nil {
+		return nil, err
+	}
+	if expr, ok := parseEqualities(toks); ok {
+		return k.resolve(expr, nil, 0)
+	}
+	normalized, err := normalizeFilter(toks)
 	if err != nil {
 		return nil, err
 	}
@@ -88,6 +95,89 @@ func (k *Kind) ParseFilter(text string) (Filter, error) {
 		return nil, errFilter("cannot parse filter %q", text)
 	}
 	return k.resolve(expr, nil, 0)
+}
+
+// parseEqualities is a fast path for the filters Entra sends on every
+// lookup: `attr eq value` and `emails[type eq "work"].value eq value`, joined
+// by `and`. Anything else goes to the full RFC 7644 parser.
+func parseEqualities(toks []string) (scimfilter.Expression, bool) {
+	expr, rest, ok := parseConjunction(toks, true)
+	return expr, ok && len(rest) == 0
+}
+
+func parseConjunction(toks []string, allowValuePath bool) (scimfilter.Expression, []string, bool) {
+	var expr scimfilter.Expression
+	for {
+		var item scimfilter.Expression
+		var ok bool
+		if allowValuePath && len(toks) > 1 && toks[1] == "[" {
+			item, toks, ok = parseValuePathEq(toks)
+		} else {
+			item, toks, ok = parseEq(toks)
+		}
+		if !ok {
+			return nil, nil, false
+		}
+		if expr == nil {
+			expr = item
+		} else {
+			expr = &scimfilter.LogicalExpression{Left: expr, Right: item, Operator: scimfilter.AND}
+		}
+		if len(toks) == 0 || !strings.EqualFold(toks[0], "and") {
+			return expr, toks, true
+		}
+		toks = toks[1:]
+	}
+}
+
+// parseEq reads `path eq value`.
+func parseEq(toks []string) (*scimfilter.AttributeExpression, []string, bool) {
+	if len(toks) < 3 || !strings.EqualFold(toks[1], "eq") || strings.ContainsAny(toks[0], `[]()"`) || strings.ContainsAny(toks[2], "()[]") {
+		return nil, nil, false
+	}
+	var value any
+	if err := json.Unmarshal([]byte(quoteBare(toks[2])), &value); err != nil {
+		return nil, nil, false
+	}
+	if f, ok := value.(float64); ok {
+		value = json.Number(strconv.FormatFloat(f, 'f', -1, 64))
+	}
+	return &scimfilter.AttributeExpression{AttributePath: attrPath(toks[0]), Operator: scimfilter.EQ, CompareValue: value}, toks[3:], true
+}
+
+// parseValuePathEq reads `name[conjunction]` with an optional `.sub eq value`.
+func parseValuePathEq(toks []string) (scimfilter.Expression, []string, bool) {
+	inner, rest, ok := parseConjunction(toks[2:], false)
+	if !ok || len(rest) == 0 || rest[0] != "]" {
+		return nil, nil, false
+	}
+	rest = rest[1:]
+	if len(rest) > 0 && strings.HasPrefix(rest[0], ".") {
+		sub, after, ok := parseEq(append([]string{rest[0][1:]}, rest[1:]...))
+		if !ok {
+			return nil, nil, false
+		}
+		inner, rest = &scimfilter.LogicalExpression{Left: inner, Right: sub, Operator: scimfilter.AND}, after
+	}
+	return &scimfilter.ValuePath{AttributePath: attrPath(toks[0]), ValueFilter: inner}, rest, true
+}
+
+// attrPath splits `[urn:...:]name[.sub]`; the URN itself contains dots, so
+// it is cut at its last colon first.
+func attrPath(s string) scimfilter.AttributePath {
+	var p scimfilter.AttributePath
+	if hasPrefixFold(s, "urn:") {
+		if i := strings.LastIndexByte(s, ':'); i > 0 {
+			uri := s[:i]
+			p.URIPrefix, s = &uri, s[i+1:]
+		}
+	}
+	name, sub, found := strings.Cut(s, ".")
+	p.AttributeName = name
+	if found {
+		p.SubAttribute = &sub
+	}
+	return p
 }
 
 func (k *Kind) resolve(e scimfilter.Expression, within *AttrRef, depth int) (Filter, error) {
@@ -249,11 +339,7 @@ func (k *Kind) metaRef(sub string) (AttrRef, error) {
 // followed by a sub-attribute comparison (`emails[type eq "work"].value eq
 // "x"` becomes `emails[type eq "work" and value eq "x"]`) and bare words
 // after an operator become quoted strings.
-func normalizeFilter(text string) (string, error) {
-	toks, err := tokenize(text)
-	if err != nil {
-		return "", err
-	}
+func normalizeFilter(toks []string) (string, error) {
 	var out []string
 	var open []int // positions in out of unmatched "["
 	depth := 0

@@ -232,11 +232,29 @@ func (t *Tx) ApplyMembers(ctx context.Context, groupID string, ops []resource.Me
 	return added, removed, nil
 }
 
-func (t *Tx) Log(ctx context.Context, e *provision.LogEntry) error { return logEntry(ctx, t.q, e) }
+// Log writes the SCIM log row inside the change's own transaction.
+func (t *Tx) Log(ctx context.Context, e *provision.LogEntry) error {
+	if _, err := t.q.Exec(ctx, insertLog, logArgs(e)...); err != nil {
+		return fmt.Errorf("write scim log: %w", err)
+	}
+	return nil
+}
 
-// Log writes a SCIM log row outside any change transaction (reads, failures).
+// Log writes a SCIM log row outside any change transaction (reads and
+// failures). The row is committed before the reply leaves, so a worker crash
+// cannot lose it, but without waiting for the WAL flush, and in one
+// pipelined round trip: only a crash of PostgreSQL itself within its WAL
+// writer delay could drop such a row.
 func (s *Store) Log(ctx context.Context, e *provision.LogEntry) error {
-	return logEntry(ctx, s.pool, e)
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
+	b.Queue(`SET LOCAL synchronous_commit TO OFF`)
+	b.Queue(insertLog, logArgs(e)...)
+	b.Queue(`COMMIT`)
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("write scim log: %w", err)
+	}
+	return nil
 }
 
 // clean makes arbitrary request text storable in a PostgreSQL text column,
@@ -264,17 +282,15 @@ func nullableBytes(b []byte) *string {
 	return &s
 }
 
-func logEntry(ctx context.Context, q querier, e *provision.LogEntry) error {
-	_, err := q.Exec(ctx, `INSERT INTO scim_requests (at, request_id, method, path, query, filter, resource_type, resource_id,
-		external_id, user_name, display_name, summary, status, scim_type, detail, latency_us, request_body, response_body)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
-		e.At, clean(e.RequestID), clean(e.Method), clean(e.Path), clean(e.Query), nullable(e.Filter), nullable(e.ResourceType), nullable(e.ResourceID),
-		nullable(e.ExternalID), nullable(e.UserName), nullable(e.DisplayName), nullable(e.Summary), e.Status,
-		nullable(e.ScimType), nullable(e.Detail), e.Latency.Microseconds(), nullableBytes(e.RequestBody), nullableBytes(e.ResponseBody))
-	if err != nil {
-		return fmt.Errorf("write scim log: %w", err)
-	}
-	return nil
+const insertLog = `INSERT INTO scim_requests (at, request_id, method, path, query, filter, resource_type, resource_id,
+	external_id, user_name, display_name, summary, status, scim_type, detail, latency_us, request_body, response_body)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`
+
+func logArgs(e *provision.LogEntry) []any {
+	return []any{e.At, clean(e.RequestID), clean(e.Method), clean(e.Path), clean(e.Query), nullable(e.Filter),
+		nullable(e.ResourceType), nullable(e.ResourceID), nullable(e.ExternalID), nullable(e.UserName),
+		nullable(e.DisplayName), nullable(e.Summary), e.Status, nullable(e.ScimType), nullable(e.Detail),
+		e.Latency.Microseconds(), nullableBytes(e.RequestBody), nullableBytes(e.ResponseBody)}
 }
 
 func scanUser(row pgx.Row) (*provision.UserRecord, error) {
@@ -345,8 +361,13 @@ func (s *Store) list(ctx context.Context, table string, q provision.Query, scan 
 	n := 0
 	if q.Count > 0 {
 		args := append(b.args, q.Count, q.Start-1)
-		rows, err := s.pool.Query(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE %s ORDER BY seq LIMIT $%d OFFSET $%d`,
-			userCols, table, where, len(b.args)+1, len(b.args)+2), args...)
+		sql := fmt.Sprintf(`SELECT %s FROM %s WHERE %s ORDER BY seq LIMIT $%d OFFSET $%d`, userCols, table, where, len(b.args)+1, len(b.args)+2)
+		if q.Filter == nil {
+			// Skip to the page on the seq index alone (an index-only
+			// scan), instead of reading every skipped row.
+			sql = fmt.Sprintf(`SELECT %[1]s FROM %[2]s WHERE seq >= (SELECT seq FROM %[2]s ORDER BY seq OFFSET $2 LIMIT 1) ORDER BY seq LIMIT $1`, userCols, table)
+		}
+		rows, err := s.pool.Query(ctx, sql, args...)
 		if err != nil {
 			return 0, mapErr(err, "list "+table)
 		}
@@ -374,7 +395,7 @@ func (s *Store) list(ctx context.Context, table string, q provision.Query, scan 
 // Members returns the members of each group, with their display names.
 func (s *Store) Members(ctx context.Context, groupIDs []string) (map[string][]resource.Member, error) {
 	rows, err := s.pool.Query(ctx, `SELECT m.group_id, m.user_id, coalesce(u.display_name, '')
-		FROM members m JOIN users u ON u.id = m.user_id WHERE m.group_id = ANY($1) ORDER BY m.group_id, m.added, m.user_id`, groupIDs)
+		FROM members m JOIN users u ON u.id = m.user_id WHERE m.group_id = ANY($1) ORDER BY m.group_id, u.seq`, groupIDs)
 	if err != nil {
 		return nil, mapErr(err, "list members")
 	}
