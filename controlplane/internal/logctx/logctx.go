@@ -24,11 +24,24 @@ type Handler struct {
 // NewHandler wraps h.
 func NewHandler(h slog.Handler) *Handler { return &Handler{Handler: h} }
 
+// Handle adds the context's attributes the record does not already carry.
 func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
-	if attrs, ok := ctx.Value(key{}).([]slog.Attr); ok {
-		r.AddAttrs(attrs...)
+	attrs, _ := ctx.Value(key{}).([]slog.Attr)
+	for _, a := range attrs {
+		if !hasAttr(r, a.Key) {
+			r.AddAttrs(a)
+		}
 	}
 	return h.Handler.Handle(ctx, r)
+}
+
+func hasAttr(r slog.Record, key string) bool {
+	found := false
+	r.Attrs(func(a slog.Attr) bool {
+		found = a.Key == key
+		return !found
+	})
+	return found
 }
 
 func (h *Handler) WithAttrs(attrs []slog.Attr) slog.Handler {

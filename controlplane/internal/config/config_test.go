@@ -1,0 +1,65 @@
+package config
+
+import (
+	"bytes"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestFromEnv_Defaults(t *testing.T) {
+	c, err := FromEnv(env(map[string]string{"SCIMPLANE_WORKER_BIN": "/bin/worker"}))
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:8080", c.Addr)
+	require.Equal(t, "http://127.0.0.1:8080", c.PublicURL)
+	require.Equal(t, ".scimplane", c.DataDir)
+	require.Equal(t, 500.0, c.RateLimit)
+	require.Equal(t, 1000, c.RateBurst)
+	require.Equal(t, 2*time.Second, c.RateQueueWait)
+	require.Equal(t, 1<<20, c.MaxBodyBytes)
+	require.Equal(t, 10*time.Minute, c.WorkerIdleTimeout)
+}
+
+func TestFromEnv_Invalid(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{name: "bad duration", env: map[string]string{"SCIMPLANE_WORKER_IDLE_TIMEOUT": "soon"}, want: "SCIMPLANE_WORKER_IDLE_TIMEOUT"},
+		{name: "bad public url", env: map[string]string{"SCIMPLANE_PUBLIC_URL": "ftp://x"}, want: "public url"},
+		{name: "short bootstrap key", env: map[string]string{"SCIMPLANE_BOOTSTRAP_KEY": "spk_short"}, want: "bootstrap key"},
+		{name: "zero rate", env: map[string]string{"SCIMPLANE_RATE_LIMIT": "0"}, want: "rate limit"},
+		{name: "tiny body limit", env: map[string]string{"SCIMPLANE_MAX_BODY_BYTES": "10"}, want: "max body bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.env["SCIMPLANE_WORKER_BIN"] = "/bin/worker"
+			_, err := FromEnv(env(tt.env))
+			require.ErrorContains(t, err, tt.want)
+		})
+	}
+}
+
+func TestConfig_LogValueRedactsSecrets(t *testing.T) {
+	c, err := FromEnv(env(map[string]string{
+		"SCIMPLANE_WORKER_BIN":    "/bin/worker",
+		"DATABASE_URL":            "postgres://cp:db-password@db:5432/scimplane",
+		"SCIMPLANE_BOOTSTRAP_KEY": "spk_bootstrap-secret-0123456789",
+		"SCIMPLANE_SECRET":        "server-secret-0123456789abcdef0123456789",
+	}))
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("config", "config", c)
+	out := buf.String()
+	for _, secret := range []string{"db-password", "bootstrap-secret", "server-secret"} {
+		require.NotContains(t, out, secret)
+	}
+	require.Contains(t, out, "postgres://cp:xxxxx@db:5432/scimplane")
+}
