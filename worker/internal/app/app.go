@@ -4,15 +4,16 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/scimplane/scimplane/plugins/scimworker"
+	"github.com/scimplane/scimplane/worker/internal/admin"
 	"github.com/scimplane/scimplane/worker/internal/provision"
 	"github.com/scimplane/scimplane/worker/internal/resource"
 	"github.com/scimplane/scimplane/worker/internal/scimserver"
@@ -32,8 +33,11 @@ type Worker struct {
 	cfg     Config
 	pool    *pgxpool.Pool
 	scim    *scimserver.Server
+	admin   *admin.Server
 	log     *slog.Logger
 	started time.Time
+	stop    context.CancelFunc
+	done    chan struct{}
 }
 
 var _ scimworker.Worker = (*Worker)(nil)
@@ -64,18 +68,39 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Worker, error) {
 	log = log.With("tenant_id", cfg.TenantID)
 	st := store.New(pool)
 	schemas := resource.NewSchemas()
-	svc := provision.New(st, schemas)
-	return &Worker{
+	svc := provision.New(st, schemas, log)
+	adm := admin.New(svc, st, log)
+	if err := adm.LoadPolicy(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	bg, stop := context.WithCancel(context.Background())
+	w := &Worker{
 		cfg:     cfg,
 		pool:    pool,
 		scim:    scimserver.New(svc, st, schemas, log),
+		admin:   adm,
 		log:     log,
 		started: time.Now(),
-	}, nil
+		stop:    stop,
+		done:    make(chan struct{}),
+	}
+	go func() {
+		defer close(w.done)
+		var wg sync.WaitGroup
+		wg.Go(func() { adm.WatchPolicy(bg, 10*time.Second) })
+		wg.Go(func() { adm.Maintain(bg, time.Hour) })
+		wg.Wait()
+	}()
+	return w, nil
 }
 
-// Close releases the database pool.
-func (w *Worker) Close() { w.pool.Close() }
+// Close stops background work and releases the database pool.
+func (w *Worker) Close() {
+	w.stop()
+	<-w.done
+	w.pool.Close()
+}
 
 // Handle serves one SCIM exchange.
 func (w *Worker) Handle(ctx context.Context, ex *scimworker.Exchange) (*scimworker.Reply, error) {
@@ -84,8 +109,7 @@ func (w *Worker) Handle(ctx context.Context, ex *scimworker.Exchange) (*scimwork
 
 // Admin serves admin operations on the tenant's data.
 func (w *Worker) Admin(ctx context.Context, req *scimworker.AdminRequest) (*scimworker.AdminReply, error) {
-	body, _ := json.Marshal(map[string]string{"error": "unknown admin operation " + req.Op})
-	return &scimworker.AdminReply{Status: 404, Body: body}, nil
+	return w.admin.Handle(ctx, req), nil
 }
 
 // Health reports the tenant and start time; it fails if the database is gone.

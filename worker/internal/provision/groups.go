@@ -57,10 +57,13 @@ func (s *Service) CreateGroup(ctx context.Context, c *Call, body []byte) (*Resul
 		if err != nil {
 			return err
 		}
+		if err := s.membershipChanged(ctx, tx, g.ID, added, nil, added); err != nil {
+			return err
+		}
 		out = s.renderGroup(c, g, nil, resource.Projection{Excluded: []string{"members"}})
 		summary := "created group " + c.Entry.DisplayName
-		if added > 0 {
-			summary += " with " + itoa(added) + " members"
+		if len(added) > 0 {
+			summary += " with " + itoa(len(added)) + " members"
 		}
 		return s.commit(ctx, tx, c, 201, out, summary+dropped(ignored))
 	})
@@ -145,7 +148,17 @@ func (s *Service) ReplaceGroup(ctx context.Context, c *Call, id string, body []b
 		if err := tx.UpdateGroup(ctx, g); err != nil {
 			return err
 		}
-		if _, _, err := tx.ApplyMembers(ctx, g.ID, []resource.MemberOp{{Kind: resource.MembersReplace, IDs: ids}}); err != nil {
+		added, removed, err := tx.ApplyMembers(ctx, g.ID, []resource.MemberOp{{Kind: resource.MembersReplace, IDs: ids}})
+		if err != nil {
+			return err
+		}
+		// The name may have changed, which the policy can match on: every
+		// member is re-evaluated, and those who left.
+		members, err := tx.GroupMemberIDs(ctx, g.ID)
+		if err != nil {
+			return err
+		}
+		if err := s.membershipChanged(ctx, tx, g.ID, added, removed, append(members, removed...)); err != nil {
 			return err
 		}
 		c.describeGroup(g.ID, doc)
@@ -179,16 +192,29 @@ func (s *Service) PatchGroup(ctx context.Context, c *Call, id string, body []byt
 			}
 			g.Doc = pr.Doc
 		}
-		if pr.Changed || added+removed > 0 {
+		if pr.Changed || len(added)+len(removed) > 0 {
 			g.LastModified, g.Version = s.now(), g.Version+1
 			if err := tx.UpdateGroup(ctx, g); err != nil {
 				return err
 			}
 		}
+		// Only the users whose membership changed are re-evaluated, unless
+		// the group's name or externalId changed, which the policy may match.
+		affected := append(append([]string{}, added...), removed...)
+		if pr.Changed {
+			members, err := tx.GroupMemberIDs(ctx, g.ID)
+			if err != nil {
+				return err
+			}
+			affected = append(members, removed...)
+		}
+		if err := s.membershipChanged(ctx, tx, g.ID, added, removed, affected); err != nil {
+			return err
+		}
 		c.describeGroup(g.ID, g.Doc)
 		summary := "patched group " + c.Entry.DisplayName + ": " + strings.Join(pr.Summary, ", ")
 		if len(pr.Members) > 0 {
-			summary += " (" + itoa(added) + " added, " + itoa(removed) + " removed)"
+			summary += " (" + itoa(len(added)) + " added, " + itoa(len(removed)) + " removed)"
 		}
 		return s.commit(ctx, tx, c, 204, nil, summary+dropped(pr.Dropped))
 	})
@@ -206,7 +232,17 @@ func (s *Service) DeleteGroup(ctx context.Context, c *Call, id string) (*Result,
 			return err
 		}
 		c.describeGroup(g.ID, g.Doc)
+		members, err := tx.GroupMemberIDs(ctx, g.ID)
+		if err != nil {
+			return err
+		}
 		if err := tx.DeleteGroup(ctx, id); err != nil {
+			return err
+		}
+		if err := tx.RecordChanges(ctx, []Change{{Kind: "group_deleted", GroupID: id}}); err != nil {
+			return err
+		}
+		if err := s.recompute(ctx, tx, members); err != nil {
 			return err
 		}
 		return s.commit(ctx, tx, c, 204, nil, "deleted group "+c.Entry.DisplayName)
@@ -215,6 +251,16 @@ func (s *Service) DeleteGroup(ctx context.Context, c *Call, id string) (*Result,
 		return nil, err
 	}
 	return &Result{Status: 204}, nil
+}
+
+// membershipChanged records membership changes in the feed and
+// re-evaluates the affected users, all in the change's transaction.
+func (s *Service) membershipChanged(ctx context.Context, tx Tx, groupID string, added, removed, affected []string) error {
+	changes := append(memberChanges("member_added", groupID, added), memberChanges("member_removed", groupID, removed)...)
+	if err := tx.RecordChanges(ctx, changes); err != nil {
+		return err
+	}
+	return s.recompute(ctx, tx, affected)
 }
 
 func itoa(n int) string {

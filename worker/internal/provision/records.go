@@ -82,7 +82,19 @@ type Tx interface {
 	UpdateGroup(ctx context.Context, g *GroupRecord) error
 	DeleteGroup(ctx context.Context, id string) error
 	// ApplyMembers applies membership changes in order; unknown user ids are
-	// ignored. It returns how many links were added and removed.
-	ApplyMembers(ctx context.Context, groupID string, ops []resource.MemberOp) (added, removed int, err error)
+	// ignored. It returns the users whose link was added or removed.
+	ApplyMembers(ctx context.Context, groupID string, ops []resource.MemberOp) (added, removed []string, err error)
+	// GroupMemberIDs returns the ids of a group's members.
+	GroupMemberIDs(ctx context.Context, groupID string) ([]string, error)
+	// SubjectsAfter loads up to limit users after a creation-order cursor
+	// and returns the cursor of the last (0 when none are left).
+	SubjectsAfter(ctx context.Context, after int64, limit int) ([]*Subject, int64, error)
+	// Subjects loads users with their groups and stored permissions.
+	Subjects(ctx context.Context, userIDs []string) ([]*Subject, error)
+	// SavePermissions stores permission rows computed under version; rows
+	// that grant nothing and record no error are deleted.
+	SavePermissions(ctx context.Context, version int64, rows []UserPermissions) error
+	// RecordChanges appends to the change feed.
+	RecordChanges(ctx context.Context, changes []Change) error
 	Log(ctx context.Context, e *LogEntry) error
 }

@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/scimplane/scimplane/plugins/scim"
@@ -15,16 +17,19 @@ import (
 
 // Service runs the SCIM use cases for one tenant.
 type Service struct {
-	store Store
-	user  *resource.Kind
-	group *resource.Kind
-	now   func() time.Time
+	store  Store
+	user   *resource.Kind
+	group  *resource.Kind
+	now    func() time.Time
+	log    *slog.Logger
+	policy atomic.Pointer[Policy]
 }
 
-// New returns a Service over store.
-func New(store Store, schemas *resource.Schemas) *Service {
+// New returns a Service over store. Until SetPolicy is called, changes do
+// not compute permissions.
+func New(store Store, schemas *resource.Schemas, log *slog.Logger) *Service {
 	u, g := schemas.Kinds()
-	return &Service{store: store, user: u, group: g, now: time.Now}
+	return &Service{store: store, user: u, group: g, now: time.Now, log: log}
 }
 
 // UserKind and GroupKind expose the resource kinds for request parsing.
@@ -143,6 +148,10 @@ func (s *Service) CreateUser(ctx context.Context, c *Call, body []byte) (*Result
 		if err := tx.InsertUser(ctx, u); err != nil {
 			return err
 		}
+		// A new user is in no group yet: no need to read anything back.
+		if err := s.apply(ctx, tx, []*Subject{{UserID: u.ID, User: PolicyInput(u.ID, doc), Version: -1}}); err != nil {
+			return err
+		}
 		return s.commit(ctx, tx, c, 201, out, "created user "+c.Entry.UserName+dropped(ignored))
 	})
 	if errors.Is(err, ErrConflict) {
@@ -189,6 +198,9 @@ func (s *Service) ReplaceUser(ctx context.Context, c *Call, id string, body []by
 		if err := tx.UpdateUser(ctx, u); err != nil {
 			return err
 		}
+		if err := s.recompute(ctx, tx, []string{u.ID}); err != nil {
+			return err
+		}
 		c.describeUser(u.ID, doc)
 		out := s.renderUser(c, u)
 		res = s.userResult(c, 200, u, out)
@@ -217,6 +229,9 @@ func (s *Service) PatchUser(ctx context.Context, c *Call, id string, body []byte
 			if err := tx.UpdateUser(ctx, u); err != nil {
 				return err
 			}
+			if err := s.recompute(ctx, tx, []string{u.ID}); err != nil {
+				return err
+			}
 		}
 		c.describeUser(u.ID, u.Doc)
 		out := s.renderUser(c, u)
@@ -239,6 +254,9 @@ func (s *Service) DeleteUser(ctx context.Context, c *Call, id string) (*Result, 
 		}
 		c.describeUser(u.ID, u.Doc)
 		if err := tx.DeleteUser(ctx, id); err != nil {
+			return err
+		}
+		if err := tx.RecordChanges(ctx, []Change{{Kind: "user_deleted", UserID: id}}); err != nil {
 			return err
 		}
 		return s.commit(ctx, tx, c, 204, nil, "deleted user "+c.Entry.UserName)

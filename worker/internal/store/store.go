@@ -202,27 +202,27 @@ func (t *Tx) DeleteGroup(ctx context.Context, id string) error {
 
 // ApplyMembers touches only the membership rows that change, so adding one
 // member costs the same whatever the group's size.
-func (t *Tx) ApplyMembers(ctx context.Context, groupID string, ops []resource.MemberOp) (added, removed int, err error) {
+func (t *Tx) ApplyMembers(ctx context.Context, groupID string, ops []resource.MemberOp) (added, removed []string, err error) {
+	const insert = `INSERT INTO members (group_id, user_id) SELECT $1, u.id FROM users u WHERE u.id = ANY($2)
+		ON CONFLICT DO NOTHING RETURNING user_id`
 	for _, op := range ops {
-		var tag pgconn.CommandTag
+		var ids []string
 		switch op.Kind {
 		case resource.MembersAdd:
-			tag, err = t.q.Exec(ctx, `INSERT INTO members (group_id, user_id)
-				SELECT $1, u.id FROM users u WHERE u.id = ANY($2) ON CONFLICT DO NOTHING`, groupID, op.IDs)
-			added += int(tag.RowsAffected())
+			ids, err = t.strings(ctx, insert, groupID, op.IDs)
+			added = append(added, ids...)
 		case resource.MembersRemove:
-			tag, err = t.q.Exec(ctx, `DELETE FROM members WHERE group_id = $1 AND user_id = ANY($2)`, groupID, op.IDs)
-			removed += int(tag.RowsAffected())
+			ids, err = t.strings(ctx, `DELETE FROM members WHERE group_id = $1 AND user_id = ANY($2) RETURNING user_id`, groupID, op.IDs)
+			removed = append(removed, ids...)
 		case resource.MembersRemoveAll:
-			tag, err = t.q.Exec(ctx, `DELETE FROM members WHERE group_id = $1`, groupID)
-			removed += int(tag.RowsAffected())
+			ids, err = t.strings(ctx, `DELETE FROM members WHERE group_id = $1 RETURNING user_id`, groupID)
+			removed = append(removed, ids...)
 		case resource.MembersReplace:
-			tag, err = t.q.Exec(ctx, `DELETE FROM members WHERE group_id = $1 AND NOT (user_id = ANY($2))`, groupID, op.IDs)
-			removed += int(tag.RowsAffected())
+			ids, err = t.strings(ctx, `DELETE FROM members WHERE group_id = $1 AND NOT (user_id = ANY($2)) RETURNING user_id`, groupID, op.IDs)
+			removed = append(removed, ids...)
 			if err == nil {
-				tag, err = t.q.Exec(ctx, `INSERT INTO members (group_id, user_id)
-					SELECT $1, u.id FROM users u WHERE u.id = ANY($2) ON CONFLICT DO NOTHING`, groupID, op.IDs)
-				added += int(tag.RowsAffected())
+				ids, err = t.strings(ctx, insert, groupID, op.IDs)
+				added = append(added, ids...)
 			}
 		}
 		if err != nil {
@@ -230,6 +230,123 @@ func (t *Tx) ApplyMembers(ctx context.Context, groupID string, ops []resource.Me
 		}
 	}
 	return added, removed, nil
+}
+
+// GroupMemberIDs returns the ids of a group's members.
+func (t *Tx) GroupMemberIDs(ctx context.Context, groupID string) ([]string, error) {
+	ids, err := t.strings(ctx, `SELECT user_id FROM members WHERE group_id = $1`, groupID)
+	if err != nil {
+		return nil, mapErr(err, "list group members")
+	}
+	return ids, nil
+}
+
+func (t *Tx) strings(ctx context.Context, sql string, args ...any) ([]string, error) {
+	rows, err := t.q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// subjectsSQL loads users with their groups and stored permissions, one row
+// per user, in one round trip.
+const subjectsSQL = `SELECT u.id, u.doc,
+	coalesce((SELECT jsonb_agg(jsonb_build_object('id', g.id, 'externalId', coalesce(g.external_id, ''), 'displayName', g.display_name))
+	          FROM members m JOIN groups g ON g.id = m.group_id WHERE m.user_id = u.id), '[]'),
+	coalesce(p.permissions, '{}'), coalesce(p.sets, '{}'), coalesce(p.grants, '[]'), coalesce(p.error, ''), coalesce(p.policy_version, -1)
+	FROM users u LEFT JOIN permissions p ON p.user_id = u.id`
+
+// Subjects loads users with what the permission policy needs.
+func (t *Tx) Subjects(ctx context.Context, userIDs []string) ([]*provision.Subject, error) {
+	return subjects(ctx, t.q, subjectsSQL+` WHERE u.id = ANY($1)`, userIDs)
+}
+
+func subjects(ctx context.Context, q querier, sql string, args ...any) ([]*provision.Subject, error) {
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, mapErr(err, "load subjects")
+	}
+	defer rows.Close()
+	var out []*provision.Subject
+	for rows.Next() {
+		s := &provision.Subject{}
+		var doc resource.Doc
+		if err := rows.Scan(&s.UserID, &doc, &s.Groups, &s.Current.Permissions, &s.Current.Sets, &s.Current.Grants, &s.Current.Error, &s.Version); err != nil {
+			return nil, mapErr(err, "load subjects")
+		}
+		s.User = provision.PolicyInput(s.UserID, doc)
+		out = append(out, s)
+	}
+	return out, mapErr2(rows.Err(), "load subjects")
+}
+
+// SavePermissions upserts the rows in one statement and deletes rows that
+// grant nothing.
+func (t *Tx) SavePermissions(ctx context.Context, version int64, rows []provision.UserPermissions) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	var keep, drop []provision.UserPermissions
+	for _, r := range rows {
+		if r.Empty() {
+			drop = append(drop, r)
+		} else {
+			keep = append(keep, r)
+		}
+	}
+	if len(keep) > 0 {
+		type row struct {
+			UserID string `json:"user_id"`
+			provision.Permissions
+		}
+		doc := make([]row, len(keep))
+		for i, r := range keep {
+			doc[i] = row{UserID: r.UserID, Permissions: r.Permissions}
+		}
+		_, err := t.q.Exec(ctx, `INSERT INTO permissions (user_id, permissions, sets, grants, policy_version, error, computed_at)
+			SELECT r.user_id, ARRAY(SELECT jsonb_array_elements_text(coalesce(r.permissions, '[]'))),
+			       ARRAY(SELECT jsonb_array_elements_text(coalesce(r.sets, '[]'))), coalesce(r.grants, '[]'), $2, nullif(r.error, ''), now()
+			FROM jsonb_to_recordset($1) AS r(user_id text, permissions jsonb, sets jsonb, grants jsonb, error text)
+			ON CONFLICT (user_id) DO UPDATE SET permissions = excluded.permissions, sets = excluded.sets, grants = excluded.grants,
+			    policy_version = excluded.policy_version, error = excluded.error, computed_at = excluded.computed_at`, doc, version)
+		if err != nil {
+			return mapErr(err, "save permissions")
+		}
+	}
+	if len(drop) > 0 {
+		ids := make([]string, len(drop))
+		for i, r := range drop {
+			ids[i] = r.UserID
+		}
+		if _, err := t.q.Exec(ctx, `DELETE FROM permissions WHERE user_id = ANY($1)`, ids); err != nil {
+			return mapErr(err, "save permissions")
+		}
+	}
+	return nil
+}
+
+// RecordChanges appends to the change feed in one statement.
+func (t *Tx) RecordChanges(ctx context.Context, changes []provision.Change) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	type row struct {
+		Kind    string `json:"kind"`
+		UserID  string `json:"user_id,omitempty"`
+		GroupID string `json:"group_id,omitempty"`
+		Detail  any    `json:"detail,omitempty"`
+	}
+	doc := make([]row, len(changes))
+	for i, c := range changes {
+		doc[i] = row{c.Kind, c.UserID, c.GroupID, c.Detail}
+	}
+	_, err := t.q.Exec(ctx, `INSERT INTO changes (kind, user_id, group_id, detail)
+		SELECT r.kind, r.user_id, r.group_id, r.detail FROM jsonb_to_recordset($1) AS r(kind text, user_id text, group_id text, detail jsonb)`, doc)
+	if err != nil {
+		return mapErr(err, "record changes")
+	}
+	return nil
 }
 
 // Log writes the SCIM log row inside the change's own transaction.

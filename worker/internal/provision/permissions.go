@@ -1,0 +1,205 @@
+package provision
+
+import (
+	"context"
+	"slices"
+
+	"github.com/scimplane/scimplane/worker/internal/resource"
+)
+
+// GroupRef is a group as the permission policy sees it.
+type GroupRef struct {
+	ID          string `json:"id"`
+	ExternalID  string `json:"externalId,omitempty"`
+	DisplayName string `json:"displayName"`
+}
+
+// Grant records that a rule gave a permission through a set and a group.
+type Grant struct {
+	Permission string `json:"permission"`
+	Set        string `json:"set"`
+	Group      string `json:"group"`
+	Rule       string `json:"rule"`
+}
+
+// Permissions is a user's effective permissions. Error is set when the
+// policy failed for the user; such a user is granted nothing.
+type Permissions struct {
+	Permissions []string `json:"permissions"`
+	Sets        []string `json:"sets"`
+	Grants      []Grant  `json:"grants"`
+	Error       string   `json:"error,omitempty"`
+}
+
+// Empty reports whether p grants nothing and records no error.
+func (p Permissions) Empty() bool { return len(p.Permissions) == 0 && len(p.Sets) == 0 && p.Error == "" }
+
+// Decider evaluates the permission policy for one user.
+type Decider interface {
+	Decide(ctx context.Context, user map[string]any, groups []GroupRef) (Permissions, error)
+}
+
+// Policy is the version in force and its prepared decider.
+type Policy struct {
+	Version int64
+	Decider Decider
+}
+
+// Subject is a user with what the policy needs and what is stored now.
+type Subject struct {
+	UserID  string
+	User    map[string]any
+	Groups  []GroupRef
+	Current Permissions
+	// Version is the policy version Current was computed under, -1 when
+	// the user has no stored row.
+	Version int64
+}
+
+// UserPermissions is a row of the effective permissions table.
+type UserPermissions struct {
+	UserID string
+	Permissions
+}
+
+// Change is one entry of the change feed.
+type Change struct {
+	Kind    string // member_added, member_removed, permissions_changed, user_deleted, group_deleted
+	UserID  string
+	GroupID string
+	Detail  any
+}
+
+// PolicyInput builds the policy's view of a stored user: the SCIM
+// attributes plus id, with active defaulting to true as the worker returns it.
+func PolicyInput(id string, doc resource.Doc) map[string]any {
+	u := make(map[string]any, len(doc)+2)
+	for k, v := range doc {
+		u[k] = v
+	}
+	u["id"] = id
+	if _, ok := u["active"]; !ok {
+		u["active"] = true
+	}
+	return u
+}
+
+// SetPolicy makes p the policy for every later decision.
+func (s *Service) SetPolicy(p *Policy) { s.policy.Store(p) }
+
+// Policy returns the policy in force (nil before the first SetPolicy).
+func (s *Service) Policy() *Policy { return s.policy.Load() }
+
+// Evaluate decides one subject under p; a policy error grants nothing.
+func Evaluate(ctx context.Context, p *Policy, sub *Subject) Permissions {
+	perms, err := p.Decider.Decide(ctx, sub.User, sub.Groups)
+	if err != nil {
+		return Permissions{Permissions: []string{}, Sets: []string{}, Grants: []Grant{}, Error: err.Error()}
+	}
+	return perms
+}
+
+// recompute re-evaluates the users' permissions inside tx and records what
+// changed, so permissions never disagree with the directory.
+func (s *Service) recompute(ctx context.Context, tx Tx, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	subjects, err := tx.Subjects(ctx, ids)
+	if err != nil {
+		return err
+	}
+	return s.apply(ctx, tx, subjects)
+}
+
+// apply evaluates subjects under the policy in force and stores the rows
+// that differ from what is stored.
+func (s *Service) apply(ctx context.Context, tx Tx, subjects []*Subject) error {
+	p := s.policy.Load()
+	if p == nil {
+		return nil
+	}
+	var rows []UserPermissions
+	var changes []Change
+	for _, sub := range subjects {
+		next := Evaluate(ctx, p, sub)
+		if next.Error != "" {
+			s.log.WarnContext(ctx, "permission policy failed for user", "user_id", sub.UserID, "policy_version", p.Version, "err", next.Error)
+		}
+		if sub.Version == p.Version && samePermissions(sub.Current, next) || sub.Version == -1 && next.Empty() {
+			continue
+		}
+		rows = append(rows, UserPermissions{UserID: sub.UserID, Permissions: next})
+		gained, lost := diff(sub.Current.Permissions, next.Permissions)
+		if len(gained) > 0 || len(lost) > 0 {
+			changes = append(changes, Change{Kind: "permissions_changed", UserID: sub.UserID, Detail: map[string]any{
+				"permissions": next.Permissions, "gained": gained, "lost": lost, "policy_version": p.Version,
+			}})
+		}
+	}
+	if err := tx.SavePermissions(ctx, p.Version, rows); err != nil {
+		return err
+	}
+	return tx.RecordChanges(ctx, changes)
+}
+
+func samePermissions(a, b Permissions) bool {
+	return slices.Equal(a.Permissions, b.Permissions) && slices.Equal(a.Sets, b.Sets) && a.Error == b.Error &&
+		slices.Equal(a.Grants, b.Grants)
+}
+
+// diff returns what next has that prev lacks, and the reverse; both sorted.
+func diff(prev, next []string) (gained, lost []string) {
+	gained, lost = []string{}, []string{}
+	for _, p := range next {
+		if !slices.Contains(prev, p) {
+			gained = append(gained, p)
+		}
+	}
+	for _, p := range prev {
+		if !slices.Contains(next, p) {
+			lost = append(lost, p)
+		}
+	}
+	return gained, lost
+}
+
+func memberChanges(kind, groupID string, ids []string) []Change {
+	out := make([]Change, len(ids))
+	for i, id := range ids {
+		out[i] = Change{Kind: kind, UserID: id, GroupID: groupID}
+	}
+	return out
+}
+
+// RecomputeBatch is how many users one bulk transaction re-evaluates.
+const RecomputeBatch = 1000
+
+// RecomputeAll re-evaluates every user under the policy in force, in
+// batches of RecomputeBatch users, each batch its own transaction. progress
+// is called after each batch with the users done so far.
+func (s *Service) RecomputeAll(ctx context.Context, progress func(done int)) (int, error) {
+	var after int64
+	done := 0
+	for {
+		var n int
+		err := s.store.InTx(ctx, func(tx Tx) error {
+			subs, last, err := tx.SubjectsAfter(ctx, after, RecomputeBatch)
+			if err != nil {
+				return err
+			}
+			n, after = len(subs), last
+			return s.apply(ctx, tx, subs)
+		})
+		if err != nil {
+			return done, err
+		}
+		if n == 0 {
+			return done, nil
+		}
+		done += n
+		if progress != nil {
+			progress(done)
+		}
+	}
+}

@@ -1,0 +1,233 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/scimplane/scimplane/worker/internal/provision"
+)
+
+// PolicyRecord is the policy version stored in the tenant schema.
+type PolicyRecord struct {
+	Version     int64
+	Bundle      json.RawMessage
+	ActivatedAt time.Time
+}
+
+// ActivePolicy returns the stored policy, or provision.ErrNotFound.
+func (s *Store) ActivePolicy(ctx context.Context) (*PolicyRecord, error) {
+	p := &PolicyRecord{}
+	err := s.pool.QueryRow(ctx, `SELECT version, bundle, activated_at FROM policy`).Scan(&p.Version, &p.Bundle, &p.ActivatedAt)
+	if err != nil {
+		return nil, mapErr(err, "read policy")
+	}
+	return p, nil
+}
+
+// PolicyVersion returns the stored policy version, 0 when none is stored.
+func (s *Store) PolicyVersion(ctx context.Context) (int64, error) {
+	var v int64
+	err := s.pool.QueryRow(ctx, `SELECT coalesce((SELECT version FROM policy), 0)`).Scan(&v)
+	return v, mapErr2(err, "read policy version")
+}
+
+// SavePolicy stores the policy version now in force.
+func (s *Store) SavePolicy(ctx context.Context, version int64, bundle json.RawMessage) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO policy (version, bundle, activated_at) VALUES ($1, $2, now())
+		ON CONFLICT (singleton) DO UPDATE SET version = excluded.version, bundle = excluded.bundle, activated_at = excluded.activated_at`, version, bundle)
+	return mapErr2(err, "save policy")
+}
+
+// SubjectsAfter loads up to limit users after the seq cursor, for bulk
+// re-evaluation, and returns the cursor of the last one.
+func (t *Tx) SubjectsAfter(ctx context.Context, after int64, limit int) ([]*provision.Subject, int64, error) {
+	return subjectsAfter(ctx, t.q, after, limit)
+}
+
+// SubjectsAfter is the read-only form, for dry runs.
+func (s *Store) SubjectsAfter(ctx context.Context, after int64, limit int) ([]*provision.Subject, int64, error) {
+	return subjectsAfter(ctx, s.pool, after, limit)
+}
+
+func subjectsAfter(ctx context.Context, q querier, after int64, limit int) ([]*provision.Subject, int64, error) {
+	var last int64
+	err := q.QueryRow(ctx, `SELECT coalesce(max(seq), 0) FROM (SELECT seq FROM users WHERE seq > $1 ORDER BY seq LIMIT $2) s`, after, limit).Scan(&last)
+	if err != nil {
+		return nil, 0, mapErr(err, "page users")
+	}
+	if last == 0 {
+		return nil, 0, nil
+	}
+	subs, err := subjects(ctx, q, subjectsSQL+` WHERE u.seq > $1 AND u.seq <= $2 ORDER BY u.seq`, after, last)
+	return subs, last, err
+}
+
+// GroupSummary is a row of the groups page.
+type GroupSummary struct {
+	ID          string `json:"id"`
+	DisplayName string `json:"displayName"`
+	ExternalID  string `json:"externalId,omitempty"`
+	Members     int64  `json:"members"`
+}
+
+// GroupsPage lists groups by name after the cursor, optionally those whose
+// name contains q.
+func (s *Store) GroupsPage(ctx context.Context, after string, limit int, q string) ([]GroupSummary, string, error) {
+	afterName, afterID, _ := strings.Cut(after, "\x00")
+	rows, err := s.pool.Query(ctx, `SELECT g.id, g.display_name, coalesce(g.external_id, ''),
+		(SELECT count(*) FROM members m WHERE m.group_id = g.id)
+		FROM groups g WHERE (lower(g.display_name), g.id) > ($1, $2) AND ($3 = '' OR strpos(lower(g.display_name), lower($3)) > 0)
+		ORDER BY lower(g.display_name), g.id LIMIT $4`, afterName, afterID, q, limit)
+	if err != nil {
+		return nil, "", mapErr(err, "list groups")
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (GroupSummary, error) {
+		var g GroupSummary
+		return g, r.Scan(&g.ID, &g.DisplayName, &g.ExternalID, &g.Members)
+	})
+	if err != nil {
+		return nil, "", mapErr(err, "list groups")
+	}
+	next := ""
+	if len(out) == limit {
+		last := out[len(out)-1]
+		next = strings.ToLower(last.DisplayName) + "\x00" + last.ID
+	}
+	return out, next, nil
+}
+
+// GetGroupSummary returns one group's summary.
+func (s *Store) GetGroupSummary(ctx context.Context, id string) (*GroupSummary, error) {
+	g := &GroupSummary{}
+	err := s.pool.QueryRow(ctx, `SELECT g.id, g.display_name, coalesce(g.external_id, ''),
+		(SELECT count(*) FROM members m WHERE m.group_id = g.id) FROM groups g WHERE g.id = $1`, id).
+		Scan(&g.ID, &g.DisplayName, &g.ExternalID, &g.Members)
+	if err != nil {
+		return nil, mapErr(err, "read group")
+	}
+	return g, nil
+}
+
+// UserSummary is a user with effective permissions.
+type UserSummary struct {
+	ID          string   `json:"id"`
+	UserName    string   `json:"userName"`
+	DisplayName string   `json:"displayName,omitempty"`
+	Active      bool     `json:"active"`
+	Permissions []string `json:"permissions"`
+	Sets        []string `json:"sets"`
+	Error       string   `json:"error,omitempty"`
+}
+
+const userSummaryCols = `u.id, u.user_name, coalesce(u.display_name, ''), u.active,
+	coalesce(p.permissions, '{}'), coalesce(p.sets, '{}'), coalesce(p.error, '')`
+
+func scanUserSummary(r pgx.CollectableRow) (UserSummary, error) {
+	var u UserSummary
+	return u, r.Scan(&u.ID, &u.UserName, &u.DisplayName, &u.Active, &u.Permissions, &u.Sets, &u.Error)
+}
+
+func seqCursor(after string) int64 {
+	n, _ := strconv.ParseInt(after, 10, 64)
+	return n
+}
+
+// UsersPage lists users in creation order after the cursor; q matches the
+// start of userName or displayName.
+func (s *Store) UsersPage(ctx context.Context, after string, limit int, q string) ([]UserSummary, string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+userSummaryCols+`, u.seq FROM users u LEFT JOIN permissions p ON p.user_id = u.id
+		WHERE u.seq > $1 AND ($2 = '' OR starts_with(lower(u.user_name), lower($2)) OR starts_with(lower(u.display_name), lower($2)))
+		ORDER BY u.seq LIMIT $3`, seqCursor(after), q, limit)
+	return collectUsersWithSeq(rows, err, limit)
+}
+
+// GroupMembersPage lists a group's members in creation order.
+func (s *Store) GroupMembersPage(ctx context.Context, groupID, after string, limit int) ([]UserSummary, string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+userSummaryCols+`, u.seq FROM members m JOIN users u ON u.id = m.user_id
+		LEFT JOIN permissions p ON p.user_id = u.id
+		WHERE m.group_id = $1 AND u.seq > $2 ORDER BY u.seq LIMIT $3`, groupID, seqCursor(after), limit)
+	return collectUsersWithSeq(rows, err, limit)
+}
+
+func collectUsersWithSeq(rows pgx.Rows, err error, limit int) ([]UserSummary, string, error) {
+	if err != nil {
+		return nil, "", mapErr(err, "list users")
+	}
+	var last int64
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (UserSummary, error) {
+		var u UserSummary
+		return u, r.Scan(&u.ID, &u.UserName, &u.DisplayName, &u.Active, &u.Permissions, &u.Sets, &u.Error, &last)
+	})
+	if err != nil {
+		return nil, "", mapErr(err, "list users")
+	}
+	next := ""
+	if len(out) == limit {
+		next = strconv.FormatInt(last, 10)
+	}
+	return out, next, nil
+}
+
+// Subject loads one user as the policy sees it, with its stored permissions.
+func (s *Store) Subject(ctx context.Context, id string) (*provision.Subject, error) {
+	subs, err := subjects(ctx, s.pool, subjectsSQL+` WHERE u.id = $1`, id)
+	if err != nil {
+		return nil, err
+	}
+	if len(subs) == 0 {
+		return nil, provision.ErrNotFound
+	}
+	return subs[0], nil
+}
+
+// FeedChange is a change feed entry.
+type FeedChange struct {
+	Seq     int64           `json:"seq"`
+	At      time.Time       `json:"at"`
+	Kind    string          `json:"kind"`
+	UserID  string          `json:"user_id,omitempty"`
+	GroupID string          `json:"group_id,omitempty"`
+	Detail  json.RawMessage `json:"detail,omitempty"`
+}
+
+// Changes returns feed entries after the cursor ("xid:seq") from
+// transactions older than every transaction still in flight, so that a
+// reader never moves past a change that commits later.
+func (s *Store) Changes(ctx context.Context, after string, limit int) ([]FeedChange, string, error) {
+	xid, seq := "0", int64(0)
+	if x, sq, ok := strings.Cut(after, ":"); ok {
+		if _, err := strconv.ParseUint(x, 10, 64); err != nil {
+			return nil, "", fmt.Errorf("%w: bad cursor", ErrBadArgument)
+		}
+		xid, seq = x, seqCursor(sq)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT seq, at, kind, coalesce(user_id, ''), coalesce(group_id, ''), detail, xid::text FROM changes
+		WHERE (xid, seq) > ($1::text::xid8, $2) AND xid < pg_snapshot_xmin(pg_current_snapshot())
+		ORDER BY xid, seq LIMIT $3`, xid, seq, limit)
+	if err != nil {
+		return nil, "", mapErr(err, "read changes")
+	}
+	var lastXid string
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (FeedChange, error) {
+		var c FeedChange
+		return c, r.Scan(&c.Seq, &c.At, &c.Kind, &c.UserID, &c.GroupID, &c.Detail, &lastXid)
+	})
+	if err != nil {
+		return nil, "", mapErr(err, "read changes")
+	}
+	next := after
+	if len(out) > 0 {
+		next = lastXid + ":" + strconv.FormatInt(out[len(out)-1].Seq, 10)
+	}
+	return out, next, nil
+}
+
+// ErrBadArgument marks an admin argument the store cannot use.
+var ErrBadArgument = errors.New("bad argument")
