@@ -32,7 +32,9 @@ type Permissions struct {
 }
 
 // Empty reports whether p grants nothing and records no error.
-func (p Permissions) Empty() bool { return len(p.Permissions) == 0 && len(p.Sets) == 0 && p.Error == "" }
+func (p Permissions) Empty() bool {
+	return len(p.Permissions) == 0 && len(p.Sets) == 0 && p.Error == ""
+}
 
 // Decider evaluates the permission policy for one user.
 type Decider interface {
