@@ -103,22 +103,30 @@ func (a *Server) WatchPolicy(ctx context.Context, every time.Duration) {
 }
 
 // Maintain keeps the SCIM log's daily partitions ahead of time and drops
-// those past the tenant's retention, now and then every interval.
+// those past the tenant's retention, every interval until ctx ends.
 func (a *Server) Maintain(ctx context.Context, every time.Duration) {
 	for {
-		if err := a.maintain(ctx); err != nil && ctx.Err() == nil {
-			a.log.ErrorContext(ctx, "scim log maintenance", "err", err)
-		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(every):
 		}
+		a.MaintainNow(ctx)
 	}
 }
 
-func (a *Server) maintain(ctx context.Context) error {
-	now := a.now()
+// MaintainNow runs one round of log maintenance, logging any failure.
+func (a *Server) MaintainNow(ctx context.Context) {
+	if err := a.maintain(ctx); err != nil && ctx.Err() == nil {
+		a.log.ErrorContext(ctx, "scim log maintenance", "err", err)
+	}
+}
+
+func (a *Server) maintain(ctx context.Context) error { return a.MaintainAt(ctx, a.now()) }
+
+// MaintainAt runs log maintenance as of now: partitions from now on, and
+// retention measured from now.
+func (a *Server) MaintainAt(ctx context.Context, now time.Time) error {
 	if err := a.st.EnsurePartitions(ctx, now, 2); err != nil {
 		return err
 	}

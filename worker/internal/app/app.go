@@ -38,6 +38,8 @@ type Worker struct {
 	started time.Time
 	stop    context.CancelFunc
 	done    chan struct{}
+	// maintained is closed once the first log maintenance has run.
+	maintained chan struct{}
 }
 
 var _ scimworker.Worker = (*Worker)(nil)
@@ -76,17 +78,20 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Worker, error) {
 	}
 	bg, stop := context.WithCancel(context.Background())
 	w := &Worker{
-		cfg:     cfg,
-		pool:    pool,
-		scim:    scimserver.New(svc, st, schemas, log),
-		admin:   adm,
-		log:     log,
-		started: time.Now(),
-		stop:    stop,
-		done:    make(chan struct{}),
+		cfg:        cfg,
+		pool:       pool,
+		scim:       scimserver.New(svc, st, schemas, log),
+		admin:      adm,
+		log:        log,
+		started:    time.Now(),
+		stop:       stop,
+		done:       make(chan struct{}),
+		maintained: make(chan struct{}),
 	}
 	go func() {
 		defer close(w.done)
+		adm.MaintainNow(bg)
+		close(w.maintained)
 		var wg sync.WaitGroup
 		wg.Go(func() { adm.WatchPolicy(bg, 10*time.Second) })
 		wg.Go(func() { adm.Maintain(bg, time.Hour) })
