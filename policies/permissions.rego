@@ -27,8 +27,8 @@
 #            A is a SCIM attribute path: "title", "name.familyName", or fully
 #            qualified with its schema, for example
 #            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department".
-#            Strings compare case-insensitively; a missing attribute or an
-#            unknown operator never holds.
+#            Strings compare case-insensitively; a missing attribute never
+#            holds, and a grant with a malformed condition gives nothing.
 #
 # Users whose "active" is false get no permissions.
 #
@@ -39,9 +39,9 @@
 #   {"permissions": [sorted], "sets": [sorted],
 #    "grants": [{"permission", "set", "group" (group id), "rule"}]}
 # and data.scimplane.permissions.denials, read by the explain feature:
-# {"rule", "group", "permissions", "reason"} for each grant that matched one of
-# the user's groups but did not apply, and why; a denial without
-# "permissions" applies to every permission.
+# {"rule", "group", "permission", "reason"} for each permission a grant would
+# give through one of the user's groups but does not, and why; a denial
+# without "permission" concerns every permission.
 #
 # To add a rule the mapping cannot express, add another `grants contains`
 # rule producing the same objects; decision picks it up unchanged.
@@ -57,24 +57,27 @@ permissions contains g.permission if some g in grants
 
 sets contains g.set if some g in grants
 
-grants contains {"permission": permission, "set": set, "group": group.id, "rule": grant.name} if {
+grants contains {"permission": row.permission, "set": row.set, "group": group.id, "rule": row.rule} if {
 	user_active
-	some [grant, group] in matches
-	conditions_hold(grant)
-	some set in grant.sets
-	some permission in data.mapping.permission_sets[set].permissions
+	some group in input.groups
+	some key in [["id", group.id], ["externalId", group.externalId], ["displayName", lower(group.displayName)]]
+	some row in object.get(grant_rows, key, set())
+	every condition in row.when {
+		condition_holds(condition)
+	}
 }
 
 denials contains {"rule": "inactive", "group": "", "reason": "user is inactive; inactive users get no permissions"} if {
 	not user_active
 }
 
-denials contains {"rule": grant.name, "group": group.id, "permissions": permissions, "reason": reason} if {
+denials contains {"rule": row.rule, "group": group.id, "permission": row.permission, "reason": reason} if {
 	user_active
-	some [grant, group] in matches
-	some condition in grant.when
+	some group in input.groups
+	some key in [["id", group.id], ["externalId", group.externalId], ["displayName", lower(group.displayName)]]
+	some row in object.get(grant_rows, key, set())
+	some condition in row.when
 	not condition_holds(condition)
-	permissions := sort({p | some set in grant.sets; some p in data.mapping.permission_sets[set].permissions})
 	reason := sprintf("group %q matches, but the condition on %s does not hold", [group.displayName, condition.attribute])
 }
 
@@ -83,64 +86,46 @@ default user_active := true
 
 user_active := false if input.user.active == false
 
-# matches holds [grant, group] for every grant whose matcher names one of the
-# user's groups. Looking the user's groups up in the *_grants indexes keeps
-# the cost proportional to the user's groups, not groups times grants.
-matches contains [data.mapping.grants[i], group] if {
-	index := display_name_grants
-	some group in input.groups
-	some i in index[lower(group.displayName)]
-}
-
-matches contains [data.mapping.grants[i], group] if {
-	index := id_grants
-	some group in input.groups
-	some i in index[group.id]
-}
-
-matches contains [data.mapping.grants[i], group] if {
-	index := external_id_grants
-	some group in input.groups
-	some i in index[group.externalId]
-}
-
-display_name_grants[lower(value)] contains i if some i, value in matcher_values("displayName")
-
-id_grants[value] contains i if some i, value in matcher_values("id")
-
-external_id_grants[value] contains i if some i, value in matcher_values("externalId")
-
-# matcher_values maps the index of each grant whose matcher is {key: value}
-# to its value.
-matcher_values(key) := {i: value |
-	some i, grant in data.mapping.grants
+# grant_rows[key][value] is what a grant matching {key: value} gives a member,
+# one row per permission; displayName values are lower-cased. It depends on
+# data.mapping only, so the worker computes it once per policy version
+# (partial evaluation) and a decision costs a few lookups per group.
+grant_rows[key][value] contains row if {
+	some grant in data.mapping.grants
 	count(grant.group) == 1
-	value := grant.group[key]
-	value != ""
+	some key, raw in grant.group
+	value := matcher_value(key, raw)
+	some set in grant.sets
+	some permission in data.mapping.permission_sets[set].permissions
+	row := {"permission": permission, "set": set, "rule": grant.name, "when": conditions(grant)}
 }
 
-conditions_hold(grant) if not grant.when
-
-conditions_hold(grant) if {
-	every condition in grant.when {
-		condition_holds(condition)
-	}
+# conditions turns a grant's "when" into {"attribute", "path", "values"}; it
+# is undefined, and the grant gives nothing, if any condition is malformed.
+conditions(grant) := parsed if {
+	when := object.get(grant, "when", [])
+	parsed := [{"attribute": c.attribute, "path": attribute_keys(c.attribute), "values": condition_values(c)} | some c in when]
+	count(parsed) == count(when)
 }
+
+condition_values(condition) := [condition.equals] if object.keys(condition) == {"attribute", "equals"}
+
+condition_values(condition) := condition["in"] if object.keys(condition) == {"attribute", "in"}
+
+matcher_value("id", value) := value if value != ""
+
+matcher_value("externalId", value) := value if value != ""
+
+matcher_value("displayName", value) := lower(value) if value != ""
 
 condition_holds(condition) if {
-	same(user_attribute(condition.attribute), condition.equals)
-}
-
-condition_holds(condition) if {
-	actual := user_attribute(condition.attribute)
-	some want in condition["in"]
+	actual := object.get(input.user, condition.path, null)
+	some want in condition.values
 	same(actual, want)
 }
 
-# user_attribute resolves a SCIM attribute path, optionally prefixed by its
-# schema URN ("urn:...:User:department"), against input.user.
-user_attribute(path) := object.get(input.user, attribute_keys(path), null)
-
+# attribute_keys turns a SCIM attribute path, optionally prefixed by its
+# schema URN ("urn:...:User:department"), into the keys of input.user.
 attribute_keys(path) := split(path, ".") if not startswith(path, "urn:")
 
 attribute_keys(path) := array.concat([schema], split(parts[count(parts) - 1], ".")) if {
@@ -209,13 +194,7 @@ valid_matcher(matcher) if {
 
 valid_condition(condition) if {
 	non_empty_string(condition.attribute)
-	object.keys(condition) == {"attribute", "equals"}
-}
-
-valid_condition(condition) if {
-	non_empty_string(condition.attribute)
-	object.keys(condition) == {"attribute", "in"}
-	is_array(condition["in"])
+	is_array(condition_values(condition))
 }
 
 strings_list(xs) if {

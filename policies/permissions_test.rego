@@ -77,7 +77,7 @@ test_department_condition_fails if {
 	some denial in permissions.denials with input as {"user": alice, "groups": [group("g-4", "HR")]}
 	denial.rule == "hr-user-admins"
 	denial.group == "g-4"
-	denial.permissions == ["users.manage"]
+	denial.permission == "users.manage"
 }
 
 test_department_condition_missing_attribute if {

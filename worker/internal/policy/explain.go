@@ -20,7 +20,7 @@ type Explanation struct {
 
 // Explain reports which groups and rules give the user a permission, or, if
 // none does, why not: the policy's denials that concern the permission
-// (data.scimplane.permissions.denials), else a plain reason.
+// (DenialsRule), else a plain reason.
 func (d *Decider) Explain(ctx context.Context, in Input, permission string) (Explanation, error) {
 	dec, err := d.Decide(ctx, in)
 	if err != nil {
@@ -49,8 +49,8 @@ func (d *Decider) Explain(ctx context.Context, in Input, permission string) (Exp
 	return ex, nil
 }
 
-// denialReasons evaluates the policy's denials and keeps the reasons that concern
-// the permission: those listing it, and those listing no permissions at all.
+// denialReasons evaluates the policy's denials and keeps the reasons that
+// concern the permission: those naming it, and those naming none.
 func (d *Decider) denialReasons(ctx context.Context, in Input, permission string) ([]string, error) {
 	t, err := d.eval(ctx, d.denials, in)
 	if err != nil || t == nil {
@@ -66,14 +66,8 @@ func (d *Decider) denialReasons(ctx context.Context, in Input, permission string
 		if !ok {
 			return errors.New("denial is not an object")
 		}
-		if perms := obj.Get(keyPermissions); perms != nil {
-			a, ok := perms.Value.(*ast.Array)
-			if !ok {
-				return errors.New("denial permissions is not an array")
-			}
-			if !containsString(a, permission) {
-				return nil
-			}
+		if p, ok := stringAt(obj, keyPermission); ok && p != permission {
+			return nil
 		}
 		rule, _ := stringAt(obj, keyRule)
 		group, _ := stringAt(obj, keyGroup)
@@ -88,15 +82,6 @@ func (d *Decider) denialReasons(ctx context.Context, in Input, permission string
 		return nil, fmt.Errorf("evaluate policy: malformed %s: %w", DenialsRule, err)
 	}
 	return reasons, nil
-}
-
-func containsString(a *ast.Array, s string) bool {
-	for i := range a.Len() {
-		if v, ok := a.Elem(i).Value.(ast.String); ok && string(v) == s {
-			return true
-		}
-	}
-	return false
 }
 
 func describeDenial(rule, group, reason string) string {
