@@ -2,11 +2,16 @@ package policy_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/stretchr/testify/require"
 
 	"github.com/scimplane/scimplane/worker/internal/policy"
@@ -461,4 +466,52 @@ func TestDecider_Explain(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDecider_Decide_matchesPlainEvaluation checks the prepared (partially
+// evaluated) decision against evaluating the policy source as written.
+func TestDecider_Decide_matchesPlainEvaluation(t *testing.T) {
+	b := defaultBundle(t)
+	d := compile(t, b, policy.Options{})
+
+	opts := []func(*rego.Rego){rego.Query(policy.DecisionRule), rego.SetRegoVersion(ast.RegoV1)}
+	for name, src := range b.Modules {
+		if !strings.HasSuffix(name, "_test.rego") {
+			opts = append(opts, rego.Module(name, src))
+		}
+	}
+	var mapping map[string]any
+	require.NoError(t, json.Unmarshal(b.Mapping, &mapping))
+	plain, err := rego.New(append(opts, rego.Data(map[string]any{"mapping": mapping}))...).PrepareForEval(context.Background())
+	require.NoError(t, err)
+
+	names := []string{"Forms Viewers", "forms users", "FORMS DESIGNERS", "HR", "Forms Administrators", "Sales", ""}
+	departments := []string{"Human Resources", "people operations", "Engineering", ""}
+	for i := range 200 {
+		u := user(i%7 != 0, departments[i%len(departments)])
+		var groups []policy.Group
+		var rawGroups []any
+		for j := range i % 4 {
+			g := group(fmt.Sprintf("g-%d", (i+j)%9), names[(i*3+j)%len(names)])
+			groups = append(groups, g)
+			rawGroups = append(rawGroups, map[string]any{"id": g.ID, "externalId": g.ExternalID, "displayName": g.DisplayName})
+		}
+		got, err := d.Decide(context.Background(), policy.Input{User: u, Groups: groups})
+		require.NoError(t, err)
+
+		rs, err := plain.Eval(context.Background(), rego.EvalInput(map[string]any{"user": u, "groups": rawGroups}))
+		require.NoError(t, err)
+		want := rs[0].Expressions[0].Value.(map[string]any)
+		require.Equal(t, want["permissions"], toAny(got.Permissions), "input %d", i)
+		require.Equal(t, want["sets"], toAny(got.Sets), "input %d", i)
+		require.Len(t, want["grants"], len(got.Grants), "input %d", i)
+	}
+}
+
+func toAny(xs []string) []any {
+	out := make([]any, len(xs))
+	for i, x := range xs {
+		out[i] = x
+	}
+	return out
 }
