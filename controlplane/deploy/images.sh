@@ -6,23 +6,18 @@
 #
 #	CONTROLPLANE_IMAGE  default scimplane/controlplane:dev
 #	PG_IMAGE            default scimplane/postgres:dev
+#	DEBIAN_BASE         default scimplane/debian:bookworm
+#	PG_BASE             default scimplane/postgres-base:15-bookworm
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 CONTROLPLANE_IMAGE=${CONTROLPLANE_IMAGE:-scimplane/controlplane:dev}
 PG_IMAGE=${PG_IMAGE:-scimplane/postgres:dev}
-DEBIAN_BASE=scimplane/debian:bookworm
-PG_BASE=scimplane/postgres-base:15-bookworm
+DEBIAN_BASE=${DEBIAN_BASE:-scimplane/debian:bookworm}
+PG_BASE=${PG_BASE:-scimplane/postgres-base:15-bookworm}
 
 # rootfs TAG PACKAGES imports a minbase bookworm with PACKAGES as TAG.
 rootfs() {
-	if docker image inspect "$1" >/dev/null 2>&1; then
-		echo "images: reusing $1"
-		return
-	fi
-	if ! command -v mmdebstrap >/dev/null; then
-		apt-get update -qq && apt-get install -y -qq mmdebstrap >/dev/null
-	fi
 	local sources=/etc/apt/sources.list.d/debian.sources
 	[ -f "$sources" ] || sources=/etc/apt/sources.list
 	local tarball
@@ -33,8 +28,25 @@ rootfs() {
 	docker import "$tarball" "$1" >/dev/null
 }
 
-rootfs "$DEBIAN_BASE" ca-certificates,procps,tzdata
-rootfs "$PG_BASE" ca-certificates,postgresql-15
+# Build the missing root filesystems side by side.
+declare -A packages=([$DEBIAN_BASE]=ca-certificates,procps,tzdata [$PG_BASE]=ca-certificates,postgresql-15)
+pids=()
+for tag in "${!packages[@]}"; do
+	if docker image inspect "$tag" >/dev/null 2>&1; then
+		echo "images: reusing $tag"
+		continue
+	fi
+	if ! command -v mmdebstrap >/dev/null; then
+		apt-get update -qq && apt-get install -y -qq mmdebstrap >/dev/null
+	fi
+	rootfs "$tag" "${packages[$tag]}" &
+	pids+=($!)
+done
+failed=0
+for pid in "${pids[@]}"; do
+	wait "$pid" || failed=1
+done
+[ "$failed" = 0 ] || { echo "images: building a root filesystem failed" >&2; exit 1; }
 
 docker build --quiet --build-arg BASE_IMAGE="$DEBIAN_BASE" -t "$CONTROLPLANE_IMAGE" \
 	-f controlplane/deploy/controlplane.Dockerfile bin

@@ -34,20 +34,21 @@ func newSim(t *testing.T, tn tenant, dir *entrasim.Directory, d entrasim.Dialect
 // runCycles is Entra's life of a directory: an initial cycle in one dialect,
 // an incremental cycle in the other (a Tenant URL edit switches it), and a
 // read back of the end state.
-func runCycles(t *testing.T, ctx context.Context, sim *entrasim.Sim, second entrasim.Dialect) error {
-	done := phase(t, "initial cycle ("+sim.Dialect.String()+")")
+func runCycles(t *testing.T, name string, sim *entrasim.Sim, second entrasim.Dialect) error {
+	ctx := context.Background()
+	done := phase(t, name+": initial cycle ("+sim.Dialect.String()+")")
 	if err := sim.Initial(ctx); err != nil {
 		return err
 	}
 	done()
 	sim.Dialect = second
 	sim.Dir.Evolve()
-	done = phase(t, "incremental cycle ("+second.String()+")")
+	done = phase(t, name+": incremental cycle ("+second.String()+")")
 	if err := sim.Incremental(ctx); err != nil {
 		return err
 	}
 	done()
-	done = phase(t, "verify")
+	done = phase(t, name+": verify")
 	defer done()
 	return sim.Verify(ctx)
 }
@@ -57,13 +58,13 @@ func runCycles(t *testing.T, ctx context.Context, sim *entrasim.Sim, second entr
 func testEntraCycle(t *testing.T, s *stack) {
 	tn := createTenant(t, s.baseURL, operatorKey, "Contoso")
 	sim := newSim(t, tn, entrasim.Generate(11, "contoso.test", 300, 25), entrasim.Legacy)
-	require.NoError(t, runCycles(t, context.Background(), sim, entrasim.Flag))
+	require.NoError(t, runCycles(t, tn.Name, sim, entrasim.Flag))
 	t.Log(sim.Client.Stats())
 
 	// The same directory again in the flag dialect from the start.
 	tn = createTenant(t, s.baseURL, operatorKey, "Contoso Flag")
 	sim = newSim(t, tn, entrasim.Generate(12, "contoso.test", 200, 15), entrasim.Flag)
-	require.NoError(t, runCycles(t, context.Background(), sim, entrasim.Legacy))
+	require.NoError(t, runCycles(t, tn.Name, sim, entrasim.Legacy))
 	t.Log(sim.Client.Stats())
 }
 
@@ -78,8 +79,8 @@ func testIsolation(t *testing.T, s *stack) {
 	done := phase(t, "two tenants provisioned concurrently")
 	var wg sync.WaitGroup
 	var errA, errB error
-	wg.Go(func() { errA = runCycles(t, context.Background(), simA, entrasim.Flag) })
-	wg.Go(func() { errB = runCycles(t, context.Background(), simB, entrasim.Legacy) })
+	wg.Go(func() { errA = runCycles(t, a.Name, simA, entrasim.Flag) })
+	wg.Go(func() { errB = runCycles(t, b.Name, simB, entrasim.Legacy) })
 	wg.Wait()
 	done()
 	require.NoError(t, errA, "tenant A")
@@ -149,7 +150,15 @@ func testValidator(t *testing.T, s *stack) {
 		}
 	}
 
-	t.Run("TestConnection", func(t *testing.T) { require.NoError(t, sim.Probe(ctx)) })
+	t.Run("TestConnection", func(t *testing.T) {
+		require.NoError(t, sim.Probe(ctx))
+		sim.Dialect = entrasim.Flag // ?aadOptscim062020 on the Tenant URL
+		require.NoError(t, sim.Probe(ctx))
+		sim.Dialect = entrasim.Legacy
+		for _, path := range []string{"/users", "/Users/"} {
+			require.EqualValues(t, 0, get(t, path, url.Values{"filter": {`userName eq "nobody@x"`}}, 200)["totalResults"], path)
+		}
+	})
 
 	t.Run("Discovery", func(t *testing.T) {
 		spc := get(t, "/ServiceProviderConfig", nil, 200)
@@ -265,6 +274,18 @@ func testValidator(t *testing.T, s *stack) {
 		require.NotContains(t, obj, "name.givenName")
 	})
 
+	t.Run("ClearValues", func(t *testing.T) {
+		u := ids[4]
+		do(t, patchOps(u, entrasim.Op{Op: "Remove", Path: "title"},
+			entrasim.Op{Op: "replace", Path: entrasim.URNEnterprise + ":department", Value: ""},
+			map[string]any{"op": "replace", "path": "displayName", "value": nil}))
+		obj := get(t, "/Users/"+u, nil, 200)
+		require.Empty(t, obj["title"])
+		require.Empty(t, obj["displayName"])
+		require.Empty(t, obj[entrasim.URNEnterprise].(map[string]any)["department"])
+		require.Equal(t, dir.Users[4].EmployeeNumber, obj[entrasim.URNEnterprise].(map[string]any)["employeeNumber"])
+	})
+
 	t.Run("Groups", func(t *testing.T) {
 		g := dir.Groups[0]
 		obj := do(t, entrasim.CreateGroup(g))
@@ -279,6 +300,9 @@ func testValidator(t *testing.T, s *stack) {
 			return do(t, entrasim.MemberCheck(gid, uid))["totalResults"]
 		}
 		require.EqualValues(t, 1, member(ids[0]))
+		valuePath := get(t, "/Groups", url.Values{"excludedAttributes": {"members"},
+			"filter": {`id eq "` + gid + `" and members[value eq "` + ids[1] + `"]`}}, 200)
+		require.EqualValues(t, 1, valuePath["totalResults"])
 		do(t, entrasim.RemoveMembers(gid, ids[:1], entrasim.Legacy))
 		do(t, entrasim.RemoveMembers(gid, ids[1:2], entrasim.Flag))
 		require.EqualValues(t, 0, member(ids[0]))
@@ -295,7 +319,9 @@ func testValidator(t *testing.T, s *stack) {
 	})
 }
 
-func patchOps(userID string, ops ...entrasim.Op) entrasim.Request {
+// patchOps is a PATCH of a user; ops are entrasim.Op values, or maps where
+// an explicit "value": null is needed.
+func patchOps(userID string, ops ...any) entrasim.Request {
 	return entrasim.Request{Method: http.MethodPatch, Path: "/Users/" + userID, Want: []int{200, 204},
 		Body: map[string]any{"schemas": []string{entrasim.URNPatchOp}, "Operations": ops}}
 }
