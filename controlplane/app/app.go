@@ -104,7 +104,13 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 	defer workers.Close()
 
-	tenants := tenant.New(tenant.Params{Store: st, Secret: secret, PublicURL: cfg.PublicURL, Workers: workers})
+	tenants := tenant.New(tenant.Params{
+		Store:          st,
+		Secret:         secret,
+		PublicURL:      cfg.PublicURL,
+		Workers:        workers,
+		CredentialsTTL: cfg.CredentialsTTL,
+	})
 	key, err := tenants.EnsureBootstrapKey(ctx, cfg.BootstrapKey)
 	if err != nil {
 		return err

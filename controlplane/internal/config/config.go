@@ -46,6 +46,9 @@ type Config struct {
 	RequestTimeout    time.Duration
 	WorkerIdleTimeout time.Duration
 	MaxWorkers        int
+	// CredentialsTTL is how long a replica trusts its cached view of a
+	// tenant's tokens and status (changes made elsewhere apply within it).
+	CredentialsTTL time.Duration
 }
 
 // FromEnv reads the SCIMPLANE_* variables through getenv, applies the
@@ -85,6 +88,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	parse("SCIMPLANE_REQUEST_TIMEOUT", "30s", durationVar(&c.RequestTimeout))
 	parse("SCIMPLANE_WORKER_IDLE_TIMEOUT", "10m", durationVar(&c.WorkerIdleTimeout))
 	parse("SCIMPLANE_MAX_WORKERS", "200", intVar(&c.MaxWorkers))
+	parse("SCIMPLANE_CREDENTIALS_TTL", "5s", durationVar(&c.CredentialsTTL))
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)
 	}
@@ -114,6 +118,7 @@ func (c Config) Validate() error {
 	check(c.RequestTimeout > 0, "request timeout must be positive")
 	check(c.WorkerIdleTimeout > 0, "worker idle timeout must be positive")
 	check(c.MaxWorkers >= 1, "max workers must be at least 1")
+	check(c.CredentialsTTL >= 0 && c.CredentialsTTL <= time.Minute, "credentials ttl must be between 0 and 1m")
 	return errors.Join(errs...)
 }
 
@@ -134,6 +139,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("request_timeout", c.RequestTimeout),
 		slog.Duration("worker_idle_timeout", c.WorkerIdleTimeout),
 		slog.Int("max_workers", c.MaxWorkers),
+		slog.Duration("credentials_ttl", c.CredentialsTTL),
 	)
 }
 

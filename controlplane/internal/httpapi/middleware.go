@@ -34,7 +34,8 @@ func (s *server) requestContext(c *fiber.Ctx) error {
 	}
 	c.Locals(localRequestID, id)
 	c.Set("X-Request-Id", id)
-	ctx, cancel := context.WithTimeout(context.Background(), s.RequestTimeout)
+	// fasthttp's request ctx is done when the server shuts down.
+	ctx, cancel := context.WithTimeout(c.Context(), s.RequestTimeout)
 	defer cancel()
 	c.SetUserContext(logctx.With(ctx, slog.String("request_id", id)))
 

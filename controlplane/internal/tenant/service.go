@@ -23,8 +23,20 @@ type Service struct {
 	workers   WorkerStopper
 	now       func() time.Time
 
+	credTTL time.Duration
+
 	mu      sync.Mutex
-	touched map[string]time.Time // token id -> last TouchToken by this replica
+	touched map[string]time.Time   // token id -> last TouchToken by this replica
+	creds   map[string]cachedCreds // tenant id -> its status and active tokens
+}
+
+// cachedCreds spares the database one query per SCIM request. This replica
+// drops an entry whenever it changes the tenant's tokens or status; changes
+// made on other replicas apply here within credTTL.
+type cachedCreds struct {
+	tenant  Tenant
+	hashes  []TokenHash
+	fetched time.Time
 }
 
 // Params configures a Service.
@@ -35,6 +47,10 @@ type Params struct {
 	// PublicURL is the base of issued SCIM URLs, without a trailing slash.
 	PublicURL string
 	Workers   WorkerStopper
+	// CredentialsTTL bounds how long a token revocation or tenant status
+	// change made by another replica takes to apply here; 0 disables the
+	// cache.
+	CredentialsTTL time.Duration
 }
 
 // New returns a Service.
@@ -45,7 +61,9 @@ func New(p Params) *Service {
 		publicURL: p.PublicURL,
 		workers:   p.Workers,
 		now:       time.Now,
+		credTTL:   p.CredentialsTTL,
 		touched:   make(map[string]time.Time),
+		creds:     make(map[string]cachedCreds),
 	}
 }
 
@@ -66,7 +84,8 @@ func (s *Service) AuthenticateSCIM(ctx context.Context, tenantID, token string) 
 	if !ValidTenantID(tenantID) || !strings.HasPrefix(token, TokenPrefix) {
 		return ErrUnauthenticated
 	}
-	t, hashes, err := s.store.GetCredentials(ctx, tenantID)
+	now := s.now()
+	t, hashes, err := s.credentials(ctx, tenantID, now)
 	if errors.Is(err, ErrNotFound) {
 		return ErrUnauthenticated
 	}
@@ -74,7 +93,6 @@ func (s *Service) AuthenticateSCIM(ctx context.Context, tenantID, token string) 
 		return fmt.Errorf("authenticate scim: %w", err)
 	}
 	sum := hashSecret(token)
-	now := s.now()
 	var match *TokenHash
 	for i := range hashes {
 		if subtle.ConstantTimeCompare(hashes[i].Hash, sum) == 1 {
@@ -93,6 +111,35 @@ func (s *Service) AuthenticateSCIM(ctx context.Context, tenantID, token string) 
 		}
 	}
 	return nil
+}
+
+// credentials returns the tenant and its active token hashes, from the
+// cache when fresh.
+func (s *Service) credentials(ctx context.Context, tenantID string, now time.Time) (Tenant, []TokenHash, error) {
+	s.mu.Lock()
+	c, ok := s.creds[tenantID]
+	s.mu.Unlock()
+	if ok && now.Sub(c.fetched) < s.credTTL {
+		return c.tenant, c.hashes, nil
+	}
+	t, hashes, err := s.store.GetCredentials(ctx, tenantID)
+	if err != nil {
+		return Tenant{}, nil, err
+	}
+	if s.credTTL > 0 {
+		s.mu.Lock()
+		s.creds[tenantID] = cachedCreds{tenant: t, hashes: hashes, fetched: now}
+		s.mu.Unlock()
+	}
+	return t, hashes, nil
+}
+
+// forget drops the tenant's cached credentials after this replica changed
+// them.
+func (s *Service) forget(tenantID string) {
+	s.mu.Lock()
+	delete(s.creds, tenantID)
+	s.mu.Unlock()
 }
 
 func (s *Service) shouldTouch(tokenID string, now time.Time) bool {
@@ -221,6 +268,7 @@ func (s *Service) SetEnabled(ctx context.Context, p Principal, id string, enable
 	if err := s.store.SetTenantStatus(ctx, id, status, p.audit(action, id, "")); err != nil {
 		return fmt.Errorf("%s: %w", action, err)
 	}
+	s.forget(id)
 	if !enabled {
 		s.workers.Stop(id)
 	}
@@ -243,6 +291,8 @@ func (s *Service) DeleteTenant(ctx context.Context, p Principal, id, confirm str
 	if err := s.store.DeleteTenant(ctx, id, p.audit("tenant.delete", id, "")); err != nil {
 		return fmt.Errorf("delete tenant: %w", err)
 	}
+	s.forget(id)
+	s.workers.Stop(id) // in case a request started it again meanwhile
 	return nil
 }
 
@@ -276,6 +326,7 @@ func (s *Service) CreateToken(ctx context.Context, p Principal, tenantID string,
 	if err := s.store.CreateToken(ctx, t, hashSecret(secret), p.audit("token.create", tenantID, t.ID)); err != nil {
 		return CreatedToken{}, fmt.Errorf("create token: %w", err)
 	}
+	s.forget(tenantID)
 	return CreatedToken{Token: t, Secret: secret}, nil
 }
 
@@ -299,6 +350,7 @@ func (s *Service) RevokeToken(ctx context.Context, p Principal, tenantID, tokenI
 	if err := s.store.RevokeToken(ctx, tenantID, tokenID, p.audit("token.revoke", tenantID, tokenID)); err != nil {
 		return fmt.Errorf("revoke token: %w", err)
 	}
+	s.forget(tenantID)
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -270,6 +271,8 @@ func (p *Pool) spawn(ctx context.Context, tenantID string) (*worker, error) {
 	defer cancel()
 	cmd := exec.Command(p.p.Bin)
 	cmd.Env = p.p.Env(tenantID)
+	// If the control plane dies without Close, its workers die with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  scimworker.Handshake,
 		Plugins:          scimworker.PluginMap(),
