@@ -120,6 +120,12 @@ func (s *Store) QueryLog(ctx context.Context, f LogFilter) ([]LogEntry, string, 
 	if len(where) > 0 {
 		sql += " WHERE " + strings.Join(where, " AND ")
 	}
+	if f.User != "" || f.ResourceID != "" || f.RequestID != "" {
+		// A key lookup matches few rows: find them all through their own
+		// indexes first, rather than walking the time index past millions
+		// of others, which the planner prefers once it sees the LIMIT.
+		sql = "WITH m AS MATERIALIZED (" + sql + ") SELECT * FROM m"
+	}
 	sql += " ORDER BY at DESC, id DESC LIMIT " + arg(f.Limit)
 	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
