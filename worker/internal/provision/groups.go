@@ -35,16 +35,25 @@ func takeMembers(doc resource.Doc) []string {
 	return ids
 }
 
+// readGroup reads a POST or PUT body: the document, the attributes it
+// ignored and the member ids, taken out of the document.
+func (s *Service) readGroup(body []byte) (resource.Doc, []string, []string, error) {
+	doc, ignored, err := s.group.Read(body)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := requireString(doc, "displayName"); err != nil {
+		return nil, nil, nil, err
+	}
+	return doc, ignored, takeMembers(doc), nil
+}
+
 // CreateGroup handles POST /Groups.
 func (s *Service) CreateGroup(ctx context.Context, c *Call, body []byte) (*Result, error) {
-	doc, ignored, err := s.group.Read(body)
+	doc, ignored, ids, err := s.readGroup(body)
 	if err != nil {
 		return nil, err
 	}
-	if err := requireString(doc, "displayName"); err != nil {
-		return nil, err
-	}
-	ids := takeMembers(doc)
 	now := s.now()
 	g := &GroupRecord{Meta: resource.Meta{ID: newID(), Created: now, LastModified: now, Version: 1}, Doc: doc}
 	c.describeGroup(g.ID, doc)
@@ -130,14 +139,10 @@ func (s *Service) ListGroups(ctx context.Context, c *Call, q Query, p resource.P
 // ReplaceGroup handles PUT /Groups/{id}; like every attribute, members are
 // replaced by those in the body (none if absent).
 func (s *Service) ReplaceGroup(ctx context.Context, c *Call, id string, body []byte) (*Result, error) {
-	doc, ignored, err := s.group.Read(body)
+	doc, ignored, ids, err := s.readGroup(body)
 	if err != nil {
 		return nil, err
 	}
-	if err := requireString(doc, "displayName"); err != nil {
-		return nil, err
-	}
-	ids := takeMembers(doc)
 	var res *Result
 	err = s.inTx(ctx, c, func(tx Tx) error {
 		g, err := tx.LockGroup(ctx, id)

@@ -131,13 +131,19 @@ func dropped(names []string) string {
 	return "; ignored unknown attributes " + strings.Join(names, ", ")
 }
 
-// CreateUser handles POST /Users.
-func (s *Service) CreateUser(ctx context.Context, c *Call, body []byte) (*Result, error) {
+// readUser reads a POST or PUT body.
+func (s *Service) readUser(body []byte) (resource.Doc, []string, error) {
 	doc, ignored, err := s.user.Read(body)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := requireString(doc, "userName"); err != nil {
+	return doc, ignored, requireString(doc, "userName")
+}
+
+// CreateUser handles POST /Users.
+func (s *Service) CreateUser(ctx context.Context, c *Call, body []byte) (*Result, error) {
+	doc, ignored, err := s.readUser(body)
+	if err != nil {
 		return nil, err
 	}
 	now := s.now()
@@ -181,11 +187,8 @@ func (s *Service) GetUser(ctx context.Context, c *Call, id string, p resource.Pr
 
 // ReplaceUser handles PUT /Users/{id}.
 func (s *Service) ReplaceUser(ctx context.Context, c *Call, id string, body []byte) (*Result, error) {
-	doc, ignored, err := s.user.Read(body)
+	doc, ignored, err := s.readUser(body)
 	if err != nil {
-		return nil, err
-	}
-	if err := requireString(doc, "userName"); err != nil {
 		return nil, err
 	}
 	var res *Result

@@ -33,15 +33,19 @@ const (
 
 // Server handles SCIM exchanges for one tenant.
 type Server struct {
-	svc     *provision.Service
-	store   provision.Store
-	schemas *resource.Schemas
-	log     *slog.Logger
+	svc           *provision.Service
+	store         provision.Store
+	schemas       *resource.Schemas
+	log           *slog.Logger
+	users, groups endpoints
 }
 
 // New returns a Server.
 func New(svc *provision.Service, store provision.Store, schemas *resource.Schemas, log *slog.Logger) *Server {
-	return &Server{svc: svc, store: store, schemas: schemas, log: log}
+	return &Server{svc: svc, store: store, schemas: schemas, log: log,
+		users:  endpoints{svc.CreateUser, svc.GetUser, svc.ListUsers, svc.ReplaceUser, svc.PatchUser, svc.DeleteUser},
+		groups: endpoints{svc.CreateGroup, svc.GetGroup, svc.ListGroups, svc.ReplaceGroup, svc.PatchGroup, svc.DeleteGroup},
+	}
 }
 
 // Handle serves one exchange. It never returns an error for a SCIM failure:
@@ -134,9 +138,9 @@ func (s *Server) route(ctx context.Context, call *provision.Call, ex *scimworker
 	method := strings.ToUpper(ex.Method)
 	switch strings.ToLower(segs[0]) {
 	case "users":
-		return s.resource(ctx, call, method, id, q, ex.Body, s.svc.UserKind(), userOps{s.svc})
+		return s.resource(ctx, call, method, id, q, ex.Body, s.svc.UserKind(), s.users)
 	case "groups":
-		return s.resource(ctx, call, method, id, q, ex.Body, s.svc.GroupKind(), groupOps{s.svc})
+		return s.resource(ctx, call, method, id, q, ex.Body, s.svc.GroupKind(), s.groups)
 	case "serviceproviderconfig":
 		if id != "" {
 			return nil, scim.NewError(404, "", "no SCIM endpoint at "+ex.Path)
@@ -150,17 +154,17 @@ func (s *Server) route(ctx context.Context, call *provision.Call, ex *scimworker
 	return nil, scim.NewError(404, "", "no SCIM endpoint at "+ex.Path)
 }
 
-// ops is the set of use cases for one resource type.
-type ops interface {
-	create(ctx context.Context, c *provision.Call, body []byte) (*provision.Result, error)
-	get(ctx context.Context, c *provision.Call, id string, p resource.Projection) (*provision.Result, error)
-	list(ctx context.Context, c *provision.Call, q provision.Query, p resource.Projection) (*provision.Result, error)
-	replace(ctx context.Context, c *provision.Call, id string, body []byte) (*provision.Result, error)
-	patch(ctx context.Context, c *provision.Call, id string, body []byte) (*provision.Result, error)
-	remove(ctx context.Context, c *provision.Call, id string) (*provision.Result, error)
+// endpoints are the use cases of one resource type.
+type endpoints struct {
+	create  func(ctx context.Context, c *provision.Call, body []byte) (*provision.Result, error)
+	get     func(ctx context.Context, c *provision.Call, id string, p resource.Projection) (*provision.Result, error)
+	list    func(ctx context.Context, c *provision.Call, q provision.Query, p resource.Projection) (*provision.Result, error)
+	replace func(ctx context.Context, c *provision.Call, id string, body []byte) (*provision.Result, error)
+	patch   func(ctx context.Context, c *provision.Call, id string, body []byte) (*provision.Result, error)
+	remove  func(ctx context.Context, c *provision.Call, id string) (*provision.Result, error)
 }
 
-func (s *Server) resource(ctx context.Context, call *provision.Call, method, id string, q query, body []byte, kind *resource.Kind, o ops) (*provision.Result, error) {
+func (s *Server) resource(ctx context.Context, call *provision.Call, method, id string, q query, body []byte, kind *resource.Kind, o endpoints) (*provision.Result, error) {
 	call.Entry.ResourceType = kind.Name
 	call.Entry.ResourceID = id
 	proj := resource.ParseProjection(q.get("attributes"), q.get("excludedAttributes"))
@@ -322,46 +326,4 @@ func redactValue(v any) any {
 		}
 	}
 	return v
-}
-
-type userOps struct{ s *provision.Service }
-
-func (o userOps) create(ctx context.Context, c *provision.Call, b []byte) (*provision.Result, error) {
-	return o.s.CreateUser(ctx, c, b)
-}
-func (o userOps) get(ctx context.Context, c *provision.Call, id string, p resource.Projection) (*provision.Result, error) {
-	return o.s.GetUser(ctx, c, id, p)
-}
-func (o userOps) list(ctx context.Context, c *provision.Call, q provision.Query, p resource.Projection) (*provision.Result, error) {
-	return o.s.ListUsers(ctx, c, q, p)
-}
-func (o userOps) replace(ctx context.Context, c *provision.Call, id string, b []byte) (*provision.Result, error) {
-	return o.s.ReplaceUser(ctx, c, id, b)
-}
-func (o userOps) patch(ctx context.Context, c *provision.Call, id string, b []byte) (*provision.Result, error) {
-	return o.s.PatchUser(ctx, c, id, b)
-}
-func (o userOps) remove(ctx context.Context, c *provision.Call, id string) (*provision.Result, error) {
-	return o.s.DeleteUser(ctx, c, id)
-}
-
-type groupOps struct{ s *provision.Service }
-
-func (o groupOps) create(ctx context.Context, c *provision.Call, b []byte) (*provision.Result, error) {
-	return o.s.CreateGroup(ctx, c, b)
-}
-func (o groupOps) get(ctx context.Context, c *provision.Call, id string, p resource.Projection) (*provision.Result, error) {
-	return o.s.GetGroup(ctx, c, id, p)
-}
-func (o groupOps) list(ctx context.Context, c *provision.Call, q provision.Query, p resource.Projection) (*provision.Result, error) {
-	return o.s.ListGroups(ctx, c, q, p)
-}
-func (o groupOps) replace(ctx context.Context, c *provision.Call, id string, b []byte) (*provision.Result, error) {
-	return o.s.ReplaceGroup(ctx, c, id, b)
-}
-func (o groupOps) patch(ctx context.Context, c *provision.Call, id string, b []byte) (*provision.Result, error) {
-	return o.s.PatchGroup(ctx, c, id, b)
-}
-func (o groupOps) remove(ctx context.Context, c *provision.Call, id string) (*provision.Result, error) {
-	return o.s.DeleteGroup(ctx, c, id)
 }
