@@ -505,3 +505,62 @@ func TestRun_HealthAndMetrics(t *testing.T) {
 		require.Contains(t, string(r.body), series)
 	}
 }
+
+func TestRun_WorkerOpsAreForwardedWithRoles(t *testing.T) {
+	e := boot(t, nil)
+	a, b := e.createTenant("A"), e.createTenant("B")
+	user := []byte(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"ada@example.com","active":true}`)
+	require.Equal(t, http.StatusCreated, e.scim(a.ID, a.Token, "POST", "/Users", user).status)
+	key := func(role, tenantID string) string {
+		r := e.do("POST", "/api/v1/api-keys", operatorKey, []byte(`{"role":"`+role+`","tenant_id":"`+tenantID+`"}`))
+		require.Equal(t, http.StatusCreated, r.status, string(r.body))
+		var k struct {
+			Key string `json:"key"`
+		}
+		r.json(t, &k)
+		return k.Key
+	}
+	supportA, adminA := key("support", a.ID), key("tenant_admin", a.ID)
+
+	tests := []struct {
+		name   string
+		key    string
+		tenant string
+		op     string
+		body   string
+		want   int
+	}{
+		{name: "operator queries the scim log", key: operatorKey, tenant: a.ID, op: "log.query", want: 200},
+		{name: "support reads users", key: supportA, tenant: a.ID, op: "users.list", want: 200},
+		{name: "support cannot apply retention", key: supportA, tenant: a.ID, op: "log.retention", body: `{"days":30}`, want: 403},
+		{name: "support cannot read other tenant", key: supportA, tenant: b.ID, op: "log.query", want: 403},
+		{name: "tenant admin applies retention", key: adminA, tenant: a.ID, op: "log.retention", body: `{"days":30}`, want: 200},
+		{name: "tenant admin cannot touch other tenant", key: adminA, tenant: b.ID, op: "groups.list", want: 403},
+		{name: "unknown op", key: operatorKey, tenant: a.ID, op: "drop.everything", want: 404},
+		{name: "unknown tenant", key: operatorKey, tenant: "tnt_aaaaaaaaaaaaaaaa", op: "log.query", want: 404},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var body []byte
+			if tt.body != "" {
+				body = []byte(tt.body)
+			}
+			r := e.do("POST", "/api/v1/tenants/"+tt.tenant+"/ops/"+tt.op, tt.key, body)
+			require.Equal(t, tt.want, r.status, string(r.body))
+		})
+	}
+
+	var log struct {
+		Entries []map[string]any `json:"entries"`
+	}
+	e.do("POST", "/api/v1/tenants/"+a.ID+"/ops/log.query", operatorKey, []byte(`{"method":"POST"}`)).json(t, &log)
+	require.NotEmpty(t, log.Entries)
+
+	var audit struct {
+		Entries []struct {
+			Action string `json:"action"`
+		} `json:"entries"`
+	}
+	e.do("GET", "/api/v1/audit?tenant_id="+a.ID, operatorKey, nil).json(t, &audit)
+	require.Equal(t, "worker.log.retention", audit.Entries[0].Action)
+}

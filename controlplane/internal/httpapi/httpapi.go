@@ -18,9 +18,10 @@ import (
 	"github.com/scimplane/scimplane/plugins/scimworker"
 )
 
-// Workers forwards exchanges to tenants' workers.
+// Workers forwards exchanges and admin operations to tenants' workers.
 type Workers interface {
 	Handle(ctx context.Context, tenantID string, ex *scimworker.Exchange) (*scimworker.Reply, error)
+	Admin(ctx context.Context, tenantID string, req *scimworker.AdminRequest) (*scimworker.AdminReply, error)
 }
 
 // Pinger reports whether the database answers.
@@ -75,6 +76,7 @@ func New(p Params) *fiber.App {
 	api.Delete("/tenants/:id", s.deleteTenant)
 	api.Post("/tenants/:id/tokens", s.createToken)
 	api.Get("/tenants/:id/tokens", s.listTokens)
+	api.Post("/tenants/:id/ops/:op", s.workerOp)
 	api.Delete("/tenants/:id/tokens/:token", s.revokeToken)
 	api.Post("/api-keys", s.createAPIKey)
 	api.Get("/api-keys", s.listAPIKeys)

@@ -59,12 +59,7 @@ func (s *server) scim(c *fiber.Ctx) error {
 	}
 	reply, err := s.Workers.Handle(ctx, tenantID, ex)
 	if err != nil {
-		retry := time.Second
-		var r interface{ RetryIn() time.Duration }
-		if errors.As(err, &r) {
-			retry = max(r.RetryIn(), time.Second)
-		}
-		return &httpError{code: fiber.StatusServiceUnavailable, msg: "tenant worker unavailable, retry later", err: err, retryAfter: retry}
+		return workerUnavailable(err)
 	}
 	for name, values := range reply.Header {
 		for _, v := range values {
@@ -73,4 +68,14 @@ func (s *server) scim(c *fiber.Ctx) error {
 	}
 	c.Status(reply.Status)
 	return c.Send(reply.Body)
+}
+
+// workerUnavailable answers 503 with the pool's retry hint, if any.
+func workerUnavailable(err error) error {
+	retry := time.Second
+	var r interface{ RetryIn() time.Duration }
+	if errors.As(err, &r) {
+		retry = max(r.RetryIn(), time.Second)
+	}
+	return &httpError{code: fiber.StatusServiceUnavailable, msg: "tenant worker unavailable, retry later", err: err, retryAfter: retry}
 }

@@ -61,6 +61,12 @@ func (s *Store) RevokeAPIKey(ctx context.Context, id string, a tenant.AuditEntry
 	})
 }
 
+func (s *Store) RecordAudit(ctx context.Context, a tenant.AuditEntry) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO control.audit_log (key_id, action, tenant_id, detail)
+		VALUES ($1, $2, NULLIF($3, ''), $4)`, a.KeyID, a.Action, a.TenantID, a.Detail)
+	return err
+}
+
 func (s *Store) ListAudit(ctx context.Context, tenantID string, limit int) ([]tenant.AuditEntry, error) {
 	rows, _ := s.pool.Query(ctx, `SELECT id, at, key_id, action, COALESCE(tenant_id, ''), detail
 		FROM control.audit_log WHERE $1 = '' OR tenant_id = $1 ORDER BY id DESC LIMIT $2`, tenantID, limit)

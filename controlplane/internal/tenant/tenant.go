@@ -127,6 +127,8 @@ type Store interface {
 	ListAPIKeys(ctx context.Context) ([]APIKey, error)
 	RevokeAPIKey(ctx context.Context, id string, a AuditEntry) error
 
+	// RecordAudit records an admin write carried out elsewhere (a worker).
+	RecordAudit(ctx context.Context, a AuditEntry) error
 	ListAudit(ctx context.Context, tenantID string, limit int) ([]AuditEntry, error)
 }
 
