@@ -218,3 +218,24 @@ func requireGone(t *testing.T, pid int) {
 		return syscall.Kill(pid, 0) == syscall.ESRCH
 	}, 5*time.Second, 20*time.Millisecond, "process %d still exists", pid)
 }
+
+func TestPool_FailedStartIsUnavailableAndBacksOff(t *testing.T) {
+	m := NewMetrics(prometheus.NewRegistry())
+	p := New(Params{
+		Bin:          "/bin/false",
+		Env:          func(string) []string { return nil },
+		MaxWorkers:   10,
+		IdleTimeout:  time.Minute,
+		StartTimeout: 2 * time.Second,
+		Logger:       slog.New(slog.DiscardHandler),
+		Metrics:      m,
+	})
+	t.Cleanup(p.Close)
+	for range 3 {
+		_, err := p.Handle(context.Background(), "tnt_a", &scimworker.Exchange{Method: "GET", Path: "/"})
+		var unavailable *UnavailableError
+		require.ErrorAs(t, err, &unavailable)
+	}
+	require.Empty(t, p.Running())
+	require.Equal(t, 0.0, testutil.ToFloat64(m.starts))
+}
