@@ -60,8 +60,8 @@ sets contains g.set if some g in grants
 grants contains {"permission": row.permission, "set": row.set, "group": group.id, "rule": row.rule} if {
 	user_active
 	some group in input.groups
-	some key in [["id", group.id], ["externalId", group.externalId], ["displayName", lower(group.displayName)]]
-	some row in object.get(grant_rows, key, set())
+	some key, rows in grant_rows
+	some row in object.get(rows, group_value(key, group), set())
 	every condition in row.when {
 		condition_holds(condition)
 	}
@@ -74,8 +74,8 @@ denials contains {"rule": "inactive", "group": "", "reason": "user is inactive; 
 denials contains {"rule": row.rule, "group": group.id, "permission": row.permission, "reason": reason} if {
 	user_active
 	some group in input.groups
-	some key in [["id", group.id], ["externalId", group.externalId], ["displayName", lower(group.displayName)]]
-	some row in object.get(grant_rows, key, set())
+	some key, rows in grant_rows
+	some row in object.get(rows, group_value(key, group), set())
 	some condition in row.when
 	not condition_holds(condition)
 	reason := sprintf("group %q matches, but the condition on %s does not hold", [group.displayName, condition.attribute])
@@ -111,6 +111,12 @@ conditions(grant) := parsed if {
 condition_values(condition) := [condition.equals] if object.keys(condition) == {"attribute", "equals"}
 
 condition_values(condition) := condition["in"] if object.keys(condition) == {"attribute", "in"}
+
+group_value("id", group) := group.id
+
+group_value("externalId", group) := group.externalId
+
+group_value("displayName", group) := lower(group.displayName)
 
 matcher_value("id", value) := value if value != ""
 
