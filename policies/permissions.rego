@@ -112,12 +112,14 @@ condition_values(condition) := [condition.equals] if object.keys(condition) == {
 
 condition_values(condition) := condition["in"] if object.keys(condition) == {"attribute", "in"}
 
+# group_value is a user's group's value for a matcher key.
 group_value("id", group) := group.id
 
 group_value("externalId", group) := group.externalId
 
 group_value("displayName", group) := lower(group.displayName)
 
+# matcher_value is a grant matcher's value as group_value gives it.
 matcher_value("id", value) := value if value != ""
 
 matcher_value("externalId", value) := value if value != ""
