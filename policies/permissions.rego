@@ -158,11 +158,13 @@ mapping_problems contains sprintf("grants[%d]: name must be a non-empty string",
 	not non_empty_string(object.get(grant, "name", null))
 }
 
-mapping_problems contains sprintf("grant %q: name is used more than once", [a.name]) if {
-	some i, a in data.mapping.grants
-	some j, b in data.mapping.grants
+mapping_problems contains sprintf("grant %q: name is used more than once", [name]) if {
+	names := [grant.name | some grant in data.mapping.grants]
+	count({name | some name in names}) != count(names)
+	some i, name in names
+	some j, other in names
 	i < j
-	a.name == b.name
+	name == other
 }
 
 mapping_problems contains sprintf("grants[%d]: group must have exactly one of id, externalId or displayName, a non-empty string", [i]) if {
