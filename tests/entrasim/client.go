@@ -32,6 +32,7 @@ type Client struct {
 	retries  atomic.Int64
 	mu       sync.Mutex
 	statuses map[int]int
+	first5xx map[int]string // the first response of each 5xx status, for the report
 	// OnResponse, if set, is called after every response with the number
 	// of responses so far.
 	OnResponse func(n int64)
@@ -53,6 +54,7 @@ func NewClient(tenantURL, token string, retryFor time.Duration) (*Client, error)
 		http:     &http.Client{Timeout: 60 * time.Second},
 		retryFor: retryFor,
 		statuses: map[int]int{},
+		first5xx: map[int]string{},
 	}, nil
 }
 
@@ -167,6 +169,9 @@ func (c *Client) send(ctx context.Context, method, target string, body []byte) (
 	}
 	c.mu.Lock()
 	c.statuses[resp.StatusCode]++
+	if _, seen := c.first5xx[resp.StatusCode]; resp.StatusCode >= 500 && !seen {
+		c.first5xx[resp.StatusCode] = fmt.Sprintf("%s %s -> %s", method, target, truncate(b))
+	}
 	c.mu.Unlock()
 	n := c.requests.Add(1)
 	if c.OnResponse != nil {
@@ -202,7 +207,8 @@ func retryAfter(resp *Response, err error, attempt int) (time.Duration, bool) {
 	return backoff/2 + rand.N(backoff/2), true
 }
 
-// Stats summarises the traffic so far: responses, retries and counts by status.
+// Stats summarises the traffic so far: responses, retries, counts by status
+// and the first response of each 5xx status.
 func (c *Client) Stats() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -215,6 +221,11 @@ func (c *Client) Stats() string {
 	fmt.Fprintf(&b, "%d responses, %d retries;", c.requests.Load(), c.retries.Load())
 	for _, code := range codes {
 		fmt.Fprintf(&b, " %d:%d", code, c.statuses[code])
+	}
+	for _, code := range codes {
+		if first, ok := c.first5xx[code]; ok {
+			fmt.Fprintf(&b, "\n  first %d: %s", code, first)
+		}
 	}
 	return b.String()
 }
