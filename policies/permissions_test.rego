@@ -12,26 +12,98 @@ alice := {
 	enterprise: {"department": "Engineering"},
 }
 
+# forms_mapping is the shipped mapping (mapping/data.json) as these tests
+# expect it. The tests pin it, so that a tenant who edits only the mapping
+# still passes them; test_default_mapping_has_no_problems checks the mapping
+# actually in force.
+forms_mapping := {
+	"permission_sets": {
+		"viewer": {
+			"description": "See forms and their submissions.",
+			"permissions": ["forms.view"],
+		},
+		"submitter": {
+			"description": "Fill in and submit forms.",
+			"permissions": ["forms.view", "forms.submit"],
+		},
+		"designer": {
+			"description": "Create and change forms.",
+			"permissions": ["forms.view", "forms.submit", "forms.design"],
+		},
+		"user_admin": {
+			"description": "Manage the product's users.",
+			"permissions": ["users.manage"],
+		},
+		"administrator": {
+			"description": "Everything, including product settings.",
+			"permissions": ["forms.view", "forms.submit", "forms.design", "users.manage", "admin"],
+		},
+	},
+	"grants": [
+		{
+			"name": "forms-viewers",
+			"group": {
+				"displayName": "Forms Viewers",
+			},
+			"sets": ["viewer"],
+		},
+		{
+			"name": "forms-users",
+			"group": {
+				"displayName": "Forms Users",
+			},
+			"sets": ["submitter"],
+		},
+		{
+			"name": "forms-designers",
+			"group": {
+				"displayName": "Forms Designers",
+			},
+			"sets": ["designer"],
+		},
+		{
+			"name": "hr-user-admins",
+			"group": {
+				"displayName": "HR",
+			},
+			"sets": ["user_admin"],
+			"when": [
+				{
+					"attribute": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+					"in": ["Human Resources", "People Operations"],
+				},
+			],
+		},
+		{
+			"name": "forms-administrators",
+			"group": {
+				"displayName": "Forms Administrators",
+			},
+			"sets": ["administrator"],
+		},
+	],
+}
+
 group(id, name) := {"id": id, "externalId": concat("", ["ext-", id]), "displayName": name}
 
 test_no_groups_no_permissions if {
-	permissions.decision == {"permissions": [], "sets": [], "grants": []} with input as {"user": alice, "groups": []}
+	permissions.decision == {"permissions": [], "sets": [], "grants": []} with input as {"user": alice, "groups": []} with data.mapping as forms_mapping
 }
 
 test_unmapped_group_no_permissions if {
-	d := permissions.decision with input as {"user": alice, "groups": [group("g-9", "Sales")]}
+	d := permissions.decision with input as {"user": alice, "groups": [group("g-9", "Sales")]} with data.mapping as forms_mapping
 	d.permissions == []
 }
 
 test_viewer if {
-	d := permissions.decision with input as {"user": alice, "groups": [group("g-1", "Forms Viewers")]}
+	d := permissions.decision with input as {"user": alice, "groups": [group("g-1", "Forms Viewers")]} with data.mapping as forms_mapping
 	d.permissions == ["forms.view"]
 	d.sets == ["viewer"]
 	d.grants == [{"permission": "forms.view", "set": "viewer", "group": "g-1", "rule": "forms-viewers"}]
 }
 
 test_display_name_is_case_insensitive if {
-	d := permissions.decision with input as {"user": alice, "groups": [group("g-1", "FORMS designers")]}
+	d := permissions.decision with input as {"user": alice, "groups": [group("g-1", "FORMS designers")]} with data.mapping as forms_mapping
 	d.permissions == ["forms.design", "forms.submit", "forms.view"]
 	d.sets == ["designer"]
 }
@@ -41,40 +113,41 @@ test_permissions_union_over_groups if {
 		group("g-1", "Forms Viewers"),
 		group("g-2", "Forms Users"),
 	]}
+		with data.mapping as forms_mapping
 	d.permissions == ["forms.submit", "forms.view"]
 	d.sets == ["submitter", "viewer"]
 	count(d.grants) == 3
 }
 
 test_administrator_has_everything if {
-	d := permissions.decision with input as {"user": alice, "groups": [group("g-5", "Forms Administrators")]}
+	d := permissions.decision with input as {"user": alice, "groups": [group("g-5", "Forms Administrators")]} with data.mapping as forms_mapping
 	d.permissions == ["admin", "forms.design", "forms.submit", "forms.view", "users.manage"]
 }
 
 test_inactive_user_gets_nothing if {
 	bob := object.union(alice, {"active": false})
-	d := permissions.decision with input as {"user": bob, "groups": [group("g-5", "Forms Administrators")]}
+	d := permissions.decision with input as {"user": bob, "groups": [group("g-5", "Forms Administrators")]} with data.mapping as forms_mapping
 	d.permissions == []
-	permissions.denials == {{"rule": "inactive", "group": "", "reason": "user is inactive; inactive users get no permissions"}} with input as {"user": bob, "groups": []}
+	permissions.denials == {{"rule": "inactive", "group": "", "reason": "user is inactive; inactive users get no permissions"}} with input as {"user": bob, "groups": []} with data.mapping as forms_mapping
 }
 
 test_missing_active_counts_as_active if {
 	carol := object.remove(alice, ["active"])
-	d := permissions.decision with input as {"user": carol, "groups": [group("g-1", "Forms Viewers")]}
+	d := permissions.decision with input as {"user": carol, "groups": [group("g-1", "Forms Viewers")]} with data.mapping as forms_mapping
 	d.permissions == ["forms.view"]
 }
 
 test_department_condition_holds if {
 	hr := object.union(alice, {enterprise: {"department": "human resources"}})
-	d := permissions.decision with input as {"user": hr, "groups": [group("g-4", "HR")]}
+	d := permissions.decision with input as {"user": hr, "groups": [group("g-4", "HR")]} with data.mapping as forms_mapping
 	d.permissions == ["users.manage"]
 	d.grants == [{"permission": "users.manage", "set": "user_admin", "group": "g-4", "rule": "hr-user-admins"}]
 }
 
 test_department_condition_fails if {
-	d := permissions.decision with input as {"user": alice, "groups": [group("g-4", "HR")]}
+	d := permissions.decision with input as {"user": alice, "groups": [group("g-4", "HR")]} with data.mapping as forms_mapping
 	d.permissions == []
-	some denial in permissions.denials with input as {"user": alice, "groups": [group("g-4", "HR")]}
+	some denial in permissions.denials with input as {"user": alice, "groups": [group("g-4", "HR")]} with data.mapping as forms_mapping
 	denial.rule == "hr-user-admins"
 	denial.group == "g-4"
 	denial.permission == "users.manage"
@@ -82,7 +155,7 @@ test_department_condition_fails if {
 
 test_department_condition_missing_attribute if {
 	dave := object.remove(alice, [enterprise])
-	d := permissions.decision with input as {"user": dave, "groups": [group("g-4", "HR")]}
+	d := permissions.decision with input as {"user": dave, "groups": [group("g-4", "HR")]} with data.mapping as forms_mapping
 	d.permissions == []
 }
 
