@@ -3,11 +3,16 @@ GO ?= go
 BIN := bin
 FUZZTIME ?= 20s
 
-.PHONY: build test test-fast fuzz vet proto clean images
+.PHONY: build run test test-fast fuzz vet proto clean images
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/controlplane ./controlplane
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/worker ./worker
+
+# run starts the control plane; with no DATABASE_URL it starts its own
+# PostgreSQL from the machine's binaries under ./.scimplane.
+run: build
+	./$(BIN)/controlplane
 
 # test runs everything: unit, store and plugin tests on a real PostgreSQL
 # (TEST_DATABASE_URL, or one started from the machine's binaries), the
