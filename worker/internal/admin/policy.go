@@ -53,31 +53,47 @@ func (b bundleDoc) bundle() policy.Bundle {
 	return policy.Bundle{Modules: b.Modules, Mapping: b.Mapping}
 }
 
-// LoadPolicy compiles the stored policy (the built-in default when none is
-// stored) and puts it in force.
-func (a *Server) LoadPolicy(ctx context.Context) error {
-	rec, err := a.st.ActivePolicy(ctx)
-	var b policy.Bundle
-	var version int64
-	switch {
-	case errors.Is(err, provision.ErrNotFound):
-		if b, err = policy.Default(); err != nil {
-			return err
-		}
-	case err != nil:
-		return err
-	default:
-		var doc bundleDoc
-		if err := json.Unmarshal(rec.Bundle, &doc); err != nil {
-			return fmt.Errorf("stored policy: %w", err)
-		}
-		b, version = doc.bundle(), rec.Version
+// CompileDefault compiles the built-in default policy.
+func CompileDefault(ctx context.Context) (*policy.Decider, error) {
+	b, err := policy.Default()
+	if err != nil {
+		return nil, err
 	}
 	d, err := policy.Compile(ctx, b, policy.Options{})
 	if err != nil {
-		return fmt.Errorf("compile policy version %d: %w", version, err)
+		return nil, fmt.Errorf("compile default policy: %w", err)
 	}
-	a.svc.SetPolicy(&provision.Policy{Version: version, Decider: decider{d}})
+	return d, nil
+}
+
+// LoadPolicy compiles the stored policy and puts it in force. With none
+// stored, the built-in default is used: from def if given (workers compile
+// it ahead, while they connect), else compiled now.
+func (a *Server) LoadPolicy(ctx context.Context, def func() (*policy.Decider, error)) error {
+	rec, err := a.st.ActivePolicy(ctx)
+	if errors.Is(err, provision.ErrNotFound) {
+		if def == nil {
+			def = func() (*policy.Decider, error) { return CompileDefault(ctx) }
+		}
+		d, err := def()
+		if err != nil {
+			return err
+		}
+		a.svc.SetPolicy(&provision.Policy{Version: 0, Decider: decider{d}})
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var doc bundleDoc
+	if err := json.Unmarshal(rec.Bundle, &doc); err != nil {
+		return fmt.Errorf("stored policy: %w", err)
+	}
+	d, err := policy.Compile(ctx, doc.bundle(), policy.Options{})
+	if err != nil {
+		return fmt.Errorf("compile policy version %d: %w", rec.Version, err)
+	}
+	a.svc.SetPolicy(&provision.Policy{Version: rec.Version, Decider: decider{d}})
 	return nil
 }
 
@@ -96,7 +112,7 @@ func (a *Server) WatchPolicy(ctx context.Context, every time.Duration) {
 		if err != nil || a.svc.Policy() != nil && v == a.svc.Policy().Version {
 			continue
 		}
-		if err := a.LoadPolicy(ctx); err != nil {
+		if err := a.LoadPolicy(ctx, nil); err != nil {
 			a.log.ErrorContext(ctx, "reload policy", "err", err)
 		}
 	}

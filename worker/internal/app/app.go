@@ -14,6 +14,7 @@ import (
 
 	"github.com/scimplane/scimplane/plugins/scimworker"
 	"github.com/scimplane/scimplane/worker/internal/admin"
+	"github.com/scimplane/scimplane/worker/internal/policy"
 	"github.com/scimplane/scimplane/worker/internal/provision"
 	"github.com/scimplane/scimplane/worker/internal/resource"
 	"github.com/scimplane/scimplane/worker/internal/scimserver"
@@ -49,6 +50,16 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Worker, error) {
 	if cfg.TenantID == "" || cfg.DatabaseURL == "" {
 		return nil, errors.New("tenant id and database url are required")
 	}
+	// The default policy compiles while the worker connects and migrates.
+	type compiled struct {
+		d   *policy.Decider
+		err error
+	}
+	defaultPolicy := make(chan compiled, 1)
+	go func() {
+		d, err := admin.CompileDefault(ctx)
+		defaultPolicy <- compiled{d, err}
+	}()
 	pc, err := pgxpool.ParseConfig(cfg.DatabaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
@@ -72,7 +83,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Worker, error) {
 	schemas := resource.NewSchemas()
 	svc := provision.New(st, schemas, log)
 	adm := admin.New(svc, st, log)
-	if err := adm.LoadPolicy(ctx); err != nil {
+	err = adm.LoadPolicy(ctx, func() (*policy.Decider, error) {
+		c := <-defaultPolicy
+		return c.d, c.err
+	})
+	if err != nil {
 		pool.Close()
 		return nil, err
 	}
