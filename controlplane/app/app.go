@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/go-plugin"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -47,6 +48,8 @@ const workerConnsEach = 4
 // logs through slog.Default().
 func Run(ctx context.Context, cfg Config) error {
 	log := slog.Default()
+	// Last-resort sweep of every managed worker, after the pool's Close.
+	defer plugin.CleanupClients()
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
