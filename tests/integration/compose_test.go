@@ -43,7 +43,9 @@ type compose struct {
 
 func (c *compose) run(args ...string) string {
 	c.t.Helper()
-	cmd := exec.Command(c.cmd[0], append(c.cmd[1:], args...)...)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, c.cmd[0], append(c.cmd[1:], args...)...)
 	cmd.Env = c.env
 	out, err := cmd.CombinedOutput()
 	require.NoError(c.t, err, "%s %s:\n%s", strings.Join(c.cmd, " "), strings.Join(args, " "), out)
@@ -58,7 +60,7 @@ func (c *compose) up() {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for range tick.C {
-		resp, err := http.Get(c.baseURL + "/readyz")
+		resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(c.baseURL + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -121,7 +123,9 @@ func TestCompose(t *testing.T) {
 	require.NoError(t, err)
 	sim := entrasim.New(client, entrasim.Generate(51, "compose.test", 30, 3), entrasim.Legacy, 4)
 	done = phase(t, "provision through compose")
-	require.NoError(t, sim.Initial(context.Background()))
+	ctx, cancel := context.WithTimeout(context.Background(), cycleTimeout)
+	defer cancel()
+	require.NoError(t, sim.Initial(ctx))
 	done()
 
 	done = phase(t, "compose down, up")
@@ -129,7 +133,7 @@ func TestCompose(t *testing.T) {
 	c.up()
 	done()
 	require.NotContains(t, c.run("logs", "controlplane"), "generated bootstrap", "a second key was generated after down/up")
-	require.NoError(t, sim.Verify(context.Background()), "data after down/up")
+	require.NoError(t, sim.Verify(ctx), "data after down/up")
 	// The same operator key still works.
 	createTenant(t, c.baseURL, key, fmt.Sprintf("Compose %s", project))
 }

@@ -24,6 +24,10 @@ func TestE2E(t *testing.T) {
 	t.Run("Isolation", func(t *testing.T) { testIsolation(t, s) })
 }
 
+// cycleTimeout bounds a simulator run, so that a hung service fails the
+// test (and its cleanups run) well before go test's own timeout.
+const cycleTimeout = 5 * time.Minute
+
 func newSim(t *testing.T, tn tenant, dir *entrasim.Directory, d entrasim.Dialect) *entrasim.Sim {
 	t.Helper()
 	c, err := entrasim.NewClient(tn.SCIMURL, tn.Token, 2*time.Minute)
@@ -35,7 +39,8 @@ func newSim(t *testing.T, tn tenant, dir *entrasim.Directory, d entrasim.Dialect
 // an incremental cycle in the other (a Tenant URL edit switches it), and a
 // read back of the end state.
 func runCycles(t *testing.T, name string, sim *entrasim.Sim, second entrasim.Dialect) error {
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), cycleTimeout)
+	defer cancel()
 	done := phase(t, name+": initial cycle ("+sim.Dialect.String()+")")
 	if err := sim.Initial(ctx); err != nil {
 		return err
@@ -86,7 +91,8 @@ func testIsolation(t *testing.T, s *stack) {
 	require.NoError(t, errA, "tenant A")
 	require.NoError(t, errB, "tenant B")
 
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), cycleTimeout)
+	defer cancel()
 	bOnA, err := entrasim.NewClient(a.SCIMURL, b.Token, 0)
 	require.NoError(t, err)
 	_, err = bOnA.Do(ctx, entrasim.Request{Method: http.MethodGet, Path: "/Users", Want: []int{401}}, false)
@@ -117,7 +123,8 @@ func testIsolation(t *testing.T, s *stack) {
 // pagination, manager and disable round trips.
 func testValidator(t *testing.T, s *stack) {
 	defer phase(t, "validator checks")()
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), cycleTimeout)
+	defer cancel()
 	tn := createTenant(t, s.baseURL, operatorKey, "Validator")
 	c, err := entrasim.NewClient(tn.SCIMURL, tn.Token, 30*time.Second)
 	require.NoError(t, err)

@@ -53,7 +53,8 @@ func (m *milestones) after(d int64) <-chan struct{} {
 // state must hold everything that was accepted.
 func TestFaults(t *testing.T) {
 	s := startStack(t)
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*cycleTimeout)
+	defer cancel()
 	tn := createTenant(t, s.baseURL, operatorKey, "Faults")
 	sim := newSim(t, tn, entrasim.Generate(41, "faults.test", 300, 20), entrasim.Legacy)
 	var ms milestones
