@@ -319,6 +319,22 @@ func testValidator(t *testing.T, s *stack) {
 		get(t, "/Groups/"+gid, nil, 404)
 	})
 
+	// Entra sends requests for one tenant in parallel; member adds racing
+	// on one group must all land (B35).
+	t.Run("ConcurrentMemberAdds", func(t *testing.T) {
+		gid := do(t, entrasim.CreateGroup(dir.Groups[0]))["id"].(string)
+		var wg sync.WaitGroup
+		errs := make([]error, len(ids))
+		for i, uid := range ids {
+			wg.Go(func() { _, errs[i] = c.Do(ctx, entrasim.AddMembers(gid, []string{uid}, entrasim.Legacy), false) })
+		}
+		wg.Wait()
+		for i, uid := range ids {
+			require.NoError(t, errs[i])
+			require.EqualValues(t, 1, do(t, entrasim.MemberCheck(gid, uid))["totalResults"], "member %s", uid)
+		}
+	})
+
 	t.Run("DeleteUser", func(t *testing.T) {
 		do(t, entrasim.DeleteUser(ids[3]))
 		get(t, "/Users/"+ids[3], nil, 404)
