@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/scimplane/scimplane/controlplane/internal/config"
+	"github.com/scimplane/scimplane/controlplane/internal/console"
 	"github.com/scimplane/scimplane/controlplane/internal/embeddedpg"
 	"github.com/scimplane/scimplane/controlplane/internal/httpapi"
 	"github.com/scimplane/scimplane/controlplane/internal/ratelimit"
@@ -139,6 +140,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	console.Mount(srv, console.Params{APIURL: "http://" + ln.Addr().String(), Secret: secret, Logger: log})
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Listener(ln) }()
 	log.InfoContext(ctx, "listening", "addr", ln.Addr().String(), "public_url", cfg.PublicURL)

@@ -81,7 +81,7 @@ func boot(t *testing.T) string {
 	return base
 }
 
-// browser starts headless Chromium with a 1440x900 window.
+// browser starts headless Chromium with a 1440x900 viewport.
 func browser(t *testing.T) context.Context {
 	t.Helper()
 	path, err := exec.LookPath("chromium")
@@ -94,9 +94,8 @@ func browser(t *testing.T) context.Context {
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancelCtx(); cancelAlloc() })
-	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(cancel)
-	require.NoError(t, chromedp.Run(ctx, chromedp.EmulateViewport(1440, 900)))
+	// The first action starts the browser, so its context has no deadline.
+	require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(1440, 900)))
 	return ctx
 }
 
@@ -107,25 +106,43 @@ type session struct {
 	shot string
 }
 
-func (s *session) run(actions ...chromedp.Action) {
+// stepTimeout bounds one batch of browser steps.
+const stepTimeout = 30 * time.Second
+
+func (s *session) run(steps ...chromedp.Action[chromedp.Void]) {
 	s.t.Helper()
-	require.NoError(s.t, chromedp.Run(s.ctx, actions...))
+	ctx, cancel := context.WithTimeout(s.ctx, stepTimeout)
+	defer cancel()
+	require.NoError(s.t, chromedp.Do(ctx, steps...))
+}
+
+func get[T any](s *session, a chromedp.Action[T]) T {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(s.ctx, stepTimeout)
+	defer cancel()
+	v, err := chromedp.Run(ctx, a)
+	require.NoError(s.t, err)
+	return v
 }
 
 // screenshot saves the viewport as tests/screenshots/<name>.png.
 func (s *session) screenshot(name string) {
 	s.t.Helper()
-	var png []byte
-	s.run(chromedp.CaptureScreenshot(&png))
+	png := get(s, chromedp.CaptureScreenshot())
 	require.NoError(s.t, os.WriteFile(filepath.Join(s.shot, name+".png"), png, 0o644))
 }
 
-// text returns the text of the first element matching sel.
+// text returns the visible text of the first element matching the CSS
+// selector.
 func (s *session) text(sel string) string {
 	s.t.Helper()
-	var out string
-	s.run(chromedp.Text(sel, &out, chromedp.ByQuery))
-	return out
+	return get(s, chromedp.Text(chromedp.CSS(sel)))
+}
+
+// value returns the value of the form field matching the CSS selector.
+func (s *session) value(sel string) string {
+	s.t.Helper()
+	return get(s, chromedp.Value(chromedp.CSS(sel)))
 }
 
 // scim sends a SCIM request to the tenant's endpoint the way Entra does.
@@ -153,29 +170,28 @@ func TestConsole(t *testing.T) {
 	t.Logf("control plane and browser up in %s", time.Since(start).Round(time.Millisecond))
 
 	// Sign in: the console sends an anonymous visitor to the sign-in form.
-	s.run(chromedp.Navigate(base+"/admin/"), chromedp.WaitVisible("#key", chromedp.ByQuery))
+	s.run(chromedp.Navigate(base+"/admin/"), chromedp.WaitVisible(chromedp.CSS("#key")))
 	s.screenshot("01-signin")
 	s.run(
-		chromedp.SetValue("#key", "spk_not-a-key", chromedp.ByQuery),
-		chromedp.Submit("#key", chromedp.ByQuery),
-		chromedp.WaitVisible(".alert.bad", chromedp.ByQuery),
+		chromedp.SetValue(chromedp.CSS("#key"), "spk_not-a-key"),
+		chromedp.Submit(chromedp.CSS("#key")),
+		chromedp.WaitVisible(chromedp.CSS(".alert.bad")),
 	)
 	require.Contains(t, s.text(".alert.bad"), "not accepted")
 	s.run(
-		chromedp.SetValue("#key", operatorKey, chromedp.ByQuery),
-		chromedp.Submit("#key", chromedp.ByQuery),
-		chromedp.WaitVisible("#name", chromedp.ByQuery),
+		chromedp.SetValue(chromedp.CSS("#key"), operatorKey),
+		chromedp.Submit(chromedp.CSS("#key")),
+		chromedp.WaitVisible(chromedp.CSS("#name")),
 	)
 	require.Contains(t, s.text(".who"), "operator")
 
 	// Create a tenant: the setup page shows its first token once.
 	s.run(
-		chromedp.SetValue("#name", "Acme Corp", chromedp.ByQuery),
-		chromedp.Submit("#name", chromedp.ByQuery),
-		chromedp.WaitVisible("#new-token", chromedp.ByQuery),
+		chromedp.SetValue(chromedp.CSS("#name"), "Acme Corp"),
+		chromedp.Submit(chromedp.CSS("#name")),
+		chromedp.WaitVisible(chromedp.CSS("#new-token")),
 	)
-	var firstToken, tenantURL string
-	s.run(chromedp.Value("#new-token", &firstToken, chromedp.ByQuery), chromedp.Value("#tenant-url", &tenantURL, chromedp.ByQuery))
+	firstToken, tenantURL := s.value("#new-token"), s.value("#tenant-url")
 	require.True(t, strings.HasPrefix(firstToken, "scimtok_"), firstToken)
 	tenantPath := strings.TrimPrefix(tenantURL, base+"/scim/")
 	tenantID := strings.TrimSuffix(tenantPath, "/v2")
@@ -183,21 +199,20 @@ func TestConsole(t *testing.T) {
 
 	// Rotate: generate a second token, then check the connection with it.
 	s.run(
-		chromedp.SetValue("#token-name", "Entra production", chromedp.ByQuery),
-		chromedp.Submit("#token-name", chromedp.ByQuery),
-		chromedp.WaitVisible("#new-token", chromedp.ByQuery),
+		chromedp.SetValue(chromedp.CSS("#token-name"), "Entra production"),
+		chromedp.Submit(chromedp.CSS("#token-name")),
+		chromedp.WaitVisible(chromedp.CSS("#new-token")),
 	)
-	var token string
-	s.run(chromedp.Value("#new-token", &token, chromedp.ByQuery))
+	token := s.value("#new-token")
 	require.NotEqual(t, firstToken, token)
 	s.screenshot("02-setup-new-token")
 	s.run(
-		chromedp.SetValue("#check-token", token, chromedp.ByQuery),
-		chromedp.Submit("#check-token", chromedp.ByQuery),
-		chromedp.WaitVisible(".probes", chromedp.ByQuery),
+		chromedp.SetValue(chromedp.CSS("#check-token"), token),
+		chromedp.Submit(chromedp.CSS("#check-token")),
+		chromedp.WaitVisible(chromedp.CSS(".probes")),
 	)
 	require.Equal(t, 2, strings.Count(s.text(".probes"), "passed"), s.text(".probes"))
-	s.run(chromedp.ScrollIntoView(".probes", chromedp.ByQuery))
+	s.run(chromedp.ScrollIntoView(chromedp.CSS(".probes")))
 	s.screenshot("03-setup-check-connection")
 
 	// Provision users and groups the way Entra does.
@@ -234,13 +249,13 @@ func TestConsole(t *testing.T) {
 	require.Equal(t, http.StatusConflict, status, body)
 
 	// Groups page: every group with its member count and permission sets.
-	s.run(chromedp.Navigate(console+"/groups"), chromedp.WaitVisible("table.grid", chromedp.ByQuery))
+	s.run(chromedp.Navigate(console+"/groups"), chromedp.WaitVisible(chromedp.CSS("table.grid")))
 	groups := s.text("table.grid tbody")
 	for _, want := range []string{"Forms Designers", "Forms Viewers", "HR", "designer", "viewer", "user_admin"} {
 		require.Contains(t, groups, want)
 	}
 	s.screenshot("04-groups")
-	s.run(chromedp.Click(`//a[text()="Forms Viewers"]`, chromedp.BySearch), chromedp.WaitVisible(`//h1[text()="Forms Viewers"]`, chromedp.BySearch))
+	s.run(chromedp.Click(chromedp.Search(`//a[text()="Forms Viewers"]`)), chromedp.WaitVisible(chromedp.Search(`//h1[text()="Forms Viewers"]`)))
 	members := s.text("table.grid tbody")
 	require.Contains(t, members, "bob@acme.example")
 	require.Contains(t, members, "carol@acme.example")
@@ -248,93 +263,92 @@ func TestConsole(t *testing.T) {
 
 	// Bob's permissions under the default mapping: viewer only.
 	bob := console + "/users/" + userIDs["Bob"]
-	s.run(chromedp.Navigate(bob), chromedp.WaitVisible("#permissions", chromedp.ByQuery))
+	s.run(chromedp.Navigate(bob), chromedp.WaitVisible(chromedp.CSS("#permissions")))
 	require.Contains(t, s.text("#permissions"), "forms.view")
 	require.NotContains(t, s.text("#permissions"), "forms.design")
 
 	// Policy editor: a broken Rego module is reported at its file and line.
-	s.run(chromedp.Navigate(console+"/policy"), chromedp.WaitVisible("#file-mapping", chromedp.ByQuery))
+	s.run(chromedp.Navigate(console+"/policy"), chromedp.WaitVisible(chromedp.CSS("#file-mapping")))
 	s.screenshot("06-policy-editor")
 	s.run(
-		chromedp.Click(".newfile summary", chromedp.ByQuery),
-		chromedp.SetValue("#new-name", "extra.rego", chromedp.ByQuery),
-		chromedp.SetValue("#new-src", "package scimplane.extra\n\nbroken if {\n  input.user.active ==\n}\n", chromedp.ByQuery),
-		chromedp.Click(`button[value="validate"]`, chromedp.ByQuery),
-		chromedp.WaitVisible(".problems", chromedp.ByQuery),
+		chromedp.Click(chromedp.CSS(".newfile summary")),
+		chromedp.SetValue(chromedp.CSS("#new-name"), "extra.rego"),
+		chromedp.SetValue(chromedp.CSS("#new-src"), "package scimplane.extra\n\nbroken if {\n  input.user.active ==\n}\n"),
+		chromedp.Click(chromedp.CSS(`button[value="validate"]`)),
+		chromedp.WaitVisible(chromedp.CSS(".problems")),
 	)
 	require.Contains(t, s.text(".problems"), "extra.rego:")
-	s.run(chromedp.ScrollIntoView(".has-problems", chromedp.ByQuery))
+	s.run(chromedp.ScrollIntoView(chromedp.CSS(".has-problems")))
 	s.screenshot("07-policy-problems")
 
 	// Change the mapping: Forms Viewers now get the designer set.
-	var mapping string
-	s.run(chromedp.Navigate(console+"/policy"), chromedp.WaitVisible("#file-mapping", chromedp.ByQuery), chromedp.Value("#file-mapping", &mapping, chromedp.ByQuery))
+	s.run(chromedp.Navigate(console+"/policy"), chromedp.WaitVisible(chromedp.CSS("#file-mapping")))
+	mapping := s.value("#file-mapping")
 	changed := regrant(t, mapping, "forms-viewers", "designer")
 	s.run(
-		chromedp.SetValue("#file-mapping", changed, chromedp.ByQuery),
-		chromedp.SetValue("#comment", "Viewers design forms too", chromedp.ByQuery),
-		chromedp.Click(`button[value="validate"]`, chromedp.ByQuery),
-		chromedp.WaitVisible(".alert.good", chromedp.ByQuery),
-		chromedp.Click(`button[value="save"]`, chromedp.ByQuery),
-		chromedp.WaitVisible("details.diff", chromedp.ByQuery),
+		chromedp.SetValue(chromedp.CSS("#file-mapping"), changed),
+		chromedp.SetValue(chromedp.CSS("#comment"), "Viewers design forms too"),
+		chromedp.Click(chromedp.CSS(`button[value="validate"]`)),
+		chromedp.WaitVisible(chromedp.CSS(".alert.good")),
+		chromedp.Click(chromedp.CSS(`button[value="save"]`)),
+		chromedp.WaitVisible(chromedp.CSS("details.diff")),
 	)
 	require.Contains(t, s.text(".alert.good"), "Saved as version")
 	s.run(
-		chromedp.Click(`//button[text()="Dry run"]`, chromedp.BySearch),
-		chromedp.WaitVisible("#dry-run", chromedp.ByQuery),
+		chromedp.Click(chromedp.Search(`//button[text()="Dry run"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#dry-run")),
 	)
 	dry := s.text("#dry-run")
 	require.Contains(t, dry, "bob@acme.example")
 	require.Contains(t, dry, "+ forms.design")
 	s.screenshot("08-policy-dry-run")
 	s.run(
-		chromedp.Click(`//button[text()="Activate"]`, chromedp.BySearch),
-		chromedp.WaitVisible(`//*[contains(@class,"alert") and contains(., "is active")]`, chromedp.BySearch),
+		chromedp.Click(chromedp.Search(`//button[text()="Activate"]`)),
+		chromedp.WaitVisible(chromedp.Search(`//*[contains(@class,"alert") and contains(., "is active")]`)),
 	)
 	s.screenshot("09-policy-version")
 
 	// Bob gained forms.design, and the console says why.
-	s.run(chromedp.Navigate(bob+"?permission=forms.design"), chromedp.WaitVisible(".explain", chromedp.ByQuery))
+	s.run(chromedp.Navigate(bob+"?permission=forms.design"), chromedp.WaitVisible(chromedp.CSS(".explain")))
 	require.Contains(t, s.text("#permissions"), "forms.design")
 	require.Contains(t, s.text(".explain"), "granted")
 	s.screenshot("10-user-permissions")
 
 	// The log viewer finds the duplicate userName.
-	s.run(chromedp.Navigate(console+"/logs"), chromedp.WaitVisible("#log-rows", chromedp.ByQuery))
+	s.run(chromedp.Navigate(console+"/logs"), chromedp.WaitVisible(chromedp.CSS("#log-rows")))
 	s.screenshot("11-logs")
 	s.run(
-		chromedp.SetValue("#f-status", "409", chromedp.ByQuery),
-		chromedp.Submit("#f-status", chromedp.ByQuery),
-		chromedp.WaitVisible(`//tbody[@id="log-rows"]//span[text()="409"]`, chromedp.BySearch),
+		chromedp.SetValue(chromedp.CSS("#f-status"), "409"),
+		chromedp.Submit(chromedp.CSS("#f-status")),
+		chromedp.WaitVisible(chromedp.Search(`//tbody[@id="log-rows"]//span[text()="409"]`)),
 	)
 	require.Contains(t, s.text("#log-rows"), "POST")
-	s.run(chromedp.Click("#log-rows a", chromedp.ByQuery), chromedp.WaitVisible("#resp-body", chromedp.ByQuery))
+	s.run(chromedp.Click(chromedp.CSS("#log-rows a")), chromedp.WaitVisible(chromedp.CSS("#resp-body")))
 	require.Contains(t, s.text("#resp-body"), "uniqueness")
 	require.Contains(t, s.text("#req-body"), "alice@acme.example")
 	s.screenshot("12-log-entry")
 
 	// Tenants list with health at a glance, then a typed-confirmation delete.
-	s.run(chromedp.Navigate(base+"/admin/tenants"), chromedp.WaitVisible("table.grid", chromedp.ByQuery))
+	s.run(chromedp.Navigate(base+"/admin/tenants"), chromedp.WaitVisible(chromedp.CSS("table.grid")))
 	require.Contains(t, s.text("table.grid tbody"), "running")
 	s.screenshot("13-tenants")
 	s.run(
-		chromedp.SetValue("#name", "Short-lived Ltd", chromedp.ByQuery),
-		chromedp.Submit("#name", chromedp.ByQuery),
-		chromedp.WaitVisible("#new-token", chromedp.ByQuery),
+		chromedp.SetValue(chromedp.CSS("#name"), "Short-lived Ltd"),
+		chromedp.Submit(chromedp.CSS("#name")),
+		chromedp.WaitVisible(chromedp.CSS("#new-token")),
 		chromedp.Navigate(base+"/admin/tenants"),
-		chromedp.Click(`//tr[contains(., "Short-lived Ltd")]//a[text()="Delete"]`, chromedp.BySearch),
-		chromedp.WaitVisible("#confirm", chromedp.ByQuery),
-		chromedp.SetValue("#confirm", "wrong", chromedp.ByQuery),
-		chromedp.Submit("#confirm", chromedp.ByQuery),
-		chromedp.WaitVisible(".alert.bad", chromedp.ByQuery),
+		chromedp.Click(chromedp.Search(`//tr[contains(., "Short-lived Ltd")]//a[text()="Delete"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#confirm")),
+		chromedp.SetValue(chromedp.CSS("#confirm"), "wrong"),
+		chromedp.Submit(chromedp.CSS("#confirm")),
+		chromedp.WaitVisible(chromedp.CSS(".alert.bad")),
 	)
 	s.screenshot("14-delete-confirm")
-	var doomed string
-	s.run(chromedp.Text(".danger-zone label .mono", &doomed, chromedp.ByQuery))
+	doomed := s.text(".danger-zone label .mono")
 	s.run(
-		chromedp.SetValue("#confirm", doomed, chromedp.ByQuery),
-		chromedp.Submit("#confirm", chromedp.ByQuery),
-		chromedp.WaitVisible("table.grid", chromedp.ByQuery),
+		chromedp.SetValue(chromedp.CSS("#confirm"), doomed),
+		chromedp.Submit(chromedp.CSS("#confirm")),
+		chromedp.WaitVisible(chromedp.CSS("table.grid")),
 	)
 	require.NotContains(t, s.text("table.grid tbody"), "Short-lived Ltd")
 

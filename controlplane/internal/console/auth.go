@@ -1,0 +1,84 @@
+package console
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+)
+
+func (con *console) signInPage(r *request) error {
+	return con.render(r, "signin", page{Title: "Sign in", Data: map[string]any{"Next": safeNext(r.c.Query("next"))}})
+}
+
+func (con *console) signIn(r *request) error {
+	key := strings.TrimSpace(r.c.FormValue("key"))
+	next := safeNext(r.c.FormValue("next"))
+	api := &client{http: con.http, base: con.api, key: key}
+	role, scope, err := identify(r.c.UserContext(), api)
+	if err != nil {
+		var ae *apiError
+		msg := "That key was not accepted."
+		if !errors.As(err, &ae) || ae.Status != http.StatusUnauthorized {
+			msg = "Could not check the key: " + err.Error()
+		}
+		r.c.Status(http.StatusUnauthorized)
+		return con.render(r, "signin", page{Title: "Sign in", Data: map[string]any{"Next": next, "Error": msg}})
+	}
+	// A fresh session (and CSRF token) on every sign-in.
+	sess := newSession(con.now(), sessionTTL)
+	sess.Key, sess.Role, sess.Tenant = key, role, scope
+	con.setSession(r.c, sess)
+	if next == "" {
+		next = prefix + "/"
+	}
+	return r.c.Redirect(next, http.StatusSeeOther)
+}
+
+func (con *console) signOut(r *request) error {
+	con.setSession(r.c, newSession(con.now(), sessionTTL))
+	return r.redirect("/signin")
+}
+
+// safeNext keeps a post-sign-in destination only if it is a console path.
+func safeNext(next string) string {
+	if strings.HasPrefix(next, prefix+"/") && !strings.HasPrefix(next, "//") && !strings.ContainsAny(next, "\\\r\n") {
+		return next
+	}
+	return ""
+}
+
+// identify learns a key's role and tenant scope from what the API lets it
+// do, since the API has no "who am I" route: only operators may list
+// workers; scoped keys see only their tenant; of those, only tenant admins
+// may issue tokens, which a request with an expiry in the past tells
+// without issuing one (400 for a manager, 403 for support).
+func identify(ctx context.Context, api *client) (role, scope string, err error) {
+	var list struct {
+		Tenants []tenantInfo `json:"tenants"`
+	}
+	if err := api.get(ctx, "/api/v1/tenants", nil, &list); err != nil {
+		return "", "", err
+	}
+	err = api.get(ctx, "/api/v1/workers", nil, nil)
+	var ae *apiError
+	switch {
+	case err == nil:
+		return roleOperator, "", nil
+	case !errors.As(err, &ae) || ae.Status != http.StatusForbidden:
+		return "", "", err
+	case len(list.Tenants) != 1:
+		return roleSupport, "", nil
+	}
+	id := list.Tenants[0].ID
+	err = api.post(ctx, tenantPath(id, "tokens"), map[string]string{"expires_at": "2000-01-01T00:00:00Z"}, nil)
+	switch {
+	case errors.As(err, &ae) && ae.Status == http.StatusBadRequest:
+		return roleTenantAdmin, id, nil
+	case errors.As(err, &ae) && ae.Status == http.StatusForbidden:
+		return roleSupport, id, nil
+	case err == nil:
+		return "", "", errors.New("unexpected: the API issued a token that expired in 2000")
+	}
+	return "", "", err
+}

@@ -1,0 +1,254 @@
+// Package console is the admin web console at /admin/: server-rendered
+// pages over the control plane's own admin API. Every page calls
+// /api/v1/... over HTTP with the signed-in user's API key, so the console
+// can do exactly what that key may do and nothing more. The key lives in an
+// AES-GCM sealed, HttpOnly, SameSite=Strict cookie; every POST carries a
+// CSRF token bound to that session. Replicas share nothing but the secret.
+package console
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Params configure the console.
+type Params struct {
+	// APIURL is where the admin API answers, normally the server's own
+	// listen address, e.g. "http://127.0.0.1:8080".
+	APIURL string
+	// Secret is the server secret; the session cookie key derives from it.
+	Secret []byte
+	Logger *slog.Logger
+}
+
+const (
+	cookieName = "scimplane_console"
+	sessionTTL = 12 * time.Hour
+	prefix     = "/admin"
+)
+
+type console struct {
+	api    string
+	http   *http.Client
+	sealer *sealer
+	log    *slog.Logger
+	pages  map[string]*template.Template
+	static fs.FS
+	now    func() time.Time
+}
+
+// Mount adds the console's routes under /admin/ to app.
+func Mount(app *fiber.App, p Params) {
+	static, _ := fs.Sub(staticFS, "static")
+	con := &console{
+		api:    strings.TrimRight(p.APIURL, "/"),
+		http:   &http.Client{Timeout: 60 * time.Second},
+		sealer: newSealer(p.Secret),
+		log:    p.Logger,
+		pages:  parsePages(),
+		static: static,
+		now:    time.Now,
+	}
+	con.routes(app.Group(prefix))
+}
+
+func (con *console) routes(r fiber.Router) {
+	r.Get("/static/:file", con.serveStatic)
+	r.Get("/signin", con.wrap(con.signInPage, public))
+	r.Post("/signin", con.wrap(con.signIn, public))
+	r.Post("/signout", con.wrap(con.signOut, public))
+
+	r.Get("/", con.wrap(con.home, 0))
+	r.Get("/tenants", con.wrap(con.tenantsPage, 0))
+	r.Post("/tenants", con.wrap(con.createTenant, 0))
+	r.Post("/tenants/:id/enable", con.wrap(con.setEnabled(true), 0))
+	r.Post("/tenants/:id/disable", con.wrap(con.setEnabled(false), 0))
+	r.Get("/tenants/:id/delete", con.wrap(con.deletePage, 0))
+	r.Post("/tenants/:id/delete", con.wrap(con.deleteTenant, 0))
+
+	r.Get("/tenants/:id", con.wrap(con.setupPage, 0))
+	r.Post("/tenants/:id/tokens", con.wrap(con.createToken, 0))
+	r.Post("/tenants/:id/tokens/:token/revoke", con.wrap(con.revokeToken, 0))
+	r.Post("/tenants/:id/check", con.wrap(con.checkConnection, 0))
+
+	r.Get("/tenants/:id/groups", con.wrap(con.groupsPage, 0))
+	r.Get("/tenants/:id/groups/:gid", con.wrap(con.groupPage, 0))
+	r.Get("/tenants/:id/users", con.wrap(con.usersPage, 0))
+	r.Get("/tenants/:id/users/:uid", con.wrap(con.userPage, 0))
+
+	r.Get("/tenants/:id/policy", con.wrap(con.policyPage, 0))
+	r.Post("/tenants/:id/policy", con.wrap(con.policySubmit, 0))
+	r.Get("/tenants/:id/policy/:version", con.wrap(con.versionPage, 0))
+	r.Post("/tenants/:id/policy/:version/dry-run", con.wrap(con.dryRun, 0))
+	r.Post("/tenants/:id/policy/:version/activate", con.wrap(con.activate, 0))
+
+	r.Get("/tenants/:id/logs", con.wrap(con.logsPage, 0))
+	r.Get("/tenants/:id/logs/rows", con.wrap(con.logRows, 0))
+	r.Get("/tenants/:id/logs/export", con.wrap(con.logExport, 0))
+	r.Get("/tenants/:id/logs/:entry", con.wrap(con.logEntryPage, 0))
+}
+
+// request is one console request: its session and an API client acting
+// with the session's key.
+type request struct {
+	c    *fiber.Ctx
+	sess *session
+	api  *client
+}
+
+type wrapOpt int
+
+// public marks routes that work without signing in.
+const public wrapOpt = 1
+
+// wrap loads the session, insists on one (unless public), checks the CSRF
+// token of every POST, and turns handler errors into an error page.
+func (con *console) wrap(h func(*request) error, opt wrapOpt) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		c.Set("Cache-Control", "no-store")
+		c.Set("X-Frame-Options", "DENY")
+		c.Set("Referrer-Policy", "same-origin")
+		c.Set("Content-Security-Policy", "default-src 'self'; style-src 'self'; script-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'")
+		sess, err := con.sealer.open(c.Cookies(cookieName), con.now())
+		if err != nil {
+			sess = newSession(con.now(), sessionTTL)
+			con.setSession(c, sess)
+		}
+		r := &request{c: c, sess: sess, api: &client{http: con.http, base: con.api, key: sess.Key}}
+		if c.Method() == fiber.MethodPost && !sess.validCSRF(c.FormValue("csrf")) {
+			return con.fail(r, fiber.StatusForbidden, errors.New("the form expired or did not come from this console; reload the page and try again"))
+		}
+		if opt != public && !sess.SignedIn() {
+			if c.Method() != fiber.MethodGet {
+				return con.fail(r, fiber.StatusUnauthorized, errors.New("sign in first"))
+			}
+			return c.Redirect(prefix+"/signin?next="+url.QueryEscape(c.OriginalURL()), fiber.StatusSeeOther)
+		}
+		if err := h(r); err != nil {
+			status := fiber.StatusInternalServerError
+			var ae *apiError
+			if errors.As(err, &ae) {
+				status = ae.Status
+				if ae.Status == fiber.StatusUnauthorized {
+					// The key was revoked: start over.
+					con.setSession(c, newSession(con.now(), sessionTTL))
+					return c.Redirect(prefix+"/signin", fiber.StatusSeeOther)
+				}
+			}
+			return con.fail(r, status, err)
+		}
+		return nil
+	}
+}
+
+func (con *console) setSession(c *fiber.Ctx, sess *session) {
+	c.Cookie(&fiber.Cookie{
+		Name:     cookieName,
+		Value:    con.sealer.seal(sess),
+		Path:     prefix,
+		Expires:  sess.Expires,
+		Secure:   true,
+		HTTPOnly: true,
+		SameSite: fiber.CookieSameSiteStrictMode,
+	})
+}
+
+// fail renders the error page. API errors are shown as the API answered
+// (they are meant for the caller); anything else is logged and summarised.
+func (con *console) fail(r *request, status int, err error) error {
+	var ae *apiError
+	msg := err.Error()
+	if !errors.As(err, &ae) && status >= 500 {
+		con.log.ErrorContext(r.c.UserContext(), "console request failed", "path", r.c.Path(), "err", err)
+		msg = "internal error; see the control plane's log"
+	}
+	r.c.Status(status)
+	return con.render(r, "error", page{Title: "Error", Data: map[string]any{"Status": status, "Message": msg, "API": ae}})
+}
+
+// page is what every template gets.
+type page struct {
+	Title  string
+	Nav    string      // highlighted navigation entry
+	Tenant *tenantInfo // set on a tenant's pages
+	Sess   *session
+	Data   any
+}
+
+func (con *console) render(r *request, name string, p page) error {
+	t, ok := con.pages[name]
+	if !ok {
+		return errors.New("no template " + name)
+	}
+	p.Sess = r.sess
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {
+		return err
+	}
+	r.c.Type("html", "utf-8")
+	return r.c.Send(buf.Bytes())
+}
+
+// renderFragment executes a named template without the layout.
+func (con *console) renderFragment(r *request, name, block string, data any) error {
+	var buf bytes.Buffer
+	if err := con.pages[name].ExecuteTemplate(&buf, block, data); err != nil {
+		return err
+	}
+	r.c.Type("html", "utf-8")
+	return r.c.Send(buf.Bytes())
+}
+
+func (con *console) serveStatic(c *fiber.Ctx) error {
+	name := c.Params("file")
+	b, err := fs.ReadFile(con.static, name)
+	if err != nil {
+		return fiber.ErrNotFound
+	}
+	switch {
+	case strings.HasSuffix(name, ".css"):
+		c.Type("css", "utf-8")
+	case strings.HasSuffix(name, ".js"):
+		c.Type("js", "utf-8")
+	}
+	c.Set("Cache-Control", "public, max-age=300")
+	return c.Send(b)
+}
+
+// home sends operators to the tenant list and scoped keys to their tenant.
+func (con *console) home(r *request) error {
+	if r.sess.Tenant != "" {
+		return r.c.Redirect(prefix+"/tenants/"+url.PathEscape(r.sess.Tenant), fiber.StatusSeeOther)
+	}
+	return r.c.Redirect(prefix+"/tenants", fiber.StatusSeeOther)
+}
+
+// tenant reads the tenant named in the URL, for the page's header.
+func (r *request) tenant() (*tenantInfo, error) {
+	var t tenantInfo
+	if err := r.api.get(r.c.UserContext(), tenantPath(r.c.Params("id")), nil, &t); err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// redirect answers a POST with a 303 to a console path.
+func (r *request) redirect(path string) error {
+	return r.c.Redirect(prefix+path, fiber.StatusSeeOther)
+}
