@@ -251,7 +251,7 @@ func TestConsole(t *testing.T) {
 	// Groups page: every group with its member count and permission sets.
 	s.run(chromedp.Navigate(console+"/groups"), chromedp.WaitVisible(chromedp.CSS("table.grid")))
 	groups := s.text("table.grid tbody")
-	for _, want := range []string{"Forms Designers", "Forms Viewers", "HR", "designer", "viewer", "user_admin"} {
+	for _, want := range []string{"Forms Designers", "Forms Viewers", "HR", "designer", "viewer"} {
 		require.Contains(t, groups, want)
 	}
 	s.screenshot("04-groups")

@@ -49,9 +49,13 @@ func NewClient(tenantURL, token string, retryFor time.Duration) (*Client, error)
 		return nil, fmt.Errorf("tenant url %q: want http or https", tenantURL)
 	}
 	return &Client{
-		base:     u,
-		token:    token,
-		http:     &http.Client{Timeout: 60 * time.Second},
+		base:  u,
+		token: token,
+		// Entra answers within 60 s or gives up; keep a connection per
+		// request in flight.
+		http: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
+			Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second,
+		}},
 		retryFor: retryFor,
 		statuses: map[int]int{},
 		first5xx: map[int]string{},
@@ -205,6 +209,13 @@ func retryAfter(resp *Response, err error, attempt int) (time.Duration, bool) {
 	}
 	backoff := min(2*time.Second, 100*time.Millisecond<<min(attempt, 5))
 	return backoff/2 + rand.N(backoff/2), true
+}
+
+// Count is the number of responses with that status so far.
+func (c *Client) Count(status int) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.statuses[status]
 }
 
 // Stats summarises the traffic so far: responses, retries, counts by status

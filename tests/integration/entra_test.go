@@ -18,7 +18,7 @@ import (
 // TestE2E starts one stack and runs the Entra cycle, the validator checks
 // and the two-tenant isolation run against it, each on tenants of its own.
 func TestE2E(t *testing.T) {
-	s := startStack(t)
+	s := startStack(t, nil)
 	t.Run("EntraCycle", func(t *testing.T) { testEntraCycle(t, s) })
 	t.Run("Validator", func(t *testing.T) { testValidator(t, s) })
 	t.Run("Isolation", func(t *testing.T) { testIsolation(t, s) })

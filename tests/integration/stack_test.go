@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -85,7 +86,9 @@ type stack struct {
 	baseURL string // http://127.0.0.1:<port>
 }
 
-func startStack(t *testing.T) *stack {
+// startStack starts a deployment; env adds to or overrides the control
+// plane's environment.
+func startStack(t *testing.T, env map[string]string) *stack {
 	t.Helper()
 	requireImages(t, controlPlaneImage, postgresImage)
 	ctx := context.Background()
@@ -109,13 +112,15 @@ func startStack(t *testing.T) *stack {
 
 	// A fixed host port, so the Tenant URLs stay valid across restarts.
 	port := freePort(t)
+	cpEnv := map[string]string{
+		"DATABASE_URL":            "postgres://postgres:" + pgPassword + "@postgres:5432/postgres?sslmode=disable",
+		"SCIMPLANE_PUBLIC_URL":    "http://127.0.0.1:" + port,
+		"SCIMPLANE_BOOTSTRAP_KEY": operatorKey,
+		"SCIMPLANE_SECRET":        tenantSecret,
+	}
+	maps.Copy(cpEnv, env)
 	cp, err := testcontainers.Run(ctx, controlPlaneImage,
-		testcontainers.WithEnv(map[string]string{
-			"DATABASE_URL":            "postgres://postgres:" + pgPassword + "@postgres:5432/postgres?sslmode=disable",
-			"SCIMPLANE_PUBLIC_URL":    "http://127.0.0.1:" + port,
-			"SCIMPLANE_BOOTSTRAP_KEY": operatorKey,
-			"SCIMPLANE_SECRET":        tenantSecret,
-		}),
+		testcontainers.WithEnv(cpEnv),
 		publishOnLoopback(cpPort, port),
 		network.WithNetwork([]string{"controlplane"}, nw),
 		testcontainers.WithWaitStrategyAndDeadline(2*time.Minute, wait.ForHTTP("/readyz").WithPort(cpPort)),
