@@ -214,15 +214,19 @@ func testValidator(t *testing.T, s *stack) {
 		requireError(t, get(t, "/Users/does-not-exist", nil, 404), "404", "")
 		requireError(t, get(t, "/Groups/does-not-exist", nil, 404), "404", "")
 		requireError(t, get(t, "/Users", url.Values{"filter": {`userName zz "x"`}}, 400), "400", "invalidFilter")
-		wrong, err := entrasim.NewClient(tn.SCIMURL, "scimtok_wrong", 0)
-		require.NoError(t, err)
-		resp, err := wrong.Do(ctx, entrasim.ProbeUsers("9b1f0c4e-3d7a-4d55-a0a9-5f3e1c2b7d10"), false)
-		require.Error(t, err)
-		require.Equal(t, 401, resp.Status)
-		require.Contains(t, resp.Header.Get("WWW-Authenticate"), "Bearer")
-		obj, err := resp.Object()
-		require.NoError(t, err)
-		requireError(t, obj, "401", "")
+		// A wrong secret, and the Entra-issued JWT sent when the token field
+		// is left empty (B2).
+		for _, token := range []string{"scimtok_wrong", "eyJhbGciOiJSUzI1NiJ9.eyJhdWQiOiI4YWRmOGU2ZSJ9.c2ln"} {
+			wrong, err := entrasim.NewClient(tn.SCIMURL, token, 0)
+			require.NoError(t, err)
+			resp, err := wrong.Do(ctx, entrasim.ProbeUsers("9b1f0c4e-3d7a-4d55-a0a9-5f3e1c2b7d10"), false)
+			require.Error(t, err)
+			require.Equal(t, 401, resp.Status)
+			require.Contains(t, resp.Header.Get("WWW-Authenticate"), "Bearer")
+			obj, err := resp.Object()
+			require.NoError(t, err)
+			requireError(t, obj, "401", "")
+		}
 	})
 
 	t.Run("Filters", func(t *testing.T) {
@@ -317,6 +321,53 @@ func testValidator(t *testing.T, s *stack) {
 		require.EqualValues(t, 1, member(ids[2]))
 		do(t, entrasim.DeleteGroup(gid))
 		get(t, "/Groups/"+gid, nil, 404)
+	})
+
+	// Shapes Entra, its Postman suite and other clients send (B6, B14, B17,
+	// B20, B27, B29).
+	t.Run("Quirks", func(t *testing.T) {
+		u := dir.Users[5]
+		post := entrasim.CreateUser(u, entrasim.Legacy)
+		body := post.Body.(map[string]any)
+		body["userName"], body["externalId"] = "quirks."+u.UPN, "quirks"
+		body["active"], body["addresses"], body["nickName"] = "False", nil, nil
+		ext := body[entrasim.URNEnterprise].(map[string]any)
+		ext["Manager"], ext["department"] = map[string]any{"Value": ids[0]}, nil
+		id, v, err := entrasim.ParseUser(do(t, post))
+		require.NoError(t, err)
+		require.False(t, v.Active)
+		require.Equal(t, ids[0], v.ManagerID)
+
+		do(t, patchOps(id, entrasim.Op{Op: "Replace", Path: "manager", Value: []any{map[string]any{"value": ids[1]}}},
+			entrasim.Op{Op: "Add", Path: "roles", Value: []any{map[string]any{"value": `{"id":"r-1","value":"Admin","displayName":"Admin"}`}}}))
+		obj := get(t, "/Users/"+id, url.Values{"attributes": {"userName"}}, 200)
+		require.Equal(t, id, obj["id"])
+		require.Equal(t, "quirks."+u.UPN, obj["userName"])
+		require.NotContains(t, obj, "displayName")
+		_, v, err = entrasim.ParseUser(get(t, "/Users/"+id, nil, 200))
+		require.NoError(t, err)
+		require.Equal(t, ids[1], v.ManagerID)
+
+		obj = get(t, "/Users", url.Values{"count": {"0"}}, 200)
+		require.EqualValues(t, len(ids)+1, obj["totalResults"])
+		require.Empty(t, obj["Resources"])
+		require.EqualValues(t, 1, get(t, "/Users", url.Values{"startIndex": {"0"}, "count": {"2"}}, 200)["startIndex"])
+
+		// application/json is accepted as well as application/scim+json (B4).
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, tn.SCIMURL+"/Users",
+			strings.NewReader(`{"schemas":["`+entrasim.URNUser+`"],"userName":"json@validator.test","active":true}`))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+tn.Token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusCreated, resp.StatusCode)
+
+		group := entrasim.CreateGroup(&entrasim.Group{ObjectID: "quirks-group", DisplayName: "Quirks"})
+		group.Body.(map[string]any)["members"] = []any{map[string]any{"value": ids[0]}}
+		gid := do(t, group)["id"].(string)
+		require.EqualValues(t, 1, do(t, entrasim.MemberCheck(gid, ids[0]))["totalResults"])
 	})
 
 	// Entra sends requests for one tenant in parallel; member adds racing
