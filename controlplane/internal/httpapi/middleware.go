@@ -34,8 +34,10 @@ func (s *server) requestContext(c *fiber.Ctx) error {
 	}
 	c.Locals(localRequestID, id)
 	c.Set("X-Request-Id", id)
-	// fasthttp's request ctx is done when the server shuts down.
-	ctx, cancel := context.WithTimeout(c.Context(), s.RequestTimeout)
+	// The root of the request's context. Not fasthttp's RequestCtx: its
+	// Done races with Server.Shutdown (fasthttp 1.51, seen by -race);
+	// shutdown waits for in-flight requests, bounded by RequestTimeout.
+	ctx, cancel := context.WithTimeout(context.Background(), s.RequestTimeout)
 	defer cancel()
 	c.SetUserContext(logctx.With(ctx, slog.String("request_id", id)))
 
