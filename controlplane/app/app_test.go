@@ -564,3 +564,79 @@ func TestRun_WorkerOpsAreForwardedWithRoles(t *testing.T) {
 	e.do("GET", "/api/v1/audit?tenant_id="+a.ID, operatorKey, nil).json(t, &audit)
 	require.Equal(t, "worker.log.retention", audit.Entries[0].Action)
 }
+
+func TestRun_TenantDataRoutesAndPolicyVersions(t *testing.T) {
+	e := boot(t, nil)
+	a := e.createTenant("A")
+	user := []byte(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"ada@example.com","active":true}`)
+	r := e.scim(a.ID, a.Token, "POST", "/Users", user)
+	require.Equal(t, http.StatusCreated, r.status, string(r.body))
+	var created struct {
+		ID string `json:"id"`
+	}
+	r.json(t, &created)
+
+	for _, path := range []string{"/users", "/users/" + created.ID, "/groups?limit=10", "/logs?method=POST", "/logs/health", "/changes", "/policies"} {
+		r := e.do("GET", "/api/v1/tenants/"+a.ID+path, operatorKey, nil)
+		require.Equal(t, http.StatusOK, r.status, path+": "+string(r.body))
+	}
+	r = e.do("GET", "/api/v1/tenants/"+a.ID+"/logs?format=ndjson", operatorKey, nil)
+	require.Equal(t, http.StatusOK, r.status, string(r.body))
+	require.Equal(t, "application/x-ndjson", r.header.Get("Content-Type"))
+	require.Contains(t, string(r.body), `"method":"POST"`)
+	r = e.do("GET", "/api/v1/tenants/"+a.ID+"/logs?format=csv", operatorKey, nil)
+	require.Equal(t, http.StatusOK, r.status, string(r.body))
+	require.True(t, strings.HasPrefix(string(r.body), "id,at,request_id,method"))
+
+	// Save the policy in force as version 1, dry-run and activate it.
+	var active struct {
+		Modules map[string]string `json:"modules"`
+		Mapping json.RawMessage   `json:"mapping"`
+	}
+	e.do("POST", "/api/v1/tenants/"+a.ID+"/ops/policy.active", operatorKey, nil).json(t, &active)
+	require.NotEmpty(t, active.Modules)
+	body, err := json.Marshal(map[string]any{"modules": active.Modules, "mapping": active.Mapping, "comment": "first"})
+	require.NoError(t, err)
+
+	r = e.do("POST", "/api/v1/tenants/"+a.ID+"/policies", operatorKey, body)
+	require.Equal(t, http.StatusCreated, r.status, string(r.body))
+	var saved struct {
+		Version int64 `json:"version"`
+	}
+	r.json(t, &saved)
+	require.Equal(t, int64(1), saved.Version)
+
+	broken, _ := json.Marshal(map[string]any{"modules": map[string]string{"bad.rego": "package x\nthis is not rego"}, "mapping": active.Mapping})
+	r = e.do("POST", "/api/v1/tenants/"+a.ID+"/policies", operatorKey, broken)
+	require.Equal(t, http.StatusUnprocessableEntity, r.status, string(r.body))
+
+	r = e.do("POST", "/api/v1/tenants/"+a.ID+"/policies/1/dry-run", operatorKey, nil)
+	require.Equal(t, http.StatusOK, r.status, string(r.body))
+	r = e.do("POST", "/api/v1/tenants/"+a.ID+"/policies/1/activate", operatorKey, nil)
+	require.Equal(t, http.StatusOK, r.status, string(r.body))
+
+	var list struct {
+		Versions []struct {
+			Version int64  `json:"version"`
+			Active  bool   `json:"active"`
+			Author  string `json:"author"`
+		} `json:"versions"`
+	}
+	e.do("GET", "/api/v1/tenants/"+a.ID+"/policies", operatorKey, nil).json(t, &list)
+	require.Len(t, list.Versions, 1)
+	require.True(t, list.Versions[0].Active)
+	require.Equal(t, "key_bootstrap", list.Versions[0].Author)
+	require.Equal(t, http.StatusNotFound, e.do("GET", "/api/v1/tenants/"+a.ID+"/policies/7", operatorKey, nil).status)
+
+	supportKey := func() string {
+		r := e.do("POST", "/api/v1/api-keys", operatorKey, []byte(`{"role":"support","tenant_id":"`+a.ID+`"}`))
+		var k struct {
+			Key string `json:"key"`
+		}
+		r.json(t, &k)
+		return k.Key
+	}()
+	require.Equal(t, http.StatusForbidden, e.do("POST", "/api/v1/tenants/"+a.ID+"/policies", supportKey, body).status)
+	require.Equal(t, http.StatusForbidden, e.do("POST", "/api/v1/tenants/"+a.ID+"/policies/1/activate", supportKey, nil).status)
+	require.Equal(t, http.StatusOK, e.do("GET", "/api/v1/tenants/"+a.ID+"/policies/1", supportKey, nil).status)
+}

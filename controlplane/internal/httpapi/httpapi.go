@@ -77,6 +77,7 @@ func New(p Params) *fiber.App {
 	api.Post("/tenants/:id/tokens", s.createToken)
 	api.Get("/tenants/:id/tokens", s.listTokens)
 	api.Post("/tenants/:id/ops/:op", s.workerOp)
+	s.mountTenantData(api)
 	api.Delete("/tenants/:id/tokens/:token", s.revokeToken)
 	api.Post("/api-keys", s.createAPIKey)
 	api.Get("/api-keys", s.listAPIKeys)

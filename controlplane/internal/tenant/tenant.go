@@ -130,6 +130,8 @@ type Store interface {
 	// RecordAudit records an admin write carried out elsewhere (a worker).
 	RecordAudit(ctx context.Context, a AuditEntry) error
 	ListAudit(ctx context.Context, tenantID string, limit int) ([]AuditEntry, error)
+
+	PolicyStore
 }
 
 // WorkerStopper stops a tenant's worker before its tenant is disabled or
