@@ -27,6 +27,7 @@ import (
 	"github.com/scimplane/scimplane/controlplane/internal/embeddedpg"
 	"github.com/scimplane/scimplane/controlplane/internal/httpapi"
 	"github.com/scimplane/scimplane/controlplane/internal/ratelimit"
+	"github.com/scimplane/scimplane/controlplane/internal/rejectlog"
 	"github.com/scimplane/scimplane/controlplane/internal/store"
 	"github.com/scimplane/scimplane/controlplane/internal/tenant"
 	"github.com/scimplane/scimplane/controlplane/internal/workerpool"
@@ -125,11 +126,15 @@ func Run(ctx context.Context, cfg Config) error {
 		log.InfoContext(ctx, "bootstrap operator key generated and printed to stdout")
 	}
 
+	rejections := rejectlog.New(rejectlog.Params{Store: st, Logger: log, Retention: cfg.RejectionRetention, Registry: reg})
+	defer rejections.Close()
+
 	srv := httpapi.New(httpapi.Params{
 		Tenants:        tenants,
 		Workers:        workers,
 		Running:        func() any { return workers.Running() },
 		Limiter:        ratelimit.New(cfg.RateLimit, cfg.RateBurst, cfg.RateQueueWait),
+		Rejections:     rejections,
 		DB:             st,
 		Logger:         log,
 		Registry:       reg,

@@ -640,3 +640,33 @@ func TestRun_TenantDataRoutesAndPolicyVersions(t *testing.T) {
 	require.Equal(t, http.StatusForbidden, e.do("POST", "/api/v1/tenants/"+a.ID+"/policies/1/activate", supportKey, nil).status)
 	require.Equal(t, http.StatusOK, e.do("GET", "/api/v1/tenants/"+a.ID+"/policies/1", supportKey, nil).status)
 }
+
+func TestRun_RefusedRequestsAreRecordedAgainstTheTenant(t *testing.T) {
+	e := boot(t, map[string]string{"SCIMPLANE_RATE_LIMIT": "1", "SCIMPLANE_RATE_BURST": "2", "SCIMPLANE_RATE_QUEUE_WAIT": "0s"})
+	a := e.createTenant("A")
+	requireSCIMError(t, e.scim(a.ID, "scimtok_wrong", "GET", lookup, nil), http.StatusUnauthorized)
+	for range 2 {
+		require.Equal(t, http.StatusOK, e.scim(a.ID, a.Token, "GET", lookup, nil).status)
+	}
+	limited := e.scim(a.ID, a.Token, "GET", lookup, nil)
+	requireSCIMError(t, limited, http.StatusTooManyRequests)
+	requireSCIMError(t, e.scim("tnt_aaaaaaaaaaaaaaaa", a.Token, "GET", lookup, nil), http.StatusUnauthorized)
+
+	var got struct {
+		Rejections []struct {
+			RequestID string `json:"request_id"`
+			Path      string `json:"path"`
+			Status    int    `json:"status"`
+			Reason    string `json:"reason"`
+		} `json:"rejections"`
+	}
+	require.Eventually(t, func() bool {
+		e.do("GET", "/api/v1/tenants/"+a.ID+"/rejections", operatorKey, nil).json(t, &got)
+		return len(got.Rejections) == 2
+	}, 5*time.Second, 100*time.Millisecond)
+	require.Equal(t, http.StatusTooManyRequests, got.Rejections[0].Status)
+	require.Equal(t, limited.header.Get("X-Request-Id"), got.Rejections[0].RequestID)
+	require.Equal(t, http.StatusUnauthorized, got.Rejections[1].Status)
+	require.Equal(t, "invalid token", got.Rejections[1].Reason)
+	require.Equal(t, "/scim/"+a.ID+"/v2/Users", got.Rejections[1].Path)
+}

@@ -49,6 +49,8 @@ type Config struct {
 	// CredentialsTTL is how long a replica trusts its cached view of a
 	// tenant's tokens and status (changes made elsewhere apply within it).
 	CredentialsTTL time.Duration
+	// RejectionRetention is how long refused SCIM requests are kept.
+	RejectionRetention time.Duration
 }
 
 // FromEnv reads the SCIMPLANE_* variables through getenv, applies the
@@ -89,6 +91,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	parse("SCIMPLANE_WORKER_IDLE_TIMEOUT", "10m", durationVar(&c.WorkerIdleTimeout))
 	parse("SCIMPLANE_MAX_WORKERS", "200", intVar(&c.MaxWorkers))
 	parse("SCIMPLANE_CREDENTIALS_TTL", "5s", durationVar(&c.CredentialsTTL))
+	parse("SCIMPLANE_REJECTION_RETENTION", "720h", durationVar(&c.RejectionRetention))
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)
 	}
@@ -118,6 +121,7 @@ func (c Config) Validate() error {
 	check(c.RequestTimeout > 0, "request timeout must be positive")
 	check(c.WorkerIdleTimeout > 0, "worker idle timeout must be positive")
 	check(c.MaxWorkers >= 1, "max workers must be at least 1")
+	check(c.RejectionRetention >= time.Hour, "rejection retention must be at least 1h")
 	check(c.CredentialsTTL >= 0 && c.CredentialsTTL <= time.Minute, "credentials ttl must be between 0 and 1m")
 	return errors.Join(errs...)
 }

@@ -131,6 +131,15 @@ func (s *server) listAudit(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"entries": es})
 }
 
+func (s *server) listRejections(c *fiber.Ctx) error {
+	limit, _ := strconv.Atoi(c.Query("limit"))
+	rs, err := s.Tenants.ListRejections(c.UserContext(), principal(c), c.Params("id"), limit)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"rejections": rs})
+}
+
 func (s *server) listWorkers(c *fiber.Ctx) error {
 	if principal(c).Role != tenant.RoleOperator {
 		return tenant.ErrForbidden

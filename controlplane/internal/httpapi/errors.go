@@ -71,6 +71,7 @@ func (s *server) handleError(c *fiber.Ctx, err error) error {
 	if he.retryAfter > 0 {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(max(1, int((he.retryAfter+time.Second-1)/time.Second))))
 	}
+	c.Locals(localErrorMsg, he.msg)
 	scimRoute := strings.HasPrefix(c.Path(), "/scim/")
 	if he.code == fiber.StatusUnauthorized {
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="scimplane"`)

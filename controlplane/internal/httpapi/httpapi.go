@@ -24,6 +24,11 @@ type Workers interface {
 	Admin(ctx context.Context, tenantID string, req *scimworker.AdminRequest) (*scimworker.AdminReply, error)
 }
 
+// Rejections records SCIM requests refused before they reached a worker.
+type Rejections interface {
+	Record(tenant.Rejection)
+}
+
 // Pinger reports whether the database answers.
 type Pinger interface {
 	Ping(ctx context.Context) error
@@ -36,6 +41,7 @@ type Params struct {
 	// Running lists running workers for the admin API.
 	Running        func() any
 	Limiter        *ratelimit.Limiter
+	Rejections     Rejections
 	DB             Pinger
 	Logger         *slog.Logger
 	Registry       *prometheus.Registry
@@ -76,6 +82,7 @@ func New(p Params) *fiber.App {
 	api.Delete("/tenants/:id", s.deleteTenant)
 	api.Post("/tenants/:id/tokens", s.createToken)
 	api.Get("/tenants/:id/tokens", s.listTokens)
+	api.Get("/tenants/:id/rejections", s.listRejections)
 	api.Post("/tenants/:id/ops/:op", s.workerOp)
 	s.mountTenantData(api)
 	api.Delete("/tenants/:id/tokens/:token", s.revokeToken)

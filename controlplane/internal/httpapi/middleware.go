@@ -19,6 +19,8 @@ const (
 	localRequestID = "request_id"
 	localTenantID  = "tenant_id"
 	localPrincipal = "principal"
+	localForwarded = "forwarded" // the worker answered; it logs the exchange
+	localErrorMsg  = "error_msg"
 )
 
 // requestContext runs first: it assigns the request id, puts it and a
@@ -51,6 +53,11 @@ func (s *server) requestContext(c *fiber.Ctx) error {
 	s.metrics.observe(route, code, time.Since(start))
 	if tenantID, ok := c.Locals(localTenantID).(string); ok {
 		s.metrics.scim.WithLabelValues(tenantID, strconv.Itoa(code)).Inc()
+		if forwarded, _ := c.Locals(localForwarded).(bool); !forwarded && code >= 400 {
+			reason, _ := c.Locals(localErrorMsg).(string)
+			s.Rejections.Record(tenant.Rejection{At: start, TenantID: tenantID, RequestID: id,
+				Method: strings.Clone(c.Method()), Path: strings.Clone(c.Path()), Status: code, Reason: reason})
+		}
 	}
 	s.Logger.DebugContext(c.UserContext(), "request", "method", c.Method(), "path", c.Path(), "status", code, "duration", time.Since(start))
 	return nil

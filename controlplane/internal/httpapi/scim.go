@@ -21,10 +21,11 @@ func (s *server) scim(c *fiber.Ctx) error {
 	tenantID := strings.Clone(c.Params("tenant")) // kept past the handler by the pool and limiter
 	ctx := c.UserContext()
 	err := s.Tenants.AuthenticateSCIM(ctx, tenantID, bearer(c))
-	if err != nil && !errors.Is(err, tenant.ErrDisabled) {
+	if errors.Is(err, tenant.ErrUnknownTenant) || err != nil && !errors.Is(err, tenant.ErrUnauthenticated) && !errors.Is(err, tenant.ErrDisabled) {
 		return err
 	}
-	// Only known tenants get their own log attribute and metric label.
+	// Only known tenants get their own log attribute, metric label and
+	// rejection records.
 	ctx = logctx.With(ctx, slog.String("tenant_id", tenantID))
 	c.SetUserContext(ctx)
 	c.Locals(localTenantID, tenantID)
@@ -61,6 +62,7 @@ func (s *server) scim(c *fiber.Ctx) error {
 	if err != nil {
 		return workerUnavailable(err)
 	}
+	c.Locals(localForwarded, true)
 	for name, values := range reply.Header {
 		for _, v := range values {
 			c.Response().Header.Add(name, v)

@@ -84,6 +84,9 @@ func (s *Store) DeleteTenant(ctx context.Context, id string, a tenant.AuditEntry
 		if err := mustAffect(tx.Exec(ctx, `DELETE FROM control.tenants WHERE id = $1`, id)); err != nil {
 			return err
 		}
+		if _, err := tx.Exec(ctx, `DELETE FROM control.scim_rejections WHERE tenant_id = $1`, id); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`, id); err != nil {
 			return fmt.Errorf("end tenant sessions: %w", err)
 		}

@@ -81,16 +81,19 @@ func (s *Service) RolePassword(tenantID string) string {
 // A token of another tenant, an unknown tenant and a bad token are all
 // ErrUnauthenticated; a disabled tenant with a good token is ErrDisabled.
 func (s *Service) AuthenticateSCIM(ctx context.Context, tenantID, token string) error {
-	if !ValidTenantID(tenantID) || !strings.HasPrefix(token, TokenPrefix) {
-		return ErrUnauthenticated
+	if !ValidTenantID(tenantID) {
+		return ErrUnknownTenant
 	}
 	now := s.now()
 	t, hashes, err := s.credentials(ctx, tenantID, now)
 	if errors.Is(err, ErrNotFound) {
-		return ErrUnauthenticated
+		return ErrUnknownTenant
 	}
 	if err != nil {
 		return fmt.Errorf("authenticate scim: %w", err)
+	}
+	if !strings.HasPrefix(token, TokenPrefix) {
+		return ErrUnauthenticated
 	}
 	sum := hashSecret(token)
 	var match *TokenHash

@@ -6,6 +6,7 @@ package tenant
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -16,6 +17,9 @@ var (
 	ErrForbidden       = errors.New("forbidden")
 	ErrDisabled        = errors.New("tenant is disabled")
 	ErrConflict        = errors.New("conflict")
+	// ErrUnknownTenant is an ErrUnauthenticated for a tenant id that does
+	// not exist.
+	ErrUnknownTenant = fmt.Errorf("%w: unknown tenant", ErrUnauthenticated)
 )
 
 // ValidationError is a request the caller can fix; its message is safe to show.
@@ -132,6 +136,8 @@ type Store interface {
 	ListAudit(ctx context.Context, tenantID string, limit int) ([]AuditEntry, error)
 
 	PolicyStore
+
+	ListRejections(ctx context.Context, tenantID string, limit int) ([]Rejection, error)
 }
 
 // WorkerStopper stops a tenant's worker before its tenant is disabled or
