@@ -113,7 +113,10 @@ func (s *session) run(steps ...chromedp.Action[chromedp.Void]) {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(s.ctx, stepTimeout)
 	defer cancel()
-	require.NoError(s.t, chromedp.Do(ctx, steps...))
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		s.screenshot("failed")
+		s.t.Fatalf("browser steps failed (see tests/screenshots/failed.png): %v", err)
+	}
 }
 
 func get[T any](s *session, a chromedp.Action[T]) T {
@@ -132,17 +135,26 @@ func (s *session) screenshot(name string) {
 	require.NoError(s.t, os.WriteFile(filepath.Join(s.shot, name+".png"), png, 0o644))
 }
 
-// text returns the visible text of the first element matching the CSS
-// selector.
+// text returns the rendered text of the first element matching the CSS
+// selector, once it is visible. It reads through JavaScript, which cannot
+// hold a node of a page that has since been replaced.
 func (s *session) text(sel string) string {
 	s.t.Helper()
-	return get(s, chromedp.Text(chromedp.CSS(sel)))
+	return s.property(sel, "innerText")
 }
 
 // value returns the value of the form field matching the CSS selector.
 func (s *session) value(sel string) string {
 	s.t.Helper()
-	return get(s, chromedp.Value(chromedp.CSS(sel)))
+	return s.property(sel, "value")
+}
+
+func (s *session) property(sel, prop string) string {
+	s.t.Helper()
+	s.run(chromedp.WaitVisible(chromedp.CSS(sel)))
+	quoted, err := json.Marshal(sel)
+	require.NoError(s.t, err)
+	return get(s, chromedp.Evaluate[string]("document.querySelector("+string(quoted)+")."+prop))
 }
 
 // scim sends a SCIM request to the tenant's endpoint the way Entra does.
@@ -302,11 +314,37 @@ func TestConsole(t *testing.T) {
 	require.Contains(t, dry, "bob@acme.example")
 	require.Contains(t, dry, "+ forms.design")
 	s.screenshot("08-policy-dry-run")
+	activate := func(label string) {
+		s.run(
+			chromedp.Click(chromedp.Search(`//button[text()="`+label+`"]`)),
+			chromedp.WaitVisible(chromedp.Search(`//*[contains(@class,"alert") and contains(., "is active")]`)),
+		)
+	}
+	activate("Activate")
+
+	// Version 2 takes it back; its page diffs it against the active one.
+	// Then roll back to version 1.
 	s.run(
-		chromedp.Click(chromedp.Search(`//button[text()="Activate"]`)),
-		chromedp.WaitVisible(chromedp.Search(`//*[contains(@class,"alert") and contains(., "is active")]`)),
+		chromedp.Click(chromedp.Search(`//a[text()="Edit a copy"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#file-mapping")),
 	)
-	s.screenshot("09-policy-version")
+	s.run(
+		chromedp.SetValue(chromedp.CSS("#file-mapping"), regrant(t, s.value("#file-mapping"), "forms-viewers", "viewer")),
+		chromedp.SetValue(chromedp.CSS("#comment"), "Viewers only view again"),
+		chromedp.Click(chromedp.CSS(`button[value="save"]`)),
+		chromedp.WaitVisible(chromedp.CSS("tr.add")),
+	)
+	require.Contains(t, s.text("h1"), "Version 2")
+	require.Contains(t, s.text("tr.add"), `"viewer"`)
+	require.Contains(t, s.text("tr.del"), `"designer"`)
+	s.screenshot("09-policy-version-diff")
+	activate("Activate")
+	s.run(
+		chromedp.Click(chromedp.Search(`//ol[@class="versions"]//a[.="v1"]`)),
+		chromedp.WaitVisible(chromedp.Search(`//button[text()="Roll back to this version"]`)),
+	)
+	activate("Roll back to this version")
+	require.Contains(t, s.text(".versions .current"), "active")
 
 	// Bob gained forms.design, and the console says why.
 	s.run(chromedp.Navigate(bob+"?permission=forms.design"), chromedp.WaitVisible(chromedp.CSS(".explain")))

@@ -174,7 +174,9 @@ func (con *console) setSession(c *fiber.Ctx, sess *session) {
 func (con *console) fail(r *request, status int, err error) error {
 	var ae *apiError
 	msg := err.Error()
-	if !errors.As(err, &ae) && status >= 500 {
+	if errors.As(err, &ae) {
+		msg = ae.Message
+	} else if status >= 500 {
 		con.log.ErrorContext(r.c.UserContext(), "console request failed", "path", r.c.Path(), "err", err)
 		msg = "internal error; see the control plane's log"
 	}

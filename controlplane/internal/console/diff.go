@@ -17,8 +17,8 @@ type diffLine struct {
 // maxDiffCells bounds the LCS table; larger inputs diff as "all replaced".
 const maxDiffCells = 4_000_000
 
-// lineDiff returns the line diff of old and new, with unchanged runs longer
-// than 2*context folded.
+// lineDiff returns the line diff of old and new. When they differ,
+// unchanged runs longer than 2*context are folded.
 func lineDiff(old, new string, context int) []diffLine {
 	a, b := splitLines(old), splitLines(new)
 	// Common prefix and suffix need no table.
@@ -38,6 +38,9 @@ func lineDiff(old, new string, context int) []diffLine {
 	for i := 0; i < suf; i++ {
 		ai, bi := len(a)-suf+i, len(b)-suf+i
 		out = append(out, diffLine{Op: ' ', Text: a[ai], Old: ai + 1, New: bi + 1})
+	}
+	if !changed(out) {
+		return out // shown whole: there is no change to give context to
 	}
 	return fold(out, context)
 }
@@ -76,12 +79,12 @@ func middleDiff(a, b []string, offset int) []diffLine {
 			out = append(out, diffLine{Op: ' ', Text: a[i], Old: offset + i + 1, New: offset + j + 1})
 			i++
 			j++
-		case j < len(b) && (i == len(a) || lcs[i][j+1] >= lcs[i+1][j]):
-			out = append(out, diffLine{Op: '+', Text: b[j], New: offset + j + 1})
-			j++
-		default:
+		case i < len(a) && (j == len(b) || lcs[i+1][j] >= lcs[i][j+1]):
 			out = append(out, diffLine{Op: '-', Text: a[i], Old: offset + i + 1})
 			i++
+		default:
+			out = append(out, diffLine{Op: '+', Text: b[j], New: offset + j + 1})
+			j++
 		}
 	}
 	return out

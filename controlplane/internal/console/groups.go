@@ -105,7 +105,7 @@ func (con *console) userPage(r *request) error {
 		}
 		perms = append(perms, row)
 	}
-	data := map[string]any{"User": u, "Perms": perms, "Attributes": prettyJSONValue(u.User)}
+	data := map[string]any{"User": u, "Perms": perms, "Attributes": prettyJSONValue(u.User), "GroupNames": groupNames}
 	if p := strings.TrimSpace(r.c.Query("permission")); p != "" {
 		var ex explanation
 		err := r.api.get(ctx, tenantPath(t.ID, "users", uid, "explain"), url.Values{"permission": {p}}, &ex)

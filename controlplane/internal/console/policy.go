@@ -137,14 +137,16 @@ func (con *console) policySubmit(r *request) error {
 }
 
 // editorFromForm reads the editor's fields: the mapping, each module (an
-// emptied module is dropped) and the optional new module.
+// emptied module is dropped) and the optional new module. Browsers send
+// textareas with CRLF line ends; the policy keeps LF.
 func editorFromForm(r *request) *editor {
 	args := r.c.Request().PostArgs()
-	ed := &editor{Mapping: editorFile{Name: mappingFile, Src: string(args.Peek("mapping"))}, Comment: string(args.Peek("comment"))}
+	text := func(b []byte) string { return strings.ReplaceAll(string(b), "\r\n", "\n") }
+	ed := &editor{Mapping: editorFile{Name: mappingFile, Src: text(args.Peek("mapping"))}, Comment: string(args.Peek("comment"))}
 	ed.From, _ = strconv.ParseInt(string(args.Peek("from")), 10, 64)
 	names, srcs := args.PeekMulti("module_name"), args.PeekMulti("module_src")
 	for i := range min(len(names), len(srcs)) {
-		name, src := strings.TrimSpace(string(names[i])), string(srcs[i])
+		name, src := strings.TrimSpace(string(names[i])), text(srcs[i])
 		if name == "" || strings.TrimSpace(src) == "" {
 			continue
 		}
@@ -221,22 +223,22 @@ func (con *console) renderVersion(r *request, dry *dryRun, flash string) error {
 	if err != nil {
 		return err
 	}
+	// Compare with the version asked for, else the active one, else the
+	// one before. The built-in default is only readable while in force.
 	against := active
 	if a, err := strconv.ParseInt(r.c.Query("against"), 10, 64); err == nil {
 		against = a
 	} else if against == pv.Version {
 		against = pv.Version - 1
 	}
-	var base policyVersion
+	var base *policyVersion
 	switch {
 	case against > 0:
-		err = r.api.get(ctx, tenantPath(t.ID, "policies", strconv.FormatInt(against, 10)), nil, &base)
-	default:
-		err = r.api.post(ctx, tenantPath(t.ID, "ops", "policy.active"), nil, &base)
-		if base.Version != 0 {
-			// A version is active after all; compare with nothing stored.
-			base = policyVersion{}
-		}
+		base = &policyVersion{}
+		err = r.api.get(ctx, tenantPath(t.ID, "policies", strconv.FormatInt(against, 10)), nil, base)
+	case active == 0:
+		base = &policyVersion{}
+		err = r.api.post(ctx, tenantPath(t.ID, "ops", "policy.active"), nil, base)
 	}
 	if err != nil {
 		return err
@@ -247,13 +249,15 @@ func (con *console) renderVersion(r *request, dry *dryRun, flash string) error {
 		Changed bool
 	}
 	var diffs []fileDiff
-	for _, name := range fileNames(base, pv) {
-		oldSrc, newSrc := base.Modules[name], pv.Modules[name]
-		if name == mappingFile {
-			oldSrc, newSrc = prettyJSON(string(base.Mapping)), prettyJSON(string(pv.Mapping))
+	if base != nil {
+		for _, name := range fileNames(*base, pv) {
+			oldSrc, newSrc := base.Modules[name], pv.Modules[name]
+			if name == mappingFile {
+				oldSrc, newSrc = canonicalJSON(base.Mapping), canonicalJSON(pv.Mapping)
+			}
+			lines := lineDiff(oldSrc, newSrc, 3)
+			diffs = append(diffs, fileDiff{Name: name, Lines: lines, Changed: changed(lines)})
 		}
-		lines := lineDiff(oldSrc, newSrc, 3)
-		diffs = append(diffs, fileDiff{Name: name, Lines: lines, Changed: changed(lines)})
 	}
 	if flash == "" && r.c.Query("saved") != "" {
 		flash = "Saved as version " + v + ". Its tests pass. Dry run it to see who gains and loses what, then activate it."
@@ -264,6 +268,18 @@ func (con *console) renderVersion(r *request, dry *dryRun, flash string) error {
 	data := map[string]any{"V": pv, "Versions": versions, "Active": active, "Against": against, "Diffs": diffs,
 		"Dry": dry, "Flash": flash, "Manage": r.sess.CanManage(t.ID)}
 	return con.render(r, "version", page{Title: t.Name + ": policy version " + v, Nav: "policy", Tenant: t, Data: data})
+}
+
+// canonicalJSON indents a mapping document with sorted keys, so that a
+// diff shows changes of content, not of formatting or key order.
+func canonicalJSON(doc json.RawMessage) string {
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return string(doc)
+	}
+	return prettyJSONValue(v)
 }
 
 // fileNames lists the mapping and every module of either version.

@@ -76,7 +76,9 @@ var funcs = template.FuncMap{
 		}
 		return "same"
 	},
-	"lines": func(s string) int { return max(4, min(40, strings.Count(s, "\n")+2)) },
+	"lines": func(s string) int { return strings.Count(s, "\n") + 1 },
+	// rows sizes a textarea to its text, within bounds.
+	"rows": func(s string) int { return max(4, min(40, strings.Count(s, "\n")+2)) },
 	"query": func(kv ...string) string {
 		q := url.Values{}
 		for i := 0; i+1 < len(kv); i += 2 {
