@@ -259,6 +259,9 @@ func TestConsole(t *testing.T) {
 	// A failed request for the log viewer to find: a duplicate userName.
 	status, body := scim(t, tenantURL, token, "POST", "/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"alice@acme.example","active":true}`)
 	require.Equal(t, http.StatusConflict, status, body)
+	// And one the control plane refuses before the worker: a wrong token.
+	status, body = scim(t, tenantURL, "scimtok_wrong", "GET", "/Users", "")
+	require.Equal(t, http.StatusUnauthorized, status, body)
 
 	// Groups page: every group with its member count and permission sets.
 	s.run(chromedp.Navigate(console+"/groups"), chromedp.WaitVisible(chromedp.CSS("table.grid")))
@@ -354,6 +357,11 @@ func TestConsole(t *testing.T) {
 
 	// The log viewer finds the duplicate userName.
 	s.run(chromedp.Navigate(console+"/logs"), chromedp.WaitVisible(chromedp.CSS("#log-rows")))
+	require.Contains(t, s.text(".rejections"), "401")
+	s.run(
+		chromedp.Click(chromedp.CSS("#live-tail")),
+		chromedp.WaitVisible(chromedp.Search(`//*[@id="tail-status" and starts-with(., "Updated")]`)),
+	)
 	s.screenshot("11-logs")
 	s.run(
 		chromedp.SetValue(chromedp.CSS("#f-status"), "409"),
@@ -390,12 +398,42 @@ func TestConsole(t *testing.T) {
 	)
 	require.NotContains(t, s.text("table.grid tbody"), "Short-lived Ltd")
 
+	// A support key scoped to the tenant sees its pages but no controls.
+	supportKey := createAPIKey(t, base, `{"name":"helpdesk","role":"support","tenant_id":"`+tenantID+`"}`)
+	s.run(
+		chromedp.Click(chromedp.Search(`//button[text()="Sign out"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#key")),
+		chromedp.SetValue(chromedp.CSS("#key"), supportKey),
+		chromedp.Submit(chromedp.CSS("#key")),
+		chromedp.WaitVisible(chromedp.CSS("#tenant-url")),
+	)
+	require.Contains(t, s.text(".who"), "support")
+	require.NotContains(t, s.text("main"), "Generate token")
+	require.NotContains(t, s.text("nav.side"), "Tenants")
+	s.run(chromedp.Navigate(console+"/policy"), chromedp.WaitVisible(chromedp.CSS("#file-mapping")))
+	require.Contains(t, s.text("main"), "may read this policy but not change it")
+
 	// A POST without the session's CSRF token is refused.
 	resp, err := http.Post(base+"/admin/tenants", "application/x-www-form-urlencoded", bytes.NewReader([]byte("name=evil")))
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusForbidden, resp.StatusCode)
 	t.Logf("browser walk done in %s", time.Since(start).Round(time.Millisecond))
+}
+
+// createAPIKey creates an admin API key with the operator key and returns it.
+func createAPIKey(t *testing.T, base, body string) string {
+	t.Helper()
+	req, err := http.NewRequest("POST", base+"/api/v1/api-keys", strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+operatorKey)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusCreated, resp.StatusCode, string(b))
+	return jsonField(t, string(b), "key")
 }
 
 // jsonField pulls a top-level string field out of a JSON document.

@@ -297,3 +297,14 @@ type logHealth struct {
 	} `json:"top_errors"`
 	QuarantineWarning string `json:"quarantine_warning"`
 }
+
+// rejection is a SCIM request the control plane refused before it reached
+// the tenant's worker (bad token, rate limit, worker down).
+type rejection struct {
+	At        time.Time `json:"at"`
+	RequestID string    `json:"request_id"`
+	Method    string    `json:"method"`
+	Path      string    `json:"path"`
+	Status    int       `json:"status"`
+	Reason    string    `json:"reason"`
+}

@@ -81,6 +81,14 @@ func (con *console) logsPage(r *request) error {
 	} else {
 		data["Health"] = h
 	}
+	var rej struct {
+		Rejections []rejection `json:"rejections"`
+	}
+	if err := r.api.get(r.c.UserContext(), tenantPath(t.ID, "rejections"), url.Values{"limit": {"20"}}, &rej); err != nil {
+		data["RejectionsError"] = err
+	} else {
+		data["Rejections"] = rej.Rejections
+	}
 	return con.render(r, "logs", page{Title: t.Name + ": SCIM log", Nav: "logs", Tenant: t, Data: data})
 }
 
