@@ -256,7 +256,7 @@ func TestRun_TokenRotationOverlaps(t *testing.T) {
 func TestRun_ExpiredTokenIsRefused(t *testing.T) {
 	e := boot(t, nil)
 	a := e.createTenant("A")
-	exp := time.Now().Add(time.Second).UTC().Format(time.RFC3339Nano)
+	exp := time.Now().Add(3 * time.Second).UTC().Format(time.RFC3339Nano)
 	r := e.do("POST", "/api/v1/tenants/"+a.ID+"/tokens", operatorKey, []byte(`{"expires_at":"`+exp+`"}`))
 	require.Equal(t, http.StatusCreated, r.status, string(r.body))
 	var tok struct {
@@ -266,7 +266,7 @@ func TestRun_ExpiredTokenIsRefused(t *testing.T) {
 	require.Equal(t, http.StatusOK, e.scim(a.ID, tok.Token, "GET", lookup, nil).status)
 	require.Eventually(t, func() bool {
 		return e.scim(a.ID, tok.Token, "GET", lookup, nil).status == http.StatusUnauthorized
-	}, 5*time.Second, 100*time.Millisecond)
+	}, 10*time.Second, 100*time.Millisecond)
 }
 
 func TestRun_DisabledTenantIsForbidden(t *testing.T) {
@@ -281,7 +281,7 @@ func TestRun_DisabledTenantIsForbidden(t *testing.T) {
 }
 
 func TestRun_RateLimitAnswers429WithRetryAfter(t *testing.T) {
-	e := boot(t, map[string]string{"SCIMPLANE_RATE_LIMIT": "1", "SCIMPLANE_RATE_BURST": "3", "SCIMPLANE_RATE_QUEUE_WAIT": "0s"})
+	e := boot(t, map[string]string{"SCIMPLANE_RATE_LIMIT": "0.01", "SCIMPLANE_RATE_BURST": "3", "SCIMPLANE_RATE_QUEUE_WAIT": "0s"})
 	a, b := e.createTenant("A"), e.createTenant("B")
 	for range 3 {
 		require.Equal(t, http.StatusOK, e.scim(a.ID, a.Token, "GET", lookup, nil).status)
@@ -642,7 +642,7 @@ func TestRun_TenantDataRoutesAndPolicyVersions(t *testing.T) {
 }
 
 func TestRun_RefusedRequestsAreRecordedAgainstTheTenant(t *testing.T) {
-	e := boot(t, map[string]string{"SCIMPLANE_RATE_LIMIT": "1", "SCIMPLANE_RATE_BURST": "2", "SCIMPLANE_RATE_QUEUE_WAIT": "0s"})
+	e := boot(t, map[string]string{"SCIMPLANE_RATE_LIMIT": "0.01", "SCIMPLANE_RATE_BURST": "2", "SCIMPLANE_RATE_QUEUE_WAIT": "0s"})
 	a := e.createTenant("A")
 	requireSCIMError(t, e.scim(a.ID, "scimtok_wrong", "GET", lookup, nil), http.StatusUnauthorized)
 	for range 2 {

@@ -147,14 +147,18 @@ func TestPool_KilledWorkerIsReplacedOnNextRequest(t *testing.T) {
 
 func TestPool_RepeatedCrashesBackOff(t *testing.T) {
 	p, _ := newPool(t, 10, time.Minute)
-	for range 2 {
-		_, err := send(t, p, "tnt_a", "/crash")
-		require.Error(t, err)
-	}
-	_, err := send(t, p, "tnt_a", "/")
-	var unavailable *UnavailableError
-	require.ErrorAs(t, err, &unavailable)
-	require.Positive(t, unavailable.RetryAfter)
+	_, err := send(t, p, "tnt_a", "/crash")
+	require.Error(t, err)
+	secondCrash := time.Now()
+	_, err = send(t, p, "tnt_a", "/crash")
+	require.Error(t, err)
+
+	// The first crash restarts at once, the second waits.
+	p.mu.Lock()
+	f := *p.failures["tnt_a"]
+	p.mu.Unlock()
+	require.Equal(t, 2, f.count)
+	require.True(t, f.notBefore.After(secondCrash.Add(200*time.Millisecond)), "no back-off after a repeated crash")
 	require.Eventually(t, func() bool {
 		_, err := send(t, p, "tnt_a", "/")
 		return err == nil
