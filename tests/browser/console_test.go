@@ -226,6 +226,13 @@ func TestConsole(t *testing.T) {
 	require.Equal(t, 2, strings.Count(s.text(".probes"), "passed"), s.text(".probes"))
 	s.run(chromedp.ScrollIntoView(chromedp.CSS(".probes")))
 	s.screenshot("03-setup-check-connection")
+	// Revoke the first token: the new one keeps working, the old one stops.
+	s.run(
+		chromedp.Click(chromedp.Search(`//tr[contains(., "initial")]//button[text()="Revoke"]`)),
+		chromedp.WaitVisible(chromedp.Search(`//tr[contains(., "initial")]//span[text()="revoked"]`)),
+	)
+	status, body := scim(t, tenantURL, firstToken, "GET", "/Users?count=1", "")
+	require.Equal(t, http.StatusUnauthorized, status, body)
 
 	// Provision users and groups the way Entra does.
 	userIDs := map[string]string{}
@@ -257,7 +264,7 @@ func TestConsole(t *testing.T) {
 		require.Equal(t, http.StatusCreated, status, body)
 	}
 	// A failed request for the log viewer to find: a duplicate userName.
-	status, body := scim(t, tenantURL, token, "POST", "/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"alice@acme.example","active":true}`)
+	status, body = scim(t, tenantURL, token, "POST", "/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"alice@acme.example","active":true}`)
 	require.Equal(t, http.StatusConflict, status, body)
 	// And one the control plane refuses before the worker: a wrong token.
 	status, body = scim(t, tenantURL, "scimtok_wrong", "GET", "/Users", "")
