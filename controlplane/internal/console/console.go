@@ -70,38 +70,38 @@ func Mount(app *fiber.App, p Params) {
 
 func (con *console) routes(r fiber.Router) {
 	r.Get("/static/:file", con.serveStatic)
-	r.Get("/signin", con.wrap(con.signInPage, public))
-	r.Post("/signin", con.wrap(con.signIn, public))
-	r.Post("/signout", con.wrap(con.signOut, public))
+	r.Get("/signin", con.public(con.signInPage))
+	r.Post("/signin", con.public(con.signIn))
+	r.Post("/signout", con.public(con.signOut))
 
-	r.Get("/", con.wrap(con.home, 0))
-	r.Get("/tenants", con.wrap(con.tenantsPage, 0))
-	r.Post("/tenants", con.wrap(con.createTenant, 0))
-	r.Post("/tenants/:id/enable", con.wrap(con.setEnabled(true), 0))
-	r.Post("/tenants/:id/disable", con.wrap(con.setEnabled(false), 0))
-	r.Get("/tenants/:id/delete", con.wrap(con.deletePage, 0))
-	r.Post("/tenants/:id/delete", con.wrap(con.deleteTenant, 0))
+	r.Get("/", con.page(con.home))
+	r.Get("/tenants", con.page(con.tenantsPage))
+	r.Post("/tenants", con.page(con.createTenant))
+	r.Post("/tenants/:id/enable", con.page(con.setEnabled(true)))
+	r.Post("/tenants/:id/disable", con.page(con.setEnabled(false)))
+	r.Get("/tenants/:id/delete", con.page(con.deletePage))
+	r.Post("/tenants/:id/delete", con.page(con.deleteTenant))
 
-	r.Get("/tenants/:id", con.wrap(con.setupPage, 0))
-	r.Post("/tenants/:id/tokens", con.wrap(con.createToken, 0))
-	r.Post("/tenants/:id/tokens/:token/revoke", con.wrap(con.revokeToken, 0))
-	r.Post("/tenants/:id/check", con.wrap(con.checkConnection, 0))
+	r.Get("/tenants/:id", con.page(con.setupPage))
+	r.Post("/tenants/:id/tokens", con.page(con.createToken))
+	r.Post("/tenants/:id/tokens/:token/revoke", con.page(con.revokeToken))
+	r.Post("/tenants/:id/check", con.page(con.checkConnection))
 
-	r.Get("/tenants/:id/groups", con.wrap(con.groupsPage, 0))
-	r.Get("/tenants/:id/groups/:gid", con.wrap(con.groupPage, 0))
-	r.Get("/tenants/:id/users", con.wrap(con.usersPage, 0))
-	r.Get("/tenants/:id/users/:uid", con.wrap(con.userPage, 0))
+	r.Get("/tenants/:id/groups", con.page(con.groupsPage))
+	r.Get("/tenants/:id/groups/:gid", con.page(con.groupPage))
+	r.Get("/tenants/:id/users", con.page(con.usersPage))
+	r.Get("/tenants/:id/users/:uid", con.page(con.userPage))
 
-	r.Get("/tenants/:id/policy", con.wrap(con.policyPage, 0))
-	r.Post("/tenants/:id/policy", con.wrap(con.policySubmit, 0))
-	r.Get("/tenants/:id/policy/:version", con.wrap(con.versionPage, 0))
-	r.Post("/tenants/:id/policy/:version/dry-run", con.wrap(con.dryRun, 0))
-	r.Post("/tenants/:id/policy/:version/activate", con.wrap(con.activate, 0))
+	r.Get("/tenants/:id/policy", con.page(con.policyPage))
+	r.Post("/tenants/:id/policy", con.page(con.policySubmit))
+	r.Get("/tenants/:id/policy/:version", con.page(con.versionPage))
+	r.Post("/tenants/:id/policy/:version/dry-run", con.page(con.dryRun))
+	r.Post("/tenants/:id/policy/:version/activate", con.page(con.activate))
 
-	r.Get("/tenants/:id/logs", con.wrap(con.logsPage, 0))
-	r.Get("/tenants/:id/logs/rows", con.wrap(con.logRows, 0))
-	r.Get("/tenants/:id/logs/export", con.wrap(con.logExport, 0))
-	r.Get("/tenants/:id/logs/:entry", con.wrap(con.logEntryPage, 0))
+	r.Get("/tenants/:id/logs", con.page(con.logsPage))
+	r.Get("/tenants/:id/logs/rows", con.page(con.logRows))
+	r.Get("/tenants/:id/logs/export", con.page(con.logExport))
+	r.Get("/tenants/:id/logs/:entry", con.page(con.logEntryPage))
 }
 
 // request is one console request: its session and an API client acting
@@ -112,14 +112,20 @@ type request struct {
 	api  *client
 }
 
-type wrapOpt int
+// badInput is a request the user can fix; its text is shown as is.
+type badInput string
 
-// public marks routes that work without signing in.
-const public wrapOpt = 1
+func (e badInput) Error() string { return string(e) }
 
-// wrap loads the session, insists on one (unless public), checks the CSRF
-// token of every POST, and turns handler errors into an error page.
-func (con *console) wrap(h func(*request) error, opt wrapOpt) fiber.Handler {
+// page serves a page that needs a signed-in user.
+func (con *console) page(h func(*request) error) fiber.Handler { return con.wrap(h, true) }
+
+// public serves a page that works without signing in.
+func (con *console) public(h func(*request) error) fiber.Handler { return con.wrap(h, false) }
+
+// wrap loads the session, insists on a signed-in one if asked, checks the
+// CSRF token of every POST, and turns handler errors into an error page.
+func (con *console) wrap(h func(*request) error, signIn bool) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		c.Set("Cache-Control", "no-store")
 		c.Set("X-Frame-Options", "DENY")
@@ -134,7 +140,7 @@ func (con *console) wrap(h func(*request) error, opt wrapOpt) fiber.Handler {
 		if c.Method() == fiber.MethodPost && !sess.validCSRF(c.FormValue("csrf")) {
 			return con.fail(r, fiber.StatusForbidden, errors.New("the form expired or did not come from this console; reload the page and try again"))
 		}
-		if opt != public && !sess.SignedIn() {
+		if signIn && !sess.SignedIn() {
 			if c.Method() != fiber.MethodGet {
 				return con.fail(r, fiber.StatusUnauthorized, errors.New("sign in first"))
 			}
@@ -143,6 +149,10 @@ func (con *console) wrap(h func(*request) error, opt wrapOpt) fiber.Handler {
 		if err := h(r); err != nil {
 			status := fiber.StatusInternalServerError
 			var ae *apiError
+			var bad badInput
+			if errors.As(err, &bad) {
+				status = fiber.StatusBadRequest
+			}
 			if errors.As(err, &ae) {
 				status = ae.Status
 				if ae.Status == fiber.StatusUnauthorized {

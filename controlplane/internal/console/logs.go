@@ -32,7 +32,7 @@ func logQuery(r *request) (url.Values, error) {
 		at, err := time.Parse(datetimeLocal, v)
 		if err != nil {
 			if at, err = time.Parse(time.RFC3339, v); err != nil {
-				return nil, &apiError{Status: http.StatusBadRequest, Message: f + " must be a date and time like 2026-01-31T14:00"}
+				return nil, badInput(f + " must be a date and time like 2026-01-31T14:00")
 			}
 		}
 		q.Set(f, at.UTC().Format(time.RFC3339))

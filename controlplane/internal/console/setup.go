@@ -41,7 +41,7 @@ func (con *console) createToken(r *request) error {
 	if days := r.c.FormValue("expires_days"); days != "" && days != "0" {
 		var n int
 		if _, err := fmt.Sscan(days, &n); err != nil || n < 1 {
-			return fmt.Errorf("expiry must be a number of days")
+			return badInput("expiry must be a number of days")
 		}
 		in["expires_at"] = con.now().UTC().AddDate(0, 0, n).Format(time.RFC3339)
 	}
