@@ -16,8 +16,8 @@ func TestWorker_BadInput(t *testing.T) {
 	deep := strings.Repeat("(", 100) + `userName eq "x"` + strings.Repeat(")", 100)
 	tests := []struct {
 		name, method, path, query, body string
-		status                           int
-		scimType                         string
+		status                          int
+		scimType                        string
 	}{
 		{"oversize body", "POST", "/Users", "", `{"userName":"` + strings.Repeat("x", 1<<20) + `"}`, 413, ""},
 		{"deeply nested filter", "GET", "/Users", "filter=" + url.QueryEscape(deep), "", 400, "invalidFilter"},

@@ -23,6 +23,14 @@ const testBase = "https://scim.example.net/scim/tnt_test/v2"
 // login role of its own, as the control plane provisions tenants.
 func newTestWorker(tb testing.TB) *Worker {
 	tb.Helper()
+	w, _ := newTestWorkerWithAdmin(tb)
+	return w
+}
+
+// newTestWorkerWithAdmin also returns a superuser URL of the worker's
+// database and its role name.
+func newTestWorkerWithAdmin(tb testing.TB) (*Worker, string) {
+	tb.Helper()
 	ctx := context.Background()
 	admin := pgtest.NewDatabase(tb)
 	conn, err := pgx.Connect(ctx, admin)
@@ -53,7 +61,7 @@ func newTestWorker(tb testing.TB) *Worker {
 	w, err := New(ctx, Config{TenantID: role, DatabaseURL: u.String(), MaxConns: 8}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.NoError(tb, err)
 	tb.Cleanup(w.Close)
-	return w
+	return w, admin
 }
 
 func randomSuffix() string {

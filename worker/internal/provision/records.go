@@ -16,6 +16,9 @@ import (
 var (
 	ErrNotFound = errors.New("not found")
 	ErrConflict = errors.New("uniqueness conflict")
+	// ErrUnavailable marks a failure to reach the database (restart,
+	// failover, connection limit): the exchange may succeed if retried.
+	ErrUnavailable = errors.New("database unavailable")
 )
 
 // UserRecord is a stored user.

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -85,6 +86,14 @@ func (s *Server) Handle(ctx context.Context, ex *scimworker.Exchange) (reply *sc
 	res, err := s.route(ctx, call, ex)
 	if err != nil {
 		se, ok := err.(*scim.Error)
+		if !ok && errors.Is(err, provision.ErrUnavailable) {
+			// Entra retries a 503 with Retry-After soon; a 500 only in its
+			// next cycle, some 40 minutes later.
+			s.log.WarnContext(ctx, "database unavailable", "err", err, "request_id", ex.RequestID)
+			reply := errorReply(scim.NewError(503, "", "the tenant's database is unavailable, retry later"))
+			reply.Header.Set("Retry-After", "5")
+			return reply
+		}
 		if !ok {
 			s.log.ErrorContext(ctx, "scim exchange failed", "err", err, "request_id", ex.RequestID, "method", ex.Method, "path", ex.Path)
 			se = scim.NewError(500, "", "internal error")

@@ -8,8 +8,11 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
 	"strings"
+	"syscall"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
@@ -71,9 +74,15 @@ type querier interface {
 
 // InTx runs fn in a transaction, committing if it returns nil.
 func (s *Store) InTx(ctx context.Context, fn func(provision.Tx) error) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		return fn(&Tx{q: tx})
+	var inner error
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		inner = fn(&Tx{q: tx})
+		return inner
 	})
+	if err != nil && err != inner && unavailable(err) { // begin or commit failed
+		return fmt.Errorf("transaction: %w: %w", provision.ErrUnavailable, err)
+	}
+	return err
 }
 
 // Tx implements provision.Tx.
@@ -89,7 +98,25 @@ func mapErr(err error, what string) error {
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
 		return provision.ErrConflict
 	}
+	if unavailable(err) {
+		return fmt.Errorf("%s: %w: %w", what, provision.ErrUnavailable, err)
+	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// unavailable reports errors that mean the database could not be reached or
+// is going away, as opposed to errors in what was asked of it.
+func unavailable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		// 08: connection exception, 53: insufficient resources,
+		// 57P01-57P03: admin shutdown, crash shutdown, cannot connect now.
+		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "53") || strings.HasPrefix(pgErr.Code, "57P")
+	}
+	var connErr *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connErr) || errors.As(err, &netErr) || pgconn.SafeToRetry(err) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED)
 }
 
 const userCols = `id, doc, created, last_modified, version`
@@ -378,7 +405,7 @@ func (s *Store) Log(ctx context.Context, e *provision.LogEntry) error {
 	b.Queue(insertLog, logArgs(e)...)
 	b.Queue(`COMMIT`)
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("write scim log: %w", err)
+		return mapErr(err, "write scim log")
 	}
 	return nil
 }
