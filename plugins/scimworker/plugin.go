@@ -2,6 +2,9 @@ package scimworker
 
 import (
 	"context"
+	"os"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -57,10 +60,12 @@ func PluginMap() map[string]plugin.Plugin {
 
 // Serve runs impl as a go-plugin worker until the host closes the connection.
 // It must be called from main; the worker must not write to stdout before it.
+// go-plugin's own messages go to stderr as JSON, warnings and errors only.
 func Serve(impl Worker) {
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: Handshake,
 		Plugins:         map[string]plugin.Plugin{PluginName: &GRPCPlugin{Impl: impl}},
 		GRPCServer:      plugin.DefaultGRPCServer,
+		Logger:          hclog.New(&hclog.LoggerOptions{Name: "worker", Level: hclog.Warn, Output: os.Stderr, JSONFormat: true}),
 	})
 }
