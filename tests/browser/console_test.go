@@ -50,7 +50,6 @@ func boot(t *testing.T) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := l.Addr().String()
-	require.NoError(t, l.Close())
 	vars := map[string]string{
 		"DATABASE_URL":            pgtest.NewDatabase(t),
 		"SCIMPLANE_ADDR":          addr,
@@ -62,6 +61,7 @@ func boot(t *testing.T) string {
 	}
 	cfg, err := app.ConfigFromEnv(func(k string) string { return vars[k] })
 	require.NoError(t, err)
+	cfg.Listener = l
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- app.Run(ctx, cfg) }()
@@ -100,10 +100,11 @@ func browser(t *testing.T) context.Context {
 }
 
 type session struct {
-	t    *testing.T
-	ctx  context.Context
-	base string
-	shot string
+	t     *testing.T
+	ctx   context.Context
+	base  string
+	shot  string
+	shots int
 }
 
 // stepTimeout bounds one batch of browser steps.
@@ -114,7 +115,8 @@ func (s *session) run(steps ...chromedp.Action[chromedp.Void]) {
 	ctx, cancel := context.WithTimeout(s.ctx, stepTimeout)
 	defer cancel()
 	if err := chromedp.Do(ctx, steps...); err != nil {
-		s.screenshot("failed")
+		png, _ := chromedp.Run(s.ctx, chromedp.CaptureScreenshot())
+		_ = os.WriteFile(filepath.Join(s.shot, "failed.png"), png, 0o644)
 		s.t.Fatalf("browser steps failed (see tests/screenshots/failed.png): %v", err)
 	}
 }
@@ -128,11 +130,13 @@ func get[T any](s *session, a chromedp.Action[T]) T {
 	return v
 }
 
-// screenshot saves the viewport as tests/screenshots/<name>.png.
+// screenshot saves the viewport as tests/screenshots/<NN>-<name>.png,
+// numbered in the order the walk takes them.
 func (s *session) screenshot(name string) {
 	s.t.Helper()
 	png := get(s, chromedp.CaptureScreenshot())
-	require.NoError(s.t, os.WriteFile(filepath.Join(s.shot, name+".png"), png, 0o644))
+	s.shots++
+	require.NoError(s.t, os.WriteFile(filepath.Join(s.shot, fmt.Sprintf("%02d-%s.png", s.shots, name)), png, 0o644))
 }
 
 // text returns the rendered text of the first element matching the CSS
@@ -183,7 +187,7 @@ func TestConsole(t *testing.T) {
 
 	// Sign in: the console sends an anonymous visitor to the sign-in form.
 	s.run(chromedp.Navigate(base+"/admin/"), chromedp.WaitVisible(chromedp.CSS("#key")))
-	s.screenshot("01-signin")
+	s.screenshot("signin")
 	s.run(
 		chromedp.SetValue(chromedp.CSS("#key"), "spk_not-a-key"),
 		chromedp.Submit(chromedp.CSS("#key")),
@@ -213,11 +217,11 @@ func TestConsole(t *testing.T) {
 	s.run(
 		chromedp.SetValue(chromedp.CSS("#token-name"), "Entra production"),
 		chromedp.Submit(chromedp.CSS("#token-name")),
-		chromedp.WaitVisible(chromedp.CSS("#new-token")),
+		chromedp.WaitVisible(chromedp.Search(`//td[contains(., "Entra production")]`)),
 	)
 	token := s.value("#new-token")
 	require.NotEqual(t, firstToken, token)
-	s.screenshot("02-setup-new-token")
+	s.screenshot("setup-new-token")
 	s.run(
 		chromedp.SetValue(chromedp.CSS("#check-token"), token),
 		chromedp.Submit(chromedp.CSS("#check-token")),
@@ -225,7 +229,7 @@ func TestConsole(t *testing.T) {
 	)
 	require.Equal(t, 2, strings.Count(s.text(".probes"), "passed"), s.text(".probes"))
 	s.run(chromedp.ScrollIntoView(chromedp.CSS(".probes")))
-	s.screenshot("03-setup-check-connection")
+	s.screenshot("setup-check-connection")
 	// Revoke the first token: the new one keeps working, the old one stops.
 	s.run(
 		chromedp.Click(chromedp.Search(`//tr[contains(., "initial")]//button[text()="Revoke"]`)),
@@ -276,12 +280,16 @@ func TestConsole(t *testing.T) {
 	for _, want := range []string{"Forms Designers", "Forms Viewers", "HR", "designer", "viewer"} {
 		require.Contains(t, groups, want)
 	}
-	s.screenshot("04-groups")
+	s.screenshot("groups")
 	s.run(chromedp.Click(chromedp.Search(`//a[text()="Forms Viewers"]`)), chromedp.WaitVisible(chromedp.Search(`//h1[text()="Forms Viewers"]`)))
 	members := s.text("table.grid tbody")
 	require.Contains(t, members, "bob@acme.example")
 	require.Contains(t, members, "carol@acme.example")
-	s.screenshot("05-group-members")
+	s.screenshot("group-members")
+
+	s.run(chromedp.Navigate(console+"/users"), chromedp.WaitVisible(chromedp.CSS("table.grid")))
+	require.Contains(t, s.text("table.grid tbody"), "carol@acme.example")
+	s.screenshot("users")
 
 	// Bob's permissions under the default mapping: viewer only.
 	bob := console + "/users/" + userIDs["Bob"]
@@ -291,7 +299,7 @@ func TestConsole(t *testing.T) {
 
 	// Policy editor: a broken Rego module is reported at its file and line.
 	s.run(chromedp.Navigate(console+"/policy"), chromedp.WaitVisible(chromedp.CSS("#file-mapping")))
-	s.screenshot("06-policy-editor")
+	s.screenshot("policy-editor")
 	s.run(
 		chromedp.Click(chromedp.CSS(".newfile summary")),
 		chromedp.SetValue(chromedp.CSS("#new-name"), "extra.rego"),
@@ -301,7 +309,7 @@ func TestConsole(t *testing.T) {
 	)
 	require.Contains(t, s.text(".problems"), "extra.rego:")
 	s.run(chromedp.ScrollIntoView(chromedp.CSS(".has-problems")))
-	s.screenshot("07-policy-problems")
+	s.screenshot("policy-problems")
 
 	// Change the mapping: Forms Viewers now get the designer set.
 	s.run(chromedp.Navigate(console+"/policy"), chromedp.WaitVisible(chromedp.CSS("#file-mapping")))
@@ -323,14 +331,16 @@ func TestConsole(t *testing.T) {
 	dry := s.text("#dry-run")
 	require.Contains(t, dry, "bob@acme.example")
 	require.Contains(t, dry, "+ forms.design")
-	s.screenshot("08-policy-dry-run")
-	activate := func(label string) {
+	s.screenshot("policy-dry-run")
+	// Each wait names something only the next page has, so that it never
+	// matches the page the click leaves.
+	activate := func(label, version string) {
 		s.run(
 			chromedp.Click(chromedp.Search(`//button[text()="`+label+`"]`)),
-			chromedp.WaitVisible(chromedp.Search(`//*[contains(@class,"alert") and contains(., "is active")]`)),
+			chromedp.WaitVisible(chromedp.Search(`//*[contains(@class,"alert") and contains(., "Version `+version+` is active")]`)),
 		)
 	}
-	activate("Activate")
+	activate("Activate", "1")
 
 	// Version 2 takes it back; its page diffs it against the active one.
 	// Then roll back to version 1.
@@ -347,20 +357,20 @@ func TestConsole(t *testing.T) {
 	require.Contains(t, s.text("h1"), "Version 2")
 	require.Contains(t, s.text("tr.add"), `"viewer"`)
 	require.Contains(t, s.text("tr.del"), `"designer"`)
-	s.screenshot("09-policy-version-diff")
-	activate("Activate")
+	s.screenshot("policy-version-diff")
+	activate("Activate", "2")
 	s.run(
 		chromedp.Click(chromedp.Search(`//ol[@class="versions"]//a[.="v1"]`)),
 		chromedp.WaitVisible(chromedp.Search(`//button[text()="Roll back to this version"]`)),
 	)
-	activate("Roll back to this version")
+	activate("Roll back to this version", "1")
 	require.Contains(t, s.text(".versions .current"), "active")
 
 	// Bob gained forms.design, and the console says why.
 	s.run(chromedp.Navigate(bob+"?permission=forms.design"), chromedp.WaitVisible(chromedp.CSS(".explain")))
 	require.Contains(t, s.text("#permissions"), "forms.design")
 	require.Contains(t, s.text(".explain"), "granted")
-	s.screenshot("10-user-permissions")
+	s.screenshot("user-permissions")
 
 	// The log viewer finds the duplicate userName.
 	s.run(chromedp.Navigate(console+"/logs"), chromedp.WaitVisible(chromedp.CSS("#log-rows")))
@@ -369,22 +379,25 @@ func TestConsole(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#live-tail")),
 		chromedp.WaitVisible(chromedp.Search(`//*[@id="tail-status" and starts-with(., "Updated")]`)),
 	)
-	s.screenshot("11-logs")
+	s.screenshot("logs")
 	s.run(
 		chromedp.SetValue(chromedp.CSS("#f-status"), "409"),
 		chromedp.Submit(chromedp.CSS("#f-status")),
-		chromedp.WaitVisible(chromedp.Search(`//tbody[@id="log-rows"]//span[text()="409"]`)),
+		chromedp.WaitVisible(chromedp.Search(`//input[@id="f-status" and @value="409"]`)),
 	)
 	require.Contains(t, s.text("#log-rows"), "POST")
+	csv := get(s, chromedp.Evaluate[string](`fetch(document.querySelector('a[href*="format=csv"]').href).then(r => r.text())`, chromedp.EvalAwaitPromise))
+	require.Len(t, strings.Split(strings.TrimSpace(csv), "\n"), 2, "CSV export of the 409 filter: %s", csv)
+	require.Contains(t, csv, "uniqueness")
 	s.run(chromedp.Click(chromedp.CSS("#log-rows a")), chromedp.WaitVisible(chromedp.CSS("#resp-body")))
 	require.Contains(t, s.text("#resp-body"), "uniqueness")
 	require.Contains(t, s.text("#req-body"), "alice@acme.example")
-	s.screenshot("12-log-entry")
+	s.screenshot("log-entry")
 
 	// Tenants list with health at a glance, then a typed-confirmation delete.
 	s.run(chromedp.Navigate(base+"/admin/tenants"), chromedp.WaitVisible(chromedp.CSS("table.grid")))
 	require.Contains(t, s.text("table.grid tbody"), "running")
-	s.screenshot("13-tenants")
+	s.screenshot("tenants")
 	s.run(
 		chromedp.SetValue(chromedp.CSS("#name"), "Short-lived Ltd"),
 		chromedp.Submit(chromedp.CSS("#name")),
@@ -396,7 +409,7 @@ func TestConsole(t *testing.T) {
 		chromedp.Submit(chromedp.CSS("#confirm")),
 		chromedp.WaitVisible(chromedp.CSS(".alert.bad")),
 	)
-	s.screenshot("14-delete-confirm")
+	s.screenshot("delete-confirm")
 	doomed := s.text(".danger-zone label .mono")
 	s.run(
 		chromedp.SetValue(chromedp.CSS("#confirm"), doomed),

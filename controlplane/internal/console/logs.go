@@ -66,8 +66,10 @@ func (con *console) logsPage(r *request) error {
 	if err != nil {
 		return err
 	}
-	filters := q.Encode() // without paging, for export and tail links
-	data := map[string]any{"Form": formValues(r), "Filters": filters, "Paged": r.c.Query("after") != ""}
+	// Links that keep the filters but not the paging.
+	base, filters := prefix+"/tenants/"+url.PathEscape(t.ID)+"/logs", "?"+q.Encode()
+	data := map[string]any{"Form": formValues(r), "Paged": r.c.Query("after") != "",
+		"LogURL": base + filters, "ExportURL": base + "/export" + filters, "RowsURL": base + "/rows" + filters}
 	// The list and the health summary fail separately: a page that shows
 	// the API's error beats no page.
 	if lp, err := con.queryLog(r, t.ID, q); err != nil {

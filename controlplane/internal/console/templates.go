@@ -79,14 +79,21 @@ var funcs = template.FuncMap{
 	"lines": func(s string) int { return strings.Count(s, "\n") + 1 },
 	// rows sizes a textarea to its text, within bounds.
 	"rows": func(s string) int { return max(4, min(40, strings.Count(s, "\n")+2)) },
-	"query": func(kv ...string) string {
-		q := url.Values{}
+	// link adds query parameters (the non-empty ones) to a URL. Whole URLs
+	// go into href attributes, where html/template keeps their query as is.
+	"link": func(base string, kv ...string) string {
+		u, err := url.Parse(base)
+		if err != nil {
+			return base
+		}
+		q := u.Query()
 		for i := 0; i+1 < len(kv); i += 2 {
 			if kv[i+1] != "" {
 				q.Set(kv[i], kv[i+1])
 			}
 		}
-		return q.Encode()
+		u.RawQuery = q.Encode()
+		return u.String()
 	},
 	"list": func(s ...string) []string { return s },
 	// dict passes several values to a shared template.

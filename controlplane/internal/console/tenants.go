@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 const tenantsPerPage = 50
@@ -14,8 +15,9 @@ const tenantsPerPage = 50
 // tenantRow is one line of the tenant list.
 type tenantRow struct {
 	tenantInfo
-	Worker *workerInfo
-	Health *logHealth // only for tenants whose worker runs: never starts one
+	LastRequest time.Time   // the latest use of any of its tokens (kept to the minute)
+	Worker      *workerInfo // nil when its worker is stopped
+	Health      *logHealth  // only for tenants whose worker runs: never starts one
 }
 
 func (con *console) tenantsPage(r *request) error {
@@ -40,6 +42,9 @@ func (con *console) tenantsPage(r *request) error {
 	from := min((pageNo-1)*tenantsPerPage, total)
 	rows = rows[from:min(from+tenantsPerPage, total)]
 
+	// Workers first: their list says which tenants have a health summary
+	// to read without starting a worker.
+	running := map[string]*workerInfo{}
 	if r.sess.Operator() {
 		var ws struct {
 			Workers []workerInfo `json:"workers"`
@@ -47,26 +52,35 @@ func (con *console) tenantsPage(r *request) error {
 		if err := r.api.get(ctx, "/api/v1/workers", nil, &ws); err != nil {
 			return err
 		}
-		byTenant := make(map[string]*workerInfo, len(ws.Workers))
 		for i := range ws.Workers {
-			byTenant[ws.Workers[i].TenantID] = &ws.Workers[i]
+			running[ws.Workers[i].TenantID] = &ws.Workers[i]
 		}
-		var wg sync.WaitGroup
-		for _, row := range rows {
-			if row.Worker = byTenant[row.ID]; row.Worker == nil {
-				continue
+	}
+	var wg sync.WaitGroup
+	for _, row := range rows {
+		row.Worker = running[row.ID]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var tokens struct {
+				Tokens []tokenInfo `json:"tokens"`
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			if r.api.get(ctx, tenantPath(row.ID, "tokens"), nil, &tokens) == nil {
+				for _, tok := range tokens.Tokens {
+					if tok.LastUsedAt != nil && tok.LastUsedAt.After(row.LastRequest) {
+						row.LastRequest = *tok.LastUsedAt
+					}
+				}
+			}
+			if row.Worker != nil {
 				var h logHealth
 				if r.api.get(ctx, tenantPath(row.ID, "logs", "health"), nil, &h) == nil {
 					row.Health = &h
 				}
-			}()
-		}
-		wg.Wait()
+			}
+		}()
 	}
+	wg.Wait()
 	next := 0
 	if from+tenantsPerPage < total {
 		next = pageNo + 1
