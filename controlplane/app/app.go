@@ -141,9 +141,11 @@ func Run(ctx context.Context, cfg Config) error {
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		RequestTimeout: cfg.RequestTimeout,
 	})
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+	ln := cfg.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+			return fmt.Errorf("listen: %w", err)
+		}
 	}
 	console.Mount(srv, console.Params{APIURL: "http://" + ln.Addr().String(), Secret: secret, Logger: log})
 	serveErr := make(chan error, 1)

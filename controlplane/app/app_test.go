@@ -56,7 +56,9 @@ type env struct {
 func boot(t *testing.T, vars map[string]string) *env {
 	t.Helper()
 	db := pgtest.NewDatabase(t)
-	addr := freeAddr(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
 	all := map[string]string{
 		"DATABASE_URL":            db,
 		"SCIMPLANE_ADDR":          addr,
@@ -71,6 +73,7 @@ func boot(t *testing.T, vars map[string]string) *env {
 	}
 	cfg, err := app.ConfigFromEnv(func(k string) string { return all[k] })
 	require.NoError(t, err)
+	cfg.Listener = ln
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- app.Run(ctx, cfg) }()
@@ -93,13 +96,6 @@ func boot(t *testing.T, vars map[string]string) *env {
 		return resp.StatusCode == http.StatusOK
 	}, 30*time.Second, 20*time.Millisecond)
 	return e
-}
-
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().String()
 }
 
 type response struct {

@@ -30,11 +30,17 @@ import (
 
 const operatorKey = "spk_browser-test-operator-0123456789abcdef"
 
-// screenshotDir is tests/screenshots, next to this package.
+// screenshotDir is tests/screenshots, next to this package, emptied of an
+// earlier run's pictures.
 func screenshotDir(t *testing.T) string {
 	_, file, _, _ := runtime.Caller(0)
 	dir := filepath.Join(filepath.Dir(file), "..", "screenshots")
 	require.NoError(t, os.MkdirAll(dir, 0o755))
+	old, err := filepath.Glob(filepath.Join(dir, "*.png"))
+	require.NoError(t, err)
+	for _, f := range old {
+		require.NoError(t, os.Remove(f))
+	}
 	return dir
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -20,7 +21,11 @@ type Config struct {
 	// embedded default under DataDir.
 	DatabaseURL string
 	Addr        string
-	PublicURL   string
+	// Listener, when set, is served instead of listening on Addr. Tests
+	// pass one they bound themselves, so no other process can take the
+	// port between choosing and listening.
+	Listener  net.Listener
+	PublicURL string
 	// BootstrapKey is the operator API key; empty generates one on first start.
 	BootstrapKey string
 	DataDir      string
