@@ -115,6 +115,7 @@ func (c Config) Validate() error {
 	u, err := url.Parse(c.PublicURL)
 	check(err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "", "public url %q is not an http(s) url", c.PublicURL)
 	check(c.BootstrapKey == "" || len(c.BootstrapKey) >= 24, "bootstrap key is shorter than 24 characters")
+	check(c.BootstrapKey == "" || strings.HasPrefix(c.BootstrapKey, "spk_"), `bootstrap key must start with "spk_", like every API key`)
 	check(c.Secret == "" || len(c.Secret) >= 32, "secret is shorter than 32 characters")
 	check(c.DataDir != "", "data dir is empty")
 	check(c.WorkerBin != "", "worker binary is empty")

@@ -35,6 +35,7 @@ func TestFromEnv_Invalid(t *testing.T) {
 		{name: "bad duration", env: map[string]string{"SCIMPLANE_WORKER_IDLE_TIMEOUT": "soon"}, want: "SCIMPLANE_WORKER_IDLE_TIMEOUT"},
 		{name: "bad public url", env: map[string]string{"SCIMPLANE_PUBLIC_URL": "ftp://x"}, want: "public url"},
 		{name: "short bootstrap key", env: map[string]string{"SCIMPLANE_BOOTSTRAP_KEY": "spk_short"}, want: "bootstrap key"},
+		{name: "bootstrap key without the spk_ prefix", env: map[string]string{"SCIMPLANE_BOOTSTRAP_KEY": "opkey-0123456789abcdef0123456789"}, want: "spk_"},
 		{name: "zero rate", env: map[string]string{"SCIMPLANE_RATE_LIMIT": "0"}, want: "rate limit"},
 		{name: "tiny body limit", env: map[string]string{"SCIMPLANE_MAX_BODY_BYTES": "10"}, want: "max body bytes"},
 	}
