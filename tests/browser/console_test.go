@@ -293,9 +293,22 @@ func TestConsole(t *testing.T) {
 	require.Contains(t, members, "carol@acme.example")
 	s.screenshot("group-members")
 
+	// Enough users for a second page of the users list (50 a page).
+	for i := range 52 {
+		status, body := scim(t, tenantURL, token, "POST", "/Users", fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"user%02d@acme.example","active":true}`, i))
+		require.Equal(t, http.StatusCreated, status, body)
+	}
+	rows := func() int {
+		return get(s, chromedp.Evaluate[int](`document.querySelectorAll("table.grid tbody tr").length`))
+	}
 	s.run(chromedp.Navigate(console+"/users"), chromedp.WaitVisible(chromedp.CSS("table.grid")))
-	require.Contains(t, s.text("table.grid tbody"), "carol@acme.example")
+	require.Equal(t, 50, rows())
 	s.screenshot("users")
+	s.run(
+		chromedp.Click(chromedp.CSS("a[data-next]")),
+		chromedp.WaitVisible(chromedp.Search(`//a[contains(., "First page")]`)),
+	)
+	require.Equal(t, 5, rows())
 
 	// Bob's permissions under the default mapping: viewer only.
 	bob := console + "/users/" + userIDs["Bob"]
