@@ -452,6 +452,17 @@ func TestConsole(t *testing.T) {
 	s.run(chromedp.Navigate(console+"/policy"), chromedp.WaitVisible(chromedp.CSS("#file-mapping")))
 	require.Contains(t, s.text("main"), "may read this policy but not change it")
 
+	// A tenant admin of the same tenant may manage its tokens and policy.
+	adminKey := createAPIKey(t, base, `{"name":"acme admin","role":"tenant_admin","tenant_id":"`+tenantID+`"}`)
+	s.run(
+		chromedp.Click(chromedp.Search(`//button[text()="Sign out"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#key")),
+		chromedp.SetValue(chromedp.CSS("#key"), adminKey),
+		chromedp.Submit(chromedp.CSS("#key")),
+		chromedp.WaitVisible(chromedp.CSS("#token-name")),
+	)
+	require.Contains(t, s.text(".who"), "tenant_admin")
+
 	// A POST without the session's CSRF token is refused.
 	resp, err := http.Post(base+"/admin/tenants", "application/x-www-form-urlencoded", bytes.NewReader([]byte("name=evil")))
 	require.NoError(t, err)
