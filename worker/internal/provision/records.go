@@ -65,6 +65,9 @@ type LogEntry struct {
 // Store is what the use cases need from storage.
 type Store interface {
 	InTx(ctx context.Context, fn func(Tx) error) error
+	// InWriteBatch runs a transaction whose fn only writes in one round
+	// trip; any read in fn fails.
+	InWriteBatch(ctx context.Context, fn func(Tx) error) error
 	GetUser(ctx context.Context, id string) (*UserRecord, error)
 	ListUsers(ctx context.Context, q Query) ([]*UserRecord, int, error)
 	GetGroup(ctx context.Context, id string) (*GroupRecord, error)

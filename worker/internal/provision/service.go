@@ -81,6 +81,15 @@ func (s *Service) inTx(ctx context.Context, c *Call, fn func(Tx) error) error {
 	return err
 }
 
+// inWriteBatch is inTx for transactions that only write.
+func (s *Service) inWriteBatch(ctx context.Context, c *Call, fn func(Tx) error) error {
+	err := s.store.InWriteBatch(ctx, fn)
+	if err != nil {
+		c.Logged = false
+	}
+	return err
+}
+
 // commit finishes a write: it renders the response, writes the log row in
 // the same transaction and marks the call logged.
 func (s *Service) commit(ctx context.Context, tx Tx, c *Call, status int, body []byte, summary string) error {
@@ -150,7 +159,8 @@ func (s *Service) CreateUser(ctx context.Context, c *Call, body []byte) (*Result
 	u := &UserRecord{Meta: resource.Meta{ID: newID(), Created: now, LastModified: now, Version: 1}, Doc: doc}
 	c.describeUser(u.ID, doc)
 	out := s.renderUser(c, u)
-	err = s.inTx(ctx, c, func(tx Tx) error {
+	// Everything a create writes is known up front: one round trip.
+	err = s.inWriteBatch(ctx, c, func(tx Tx) error {
 		if err := tx.InsertUser(ctx, u); err != nil {
 			return err
 		}

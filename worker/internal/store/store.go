@@ -85,6 +85,62 @@ func (s *Store) InTx(ctx context.Context, fn func(provision.Tx) error) error {
 	return err
 }
 
+// InWriteBatch runs a transaction that only writes as one pipelined round
+// trip: fn's statements are queued between BEGIN and COMMIT and sent
+// together. Reads inside fn fail. The first failing statement's error is
+// returned and the transaction rolls back.
+func (s *Store) InWriteBatch(ctx context.Context, fn func(provision.Tx) error) error {
+	bq := &batchQuerier{}
+	bq.b.Queue("BEGIN")
+	bq.what = append(bq.what, "begin")
+	if err := fn(&Tx{q: bq}); err != nil {
+		return err
+	}
+	bq.b.Queue("COMMIT")
+	bq.what = append(bq.what, "commit")
+	results := s.pool.SendBatch(ctx, &bq.b)
+	for _, what := range bq.what {
+		if _, err := results.Exec(); err != nil {
+			_ = results.Close()
+			return mapErr(err, what)
+		}
+	}
+	if err := results.Close(); err != nil {
+		return mapErr(err, "write batch")
+	}
+	return nil
+}
+
+// batchQuerier queues statements instead of running them.
+type batchQuerier struct {
+	b    pgx.Batch
+	what []string
+}
+
+var errReadInBatch = errors.New("store: a write batch cannot read")
+
+func (q *batchQuerier) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	q.b.Queue(sql, args...)
+	q.what = append(q.what, firstWords(sql))
+	return pgconn.CommandTag{}, nil
+}
+
+func (q *batchQuerier) Query(context.Context, string, ...any) (pgx.Rows, error) {
+	return nil, errReadInBatch
+}
+
+func (q *batchQuerier) QueryRow(context.Context, string, ...any) pgx.Row { return errRow{} }
+
+type errRow struct{}
+
+func (errRow) Scan(...any) error { return errReadInBatch }
+
+// firstWords names a statement in errors: "INSERT INTO users".
+func firstWords(sql string) string {
+	f := strings.Fields(sql)
+	return strings.Join(f[:min(3, len(f))], " ")
+}
+
 // Tx implements provision.Tx.
 type Tx struct {
 	q querier
