@@ -127,7 +127,9 @@ func (s *Store) QueryLog(ctx context.Context, f LogFilter) ([]LogEntry, string, 
 		sql = "WITH m AS MATERIALIZED (" + sql + ") SELECT * FROM m"
 	}
 	sql += " ORDER BY at DESC, id DESC LIMIT " + arg(f.Limit)
-	rows, err := s.pool.Query(ctx, sql, args...)
+	// Plan with the actual values every time: a cached generic plan cannot
+	// see how selective a key is and was seen walking millions of rows.
+	rows, err := s.pool.Query(ctx, sql, append([]any{pgx.QueryExecModeExec}, args...)...)
 	if err != nil {
 		return nil, "", mapErr(err, "query scim log")
 	}
