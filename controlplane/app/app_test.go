@@ -638,7 +638,8 @@ func TestRun_TenantDataRoutesAndPolicyVersions(t *testing.T) {
 }
 
 func TestRun_RefusedRequestsAreRecordedAgainstTheTenant(t *testing.T) {
-	e := boot(t, map[string]string{"SCIMPLANE_RATE_LIMIT": "0.01", "SCIMPLANE_RATE_BURST": "2", "SCIMPLANE_RATE_QUEUE_WAIT": "0s"})
+	e := boot(t, map[string]string{"SCIMPLANE_RATE_LIMIT": "0.01", "SCIMPLANE_RATE_BURST": "2", "SCIMPLANE_RATE_QUEUE_WAIT": "0s",
+		"SCIMPLANE_MAX_BODY_BYTES": "1024"})
 	a := e.createTenant("A")
 	requireSCIMError(t, e.scim(a.ID, "scimtok_wrong", "GET", lookup, nil), http.StatusUnauthorized)
 	for range 2 {
@@ -647,6 +648,29 @@ func TestRun_RefusedRequestsAreRecordedAgainstTheTenant(t *testing.T) {
 	limited := e.scim(a.ID, a.Token, "GET", lookup, nil)
 	requireSCIMError(t, limited, http.StatusTooManyRequests)
 	requireSCIMError(t, e.scim("tnt_aaaaaaaaaaaaaaaa", a.Token, "GET", lookup, nil), http.StatusUnauthorized)
+
+	// Tenant B: a revoked token, an oversize body, a disabled tenant.
+	b := e.createTenant("B")
+	var second struct {
+		ID    string `json:"id"`
+		Token string `json:"token"`
+	}
+	e.do("POST", "/api/v1/tenants/"+b.ID+"/tokens", operatorKey, []byte(`{"name":"second"}`)).json(t, &second)
+	require.Equal(t, http.StatusNoContent, e.do("DELETE", "/api/v1/tenants/"+b.ID+"/tokens/"+second.ID, operatorKey, nil).status)
+	requireSCIMError(t, e.scim(b.ID, second.Token, "GET", lookup, nil), http.StatusUnauthorized)
+	requireSCIMError(t, e.scim(b.ID, b.Token, "POST", "/Users", bytes.Repeat([]byte("x"), 1500)), http.StatusRequestEntityTooLarge)
+	require.Equal(t, http.StatusNoContent, e.do("POST", "/api/v1/tenants/"+b.ID+"/disable", operatorKey, nil).status)
+	requireSCIMError(t, e.scim(b.ID, b.Token, "GET", lookup, nil), http.StatusForbidden)
+	var gotB struct {
+		Rejections []struct {
+			Status int `json:"status"`
+		} `json:"rejections"`
+	}
+	require.Eventually(t, func() bool {
+		e.do("GET", "/api/v1/tenants/"+b.ID+"/rejections", operatorKey, nil).json(t, &gotB)
+		return len(gotB.Rejections) == 3
+	}, 5*time.Second, 100*time.Millisecond)
+	require.Equal(t, []int{403, 413, 401}, []int{gotB.Rejections[0].Status, gotB.Rejections[1].Status, gotB.Rejections[2].Status})
 
 	var got struct {
 		Rejections []struct {

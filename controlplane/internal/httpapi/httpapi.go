@@ -58,8 +58,11 @@ type server struct {
 func New(p Params) *fiber.App {
 	s := &server{Params: p, metrics: newMetrics(p.Registry)}
 	app := fiber.New(fiber.Config{
-		ErrorHandler:          s.handleError,
-		BodyLimit:             p.MaxBodyBytes,
+		ErrorHandler: s.handleError,
+		// Twice the SCIM limit, so that a body somewhat over it reaches the
+		// handler, which answers 413 and records it against the tenant;
+		// fasthttp refuses larger ones outright.
+		BodyLimit:             2 * p.MaxBodyBytes,
 		DisableStartupMessage: true,
 		ReadTimeout:           time.Minute,
 		WriteTimeout:          time.Minute,
