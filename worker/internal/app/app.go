@@ -69,6 +69,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Worker, error) {
 		pc.MaxConns = 4
 	}
 	pc.MinConns = 0
+	// JIT compilation costs tens of milliseconds per query; the worker's
+	// queries are short index lookups that never earn it back.
+	pc.ConnConfig.RuntimeParams["jit"] = "off"
 	pc.MaxConnIdleTime = 5 * time.Minute
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
