@@ -559,6 +559,12 @@ func TestRun_WorkerOpsAreForwardedWithRoles(t *testing.T) {
 	}
 	e.do("GET", "/api/v1/audit?tenant_id="+a.ID, operatorKey, nil).json(t, &audit)
 	require.Equal(t, "worker.log.retention", audit.Entries[0].Action)
+	var actions []string
+	for _, en := range audit.Entries {
+		actions = append(actions, en.Action)
+	}
+	require.Contains(t, actions, "worker.users.list", "support queries are audited")
+	require.NotContains(t, actions, "worker.log.query", "operator reads are not")
 }
 
 func TestRun_TenantDataRoutesAndPolicyVersions(t *testing.T) {
