@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -378,6 +379,25 @@ func TestRun_KilledWorkerRestartsWithoutDisturbingOthers(t *testing.T) {
 	after := e.workers()
 	require.NotEqual(t, before[a.ID], after[a.ID])
 	require.Equal(t, before[b.ID], after[b.ID])
+
+	// A 503 answered while A's worker was down is in A's rejections; B has none.
+	rejections := func(id string) []int {
+		var got struct {
+			Rejections []struct {
+				Status int `json:"status"`
+			} `json:"rejections"`
+		}
+		e.do("GET", "/api/v1/tenants/"+id+"/rejections", operatorKey, nil).json(t, &got)
+		var statuses []int
+		for _, r := range got.Rejections {
+			statuses = append(statuses, r.Status)
+		}
+		return statuses
+	}
+	if sawUnavailable {
+		require.Eventually(t, func() bool { return slices.Contains(rejections(a.ID), http.StatusServiceUnavailable) }, 5*time.Second, 100*time.Millisecond)
+	}
+	require.Empty(t, rejections(b.ID))
 }
 
 func TestRun_AdminRolesAreEnforced(t *testing.T) {
