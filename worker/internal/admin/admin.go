@@ -256,7 +256,7 @@ func (a *Server) changes(ctx context.Context, args []byte) *reply {
 	}
 	changes, next, err := a.st.Changes(ctx, p.After, p.Limit)
 	if err != nil {
-		return &reply{status: 500, err: err, body: map[string]any{"error": "internal error"}}
+		return internal(err)
 	}
 	return ok(map[string]any{"changes": orEmpty(changes), "next": next})
 }

@@ -236,7 +236,7 @@ func (a *Server) policyDryRun(ctx context.Context, args []byte) *reply {
 			if next.Error != "" && len(errs) < maxListed {
 				errs = append(errs, map[string]any{"user_id": sub.UserID, "error": next.Error})
 			}
-			gained, lost := diffStrings(sub.Current.Permissions, next.Permissions)
+			gained, lost := provision.Diff(sub.Current.Permissions, next.Permissions)
 			if len(gained) == 0 && len(lost) == 0 {
 				continue
 			}
@@ -248,29 +248,6 @@ func (a *Server) policyDryRun(ctx context.Context, args []byte) *reply {
 		}
 	}
 	return ok(map[string]any{"users": users, "changed": changed, "changes": changes, "errors": errs})
-}
-
-func diffStrings(prev, next []string) (gained, lost []string) {
-	in := func(list []string, s string) bool {
-		for _, x := range list {
-			if x == s {
-				return true
-			}
-		}
-		return false
-	}
-	gained, lost = []string{}, []string{}
-	for _, s := range next {
-		if !in(prev, s) {
-			gained = append(gained, s)
-		}
-	}
-	for _, s := range prev {
-		if !in(next, s) {
-			lost = append(lost, s)
-		}
-	}
-	return gained, lost
 }
 
 // policyActivate stores and enforces a version, then re-evaluates everyone.

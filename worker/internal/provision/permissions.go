@@ -132,7 +132,7 @@ func (s *Service) apply(ctx context.Context, tx Tx, subjects []*Subject) error {
 			continue
 		}
 		rows = append(rows, UserPermissions{UserID: sub.UserID, Permissions: next})
-		gained, lost := diff(sub.Current.Permissions, next.Permissions)
+		gained, lost := Diff(sub.Current.Permissions, next.Permissions)
 		if len(gained) > 0 || len(lost) > 0 {
 			changes = append(changes, Change{Kind: "permissions_changed", UserID: sub.UserID, Detail: map[string]any{
 				"permissions": next.Permissions, "gained": gained, "lost": lost, "policy_version": p.Version,
@@ -150,8 +150,8 @@ func samePermissions(a, b Permissions) bool {
 		slices.Equal(a.Grants, b.Grants)
 }
 
-// diff returns what next has that prev lacks, and the reverse; both sorted.
-func diff(prev, next []string) (gained, lost []string) {
+// Diff returns what next has that prev lacks, and the reverse.
+func Diff(prev, next []string) (gained, lost []string) {
 	gained, lost = []string{}, []string{}
 	for _, p := range next {
 		if !slices.Contains(prev, p) {

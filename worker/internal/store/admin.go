@@ -35,14 +35,14 @@ func (s *Store) ActivePolicy(ctx context.Context) (*PolicyRecord, error) {
 func (s *Store) PolicyVersion(ctx context.Context) (int64, error) {
 	var v int64
 	err := s.pool.QueryRow(ctx, `SELECT coalesce((SELECT version FROM policy), 0)`).Scan(&v)
-	return v, mapErr2(err, "read policy version")
+	return v, mapErr(err, "read policy version")
 }
 
 // SavePolicy stores the policy version now in force.
 func (s *Store) SavePolicy(ctx context.Context, version int64, bundle json.RawMessage) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO policy (version, bundle, activated_at) VALUES ($1, $2, now())
 		ON CONFLICT (singleton) DO UPDATE SET version = excluded.version, bundle = excluded.bundle, activated_at = excluded.activated_at`, version, bundle)
-	return mapErr2(err, "save policy")
+	return mapErr(err, "save policy")
 }
 
 // SubjectsAfter loads up to limit users after the seq cursor, for bulk

@@ -215,7 +215,7 @@ func (s *Store) Health(ctx context.Context, now time.Time) (*LogHealth, error) {
 		var e ErrorCount
 		return e, r.Scan(&e.Status, &e.ScimType, &e.Detail, &e.Count)
 	})
-	return h, mapErr2(err, "log health")
+	return h, mapErr(err, "log health")
 }
 
 func partitionName(day time.Time) string { return "scim_requests_p" + day.Format("20060102") }
@@ -240,13 +240,13 @@ func (s *Store) EnsurePartitions(ctx context.Context, now time.Time, ahead int) 
 func (s *Store) RetentionDays(ctx context.Context) (int, error) {
 	var d int
 	err := s.pool.QueryRow(ctx, `SELECT log_retention_days FROM settings`).Scan(&d)
-	return d, mapErr2(err, "read retention")
+	return d, mapErr(err, "read retention")
 }
 
 // SetRetentionDays changes the tenant's log retention.
 func (s *Store) SetRetentionDays(ctx context.Context, days int) error {
 	_, err := s.pool.Exec(ctx, `UPDATE settings SET log_retention_days = $1`, days)
-	return mapErr2(err, "set retention")
+	return mapErr(err, "set retention")
 }
 
 // DropExpiredPartitions drops whole daily partitions that end before the

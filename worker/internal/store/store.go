@@ -147,6 +147,9 @@ type Tx struct {
 }
 
 func mapErr(err error, what string) error {
+	if err == nil {
+		return nil
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return provision.ErrNotFound
 	}
@@ -175,7 +178,8 @@ func unavailable(err error) bool {
 		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED)
 }
 
-const userCols = `id, doc, created, last_modified, version`
+// resourceCols are the columns users and groups share.
+const resourceCols = `id, doc, created, last_modified, version`
 
 // userColumns extracts the indexed columns from a user document.
 func userColumns(doc resource.Doc) (userName, externalID, displayName, managerID *string, active bool, emails []string) {
@@ -233,7 +237,7 @@ func (t *Tx) UpdateUser(ctx context.Context, u *provision.UserRecord) error {
 }
 
 func (t *Tx) LockUser(ctx context.Context, id string) (*provision.UserRecord, error) {
-	return scanUser(t.q.QueryRow(ctx, `SELECT `+userCols+` FROM users WHERE id = $1 FOR UPDATE`, id))
+	return scanUser(t.q.QueryRow(ctx, `SELECT `+resourceCols+` FROM users WHERE id = $1 FOR UPDATE`, id))
 }
 
 func (t *Tx) DeleteUser(ctx context.Context, id string) error {
@@ -278,7 +282,7 @@ func (t *Tx) UpdateGroup(ctx context.Context, g *provision.GroupRecord) error {
 }
 
 func (t *Tx) LockGroup(ctx context.Context, id string) (*provision.GroupRecord, error) {
-	return scanGroup(t.q.QueryRow(ctx, `SELECT `+userCols+` FROM groups WHERE id = $1 FOR UPDATE`, id))
+	return scanGroup(t.q.QueryRow(ctx, `SELECT `+resourceCols+` FROM groups WHERE id = $1 FOR UPDATE`, id))
 }
 
 func (t *Tx) DeleteGroup(ctx context.Context, id string) error {
@@ -370,7 +374,7 @@ func subjects(ctx context.Context, q querier, sql string, args ...any) ([]*provi
 		s.User = provision.PolicyInput(s.UserID, doc)
 		out = append(out, s)
 	}
-	return out, mapErr2(rows.Err(), "load subjects")
+	return out, mapErr(rows.Err(), "load subjects")
 }
 
 // SavePermissions upserts the rows in one statement and deletes rows that
@@ -520,12 +524,12 @@ func scanGroup(row pgx.Row) (*provision.GroupRecord, error) {
 
 // GetUser reads one user.
 func (s *Store) GetUser(ctx context.Context, id string) (*provision.UserRecord, error) {
-	return scanUser(s.pool.QueryRow(ctx, `SELECT `+userCols+` FROM users WHERE id = $1`, id))
+	return scanUser(s.pool.QueryRow(ctx, `SELECT `+resourceCols+` FROM users WHERE id = $1`, id))
 }
 
 // GetGroup reads one group without members.
 func (s *Store) GetGroup(ctx context.Context, id string) (*provision.GroupRecord, error) {
-	return scanGroup(s.pool.QueryRow(ctx, `SELECT `+userCols+` FROM groups WHERE id = $1`, id))
+	return scanGroup(s.pool.QueryRow(ctx, `SELECT `+resourceCols+` FROM groups WHERE id = $1`, id))
 }
 
 // ListUsers returns a page of users matching q and the total match count.
@@ -570,11 +574,11 @@ func (s *Store) list(ctx context.Context, table string, q provision.Query, scan 
 	n := 0
 	if q.Count > 0 {
 		args := append(b.args, q.Count, q.Start-1)
-		sql := fmt.Sprintf(`SELECT %s FROM %s WHERE %s ORDER BY seq LIMIT $%d OFFSET $%d`, userCols, table, where, len(b.args)+1, len(b.args)+2)
+		sql := fmt.Sprintf(`SELECT %s FROM %s WHERE %s ORDER BY seq LIMIT $%d OFFSET $%d`, resourceCols, table, where, len(b.args)+1, len(b.args)+2)
 		if q.Filter == nil {
 			// Skip to the page on the seq index alone (an index-only
 			// scan), instead of reading every skipped row.
-			sql = fmt.Sprintf(`SELECT %[1]s FROM %[2]s WHERE seq >= (SELECT seq FROM %[2]s ORDER BY seq OFFSET $2 LIMIT 1) ORDER BY seq LIMIT $1`, userCols, table)
+			sql = fmt.Sprintf(`SELECT %[1]s FROM %[2]s WHERE seq >= (SELECT seq FROM %[2]s ORDER BY seq OFFSET $2 LIMIT 1) ORDER BY seq LIMIT $1`, resourceCols, table)
 		}
 		rows, err := s.pool.Query(ctx, sql, args...)
 		if err != nil {
@@ -621,12 +625,5 @@ func (s *Store) Members(ctx context.Context, groupIDs []string) (map[string][]re
 		}
 		out[gid] = append(out[gid], m)
 	}
-	return out, mapErr2(rows.Err(), "list members")
-}
-
-func mapErr2(err error, what string) error {
-	if err == nil {
-		return nil
-	}
-	return mapErr(err, what)
+	return out, mapErr(rows.Err(), "list members")
 }
