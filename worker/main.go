@@ -1,32 +1,31 @@
 // Command worker serves one tenant's SCIM directory as a go-plugin plugin.
-// The control plane starts it with the tenant id and a database URL for the
-// tenant's own role; stdout belongs to the plugin handshake, logs go to
-// stderr as JSON.
+// The control plane starts it ahead of need, hands it database credentials
+// of its own and later binds it to one tenant, all over the plugin channel;
+// stdout belongs to the plugin handshake, logs go to stderr as JSON.
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"os"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/scimplane/scimplane/plugins/scimworker"
 	"github.com/scimplane/scimplane/worker/internal/app"
 )
 
 func main() {
+	// Other processes of the same user (other tenants' workers) must not
+	// read this one's memory, where its credentials live.
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		fmt.Fprintln(os.Stderr, "worker: make non-dumpable:", err)
+		os.Exit(1)
+	}
 	level := slog.LevelInfo
 	_ = level.UnmarshalText([]byte(os.Getenv(scimworker.EnvLogLevel)))
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	cfg := app.Config{
-		TenantID:    os.Getenv(scimworker.EnvTenantID),
-		DatabaseURL: os.Getenv(scimworker.EnvDatabaseURL),
-	}
-	w, err := app.New(context.Background(), cfg, log)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "worker:", err)
-		os.Exit(1)
-	}
+	w := app.NewWorker(log, app.Options{})
 	defer w.Close()
 	scimworker.Serve(w)
 }

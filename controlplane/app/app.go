@@ -41,9 +41,13 @@ type Config = config.Config
 // getenv (os.Getenv in main; a map lookup in tests).
 func ConfigFromEnv(getenv func(string) string) (Config, error) { return config.FromEnv(getenv) }
 
-// workerConnsEach is the worker's pool size, used to size the embedded
-// server's max_connections.
-const workerConnsEach = 4
+// Connections kept out of the workers' budget when it is derived from the
+// server's max_connections: the control plane's own pool and room for an
+// operator's session.
+const (
+	controlPlaneConns = 4
+	operatorConns     = 5
+)
 
 // Run serves until ctx is done, then shuts down the HTTP server, kills every
 // worker, closes the database pool and stops the embedded PostgreSQL. It
@@ -73,11 +77,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if dbURL == "" {
 		began := time.Now()
 		pg, err := embeddedpg.Start(ctx, embeddedpg.Params{
-			BinDir:         cfg.PostgresBinDir,
-			Dir:            filepath.Join(cfg.DataDir, "postgres"),
-			Password:       tenant.RolePassword(secret, embeddedpg.Superuser),
-			Port:           cfg.PostgresPort,
-			MaxConnections: cfg.MaxWorkers*workerConnsEach + 50,
+			BinDir:   cfg.PostgresBinDir,
+			Dir:      filepath.Join(cfg.DataDir, "postgres"),
+			Password: tenant.RolePassword(secret, embeddedpg.Superuser),
+			Port:     cfg.PostgresPort,
+			// A stock server's limit: the workers' budget adapts to it.
+			MaxConnections: 100,
 		})
 		if err != nil {
 			return fmt.Errorf("embedded postgres: %w", err)
@@ -87,7 +92,12 @@ func Run(ctx context.Context, cfg Config) error {
 		log.InfoContext(ctx, "embedded postgres started", "dir", filepath.Join(cfg.DataDir, "postgres"), "took", time.Since(began))
 	}
 
-	db, err := pgxpool.New(ctx, dbURL)
+	pc, err := pgxpool.ParseConfig(dbURL)
+	if err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	pc.MaxConns = controlPlaneConns
+	db, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
@@ -99,13 +109,30 @@ func Run(ctx context.Context, cfg Config) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	budget := cfg.DBConnections
+	if budget == 0 {
+		if budget, err = st.ConnectionBudget(ctx, controlPlaneConns+operatorConns); err != nil {
+			return err
+		}
+	}
+	workerDB, err := workerDatabaseURL(cfg, dbURL)
+	if err != nil {
+		return err
+	}
+	log.InfoContext(ctx, "worker database connections", "budget", budget, "per_worker", cfg.WorkerConns)
 	workers := workerpool.New(workerpool.Params{
-		Bin:         cfg.WorkerBin,
-		Env:         workerEnv(cfg, dbURL, secret),
-		MaxWorkers:  cfg.MaxWorkers,
-		IdleTimeout: cfg.WorkerIdleTimeout,
-		Logger:      log,
-		Metrics:     workerpool.NewMetrics(reg),
+		Bin:            cfg.WorkerBin,
+		Env:            workerEnv(cfg),
+		Roles:          st,
+		DatabaseURL:    workerDB,
+		Binding:        binding(cfg),
+		MaxWorkers:     cfg.MaxWorkers,
+		Spares:         cfg.WorkerSpares,
+		ConnBudget:     budget,
+		ConnsPerWorker: cfg.WorkerConns,
+		IdleTimeout:    cfg.WorkerIdleTimeout,
+		Logger:         log,
+		Metrics:        workerpool.NewMetrics(reg),
 	})
 	defer workers.Close()
 
@@ -195,22 +222,38 @@ func loadSecret(cfg Config) ([]byte, error) {
 	return []byte(s), nil
 }
 
-// workerEnv gives a tenant's worker its id, a DSN for its own role pinned
-// to its schema, its log level and PATH: nothing else.
-func workerEnv(cfg Config, dbURL string, secret []byte) func(string) []string {
-	base, _ := url.Parse(dbURL) // parsed by pgxpool already
-	return func(tenantID string) []string {
-		u := *base
-		u.User = url.UserPassword(tenantID, tenant.RolePassword(secret, tenantID))
-		q := u.Query()
-		q.Set("search_path", tenantID)
-		q.Set("application_name", "scimplane-worker")
-		u.RawQuery = q.Encode()
-		return []string{
-			scimworker.EnvTenantID + "=" + tenantID,
-			scimworker.EnvDatabaseURL + "=" + u.String(),
-			scimworker.EnvLogLevel + "=" + cfg.WorkerLogLevel,
-			"PATH=" + cfg.Path,
+// workerEnv is a worker's whole environment: its log level and Go
+// runtime settings. Credentials and the tenant arrive over the plugin
+// channel, never here.
+func workerEnv(cfg Config) []string {
+	return []string{
+		scimworker.EnvLogLevel + "=" + cfg.WorkerLogLevel,
+		// Many workers share few cores: one scheduler thread each.
+		"GOMAXPROCS=1",
+	}
+}
+
+// workerDatabaseURL is where workers connect, without credentials.
+func workerDatabaseURL(cfg Config, dbURL string) (string, error) {
+	raw := cfg.WorkerDatabaseURL
+	if raw == "" {
+		raw = dbURL
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("worker database url: %w", err)
+	}
+	u.User = nil
+	return u.String(), nil
+}
+
+// binding describes a tenant to the worker bound to it.
+func binding(cfg Config) func(string) *scimworker.Binding {
+	return func(tenantID string) *scimworker.Binding {
+		return &scimworker.Binding{
+			TenantID:     tenantID,
+			BaseURL:      cfg.PublicURL + "/scim/" + tenantID + "/v2",
+			MaxBodyBytes: int64(cfg.MaxBodyBytes),
 		}
 	}
 }

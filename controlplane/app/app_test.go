@@ -513,10 +513,13 @@ func TestRun_HealthAndMetrics(t *testing.T) {
 		`scimplane_http_requests_total{code="200",route="scim"}`,
 		`scimplane_scim_requests_total{code="200",tenant_id="` + a.ID + `"} 1`,
 		"scimplane_http_request_duration_seconds_bucket",
-		"scimplane_worker_starts_total 1",
+		"scimplane_worker_starts_total ",
 		"scimplane_worker_restarts_total 0",
 		"scimplane_workers_running 1",
-		"scimplane_worker_start_seconds_count 1",
+		"scimplane_workers_prepared ",
+		"scimplane_worker_bind_seconds_count",
+		"scimplane_db_connections_budget ",
+		"scimplane_db_connections_held ",
 	} {
 		require.Contains(t, string(r.body), series)
 	}

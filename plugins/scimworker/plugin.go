@@ -13,7 +13,9 @@ import (
 )
 
 // ProtocolVersion is bumped on every breaking change to the Worker contract.
-const ProtocolVersion = 1
+// Version 2: workers are prepared ahead of need and bound to a tenant over
+// the plugin channel; credentials never travel in the environment.
+const ProtocolVersion = 2
 
 // PluginName is the key of the worker in the go-plugin plugin map.
 const PluginName = "worker"
@@ -26,12 +28,9 @@ var Handshake = plugin.HandshakeConfig{
 	MagicCookieValue: "4f0c8a2e-scim-worker",
 }
 
-// Environment variables through which the control plane configures a worker.
-const (
-	EnvTenantID    = "SCIMPLANE_TENANT_ID"
-	EnvDatabaseURL = "SCIMPLANE_WORKER_DATABASE_URL"
-	EnvLogLevel    = "SCIMPLANE_LOG_LEVEL"
-)
+// EnvLogLevel is the worker's log level. It is the only setting passed in
+// the environment: credentials and the tenant arrive over the plugin channel.
+const EnvLogLevel = "SCIMPLANE_LOG_LEVEL"
 
 // GRPCPlugin adapts a Worker to go-plugin. The worker side sets Impl; the
 // control plane leaves it nil.
@@ -43,14 +42,14 @@ type GRPCPlugin struct {
 var _ plugin.GRPCPlugin = (*GRPCPlugin)(nil)
 
 // GRPCServer registers the worker implementation on the plugin's gRPC server.
-func (p *GRPCPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	workerv1.RegisterWorkerServer(s, &server{impl: p.Impl})
+func (p *GRPCPlugin) GRPCServer(broker *plugin.GRPCBroker, s *grpc.Server) error {
+	workerv1.RegisterWorkerServer(s, &server{impl: p.Impl, broker: broker})
 	return nil
 }
 
 // GRPCClient returns a Worker that calls the plugin over conn.
-func (p *GRPCPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, conn *grpc.ClientConn) (any, error) {
-	return &client{rpc: workerv1.NewWorkerClient(conn)}, nil
+func (p *GRPCPlugin) GRPCClient(_ context.Context, broker *plugin.GRPCBroker, conn *grpc.ClientConn) (any, error) {
+	return &client{rpc: workerv1.NewWorkerClient(conn), broker: broker}, nil
 }
 
 // PluginMap is the plugin set for the control plane's plugin.ClientConfig.

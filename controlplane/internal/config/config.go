@@ -50,7 +50,18 @@ type Config struct {
 	// RequestTimeout bounds one SCIM exchange including its queueing.
 	RequestTimeout    time.Duration
 	WorkerIdleTimeout time.Duration
-	MaxWorkers        int
+	// MaxWorkers caps worker processes; WorkerSpares is how many are kept
+	// prepared ahead of need.
+	MaxWorkers   int
+	WorkerSpares int
+	// DBConnections is the database-connection budget of all workers of
+	// this replica; 0 derives it from the server's max_connections.
+	DBConnections int
+	// WorkerConns caps one worker's database connections.
+	WorkerConns int
+	// WorkerDatabaseURL is where workers connect (for example through a
+	// pooler); empty means DatabaseURL's server. Its credentials are ignored.
+	WorkerDatabaseURL string
 	// CredentialsTTL is how long a replica trusts its cached view of a
 	// tenant's tokens and status (changes made elsewhere apply within it).
 	CredentialsTTL time.Duration
@@ -62,15 +73,16 @@ type Config struct {
 // defaults and validates the result.
 func FromEnv(getenv func(string) string) (Config, error) {
 	c := Config{
-		DatabaseURL:    getenv("DATABASE_URL"),
-		Addr:           or(getenv("SCIMPLANE_ADDR"), "127.0.0.1:8080"),
-		BootstrapKey:   getenv("SCIMPLANE_BOOTSTRAP_KEY"),
-		DataDir:        or(getenv("SCIMPLANE_DATA_DIR"), ".scimplane"),
-		WorkerBin:      getenv("SCIMPLANE_WORKER_BIN"),
-		Secret:         getenv("SCIMPLANE_SECRET"),
-		PostgresBinDir: or(getenv("SCIMPLANE_POSTGRES_BIN_DIR"), "/usr/lib/postgresql/15/bin"),
-		WorkerLogLevel: or(getenv("SCIMPLANE_WORKER_LOG_LEVEL"), "info"),
-		Path:           or(getenv("PATH"), "/usr/local/bin:/usr/bin:/bin"),
+		DatabaseURL:       getenv("DATABASE_URL"),
+		Addr:              or(getenv("SCIMPLANE_ADDR"), "127.0.0.1:8080"),
+		BootstrapKey:      getenv("SCIMPLANE_BOOTSTRAP_KEY"),
+		DataDir:           or(getenv("SCIMPLANE_DATA_DIR"), ".scimplane"),
+		WorkerBin:         getenv("SCIMPLANE_WORKER_BIN"),
+		Secret:            getenv("SCIMPLANE_SECRET"),
+		PostgresBinDir:    or(getenv("SCIMPLANE_POSTGRES_BIN_DIR"), "/usr/lib/postgresql/15/bin"),
+		WorkerLogLevel:    or(getenv("SCIMPLANE_WORKER_LOG_LEVEL"), "info"),
+		WorkerDatabaseURL: getenv("SCIMPLANE_WORKER_DATABASE_URL"),
+		Path:              or(getenv("PATH"), "/usr/local/bin:/usr/bin:/bin"),
 	}
 	c.PublicURL = strings.TrimRight(or(getenv("SCIMPLANE_PUBLIC_URL"), "http://"+c.Addr), "/")
 	if c.WorkerBin == "" {
@@ -93,8 +105,11 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	parse("SCIMPLANE_RATE_QUEUE_WAIT", "2s", durationVar(&c.RateQueueWait))
 	parse("SCIMPLANE_MAX_BODY_BYTES", "1048576", intVar(&c.MaxBodyBytes))
 	parse("SCIMPLANE_REQUEST_TIMEOUT", "30s", durationVar(&c.RequestTimeout))
-	parse("SCIMPLANE_WORKER_IDLE_TIMEOUT", "10m", durationVar(&c.WorkerIdleTimeout))
-	parse("SCIMPLANE_MAX_WORKERS", "200", intVar(&c.MaxWorkers))
+	parse("SCIMPLANE_WORKER_IDLE_TIMEOUT", "2m", durationVar(&c.WorkerIdleTimeout))
+	parse("SCIMPLANE_MAX_WORKERS", "500", intVar(&c.MaxWorkers))
+	parse("SCIMPLANE_WORKER_SPARES", "16", intVar(&c.WorkerSpares))
+	parse("SCIMPLANE_DB_CONNECTIONS", "0", intVar(&c.DBConnections))
+	parse("SCIMPLANE_WORKER_CONNS", "4", intVar(&c.WorkerConns))
 	parse("SCIMPLANE_CREDENTIALS_TTL", "5s", durationVar(&c.CredentialsTTL))
 	parse("SCIMPLANE_REJECTION_RETENTION", "720h", durationVar(&c.RejectionRetention))
 	if len(errs) > 0 {
@@ -127,6 +142,13 @@ func (c Config) Validate() error {
 	check(c.RequestTimeout > 0, "request timeout must be positive")
 	check(c.WorkerIdleTimeout > 0, "worker idle timeout must be positive")
 	check(c.MaxWorkers >= 1, "max workers must be at least 1")
+	check(c.WorkerSpares >= 0 && c.WorkerSpares < c.MaxWorkers, "worker spares must be between 0 and max workers - 1")
+	check(c.DBConnections >= 0, "db connections must not be negative (0 derives it from the server)")
+	check(c.WorkerConns >= 1, "worker conns must be at least 1")
+	if c.WorkerDatabaseURL != "" {
+		u, err := url.Parse(c.WorkerDatabaseURL)
+		check(err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql"), "worker database url is not a postgres:// url")
+	}
 	check(c.RejectionRetention >= time.Hour, "rejection retention must be at least 1h")
 	check(c.CredentialsTTL >= 0 && c.CredentialsTTL <= time.Minute, "credentials ttl must be between 0 and 1m")
 	return errors.Join(errs...)
@@ -149,6 +171,10 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("request_timeout", c.RequestTimeout),
 		slog.Duration("worker_idle_timeout", c.WorkerIdleTimeout),
 		slog.Int("max_workers", c.MaxWorkers),
+		slog.Int("worker_spares", c.WorkerSpares),
+		slog.Int("db_connections", c.DBConnections),
+		slog.Int("worker_conns", c.WorkerConns),
+		slog.String("worker_database_url", redactURL(c.WorkerDatabaseURL)),
 		slog.Duration("credentials_ttl", c.CredentialsTTL),
 	)
 }

@@ -23,7 +23,7 @@ func TestFromEnv_Defaults(t *testing.T) {
 	require.Equal(t, 1000, c.RateBurst)
 	require.Equal(t, 2*time.Second, c.RateQueueWait)
 	require.Equal(t, 1<<20, c.MaxBodyBytes)
-	require.Equal(t, 10*time.Minute, c.WorkerIdleTimeout)
+	require.Equal(t, 2*time.Minute, c.WorkerIdleTimeout)
 }
 
 func TestFromEnv_Invalid(t *testing.T) {

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"errors"
 	"log/slog"
-	"net/http"
 	"strings"
 	"time"
 
@@ -45,29 +44,21 @@ func (s *server) scim(c *fiber.Ctx) error {
 	}
 
 	ex := &scimworker.Exchange{
-		RequestID: requestID(c),
-		Method:    c.Method(),
-		Path:      "/" + c.Params("*"),
-		RawQuery:  string(c.Request().URI().QueryString()),
-		Header:    make(http.Header, len(scimworker.ForwardedHeaders)),
-		Body:      c.Body(),
-		BaseURL:   s.Tenants.SCIMURL(tenantID),
-	}
-	for _, name := range scimworker.ForwardedHeaders {
-		if v := c.Get(name); v != "" {
-			ex.Header.Set(name, v)
-		}
+		RequestID:   requestID(c),
+		Method:      c.Method(),
+		Path:        "/" + c.Params("*"),
+		RawQuery:    string(c.Request().URI().QueryString()),
+		ContentType: c.Get(fiber.HeaderContentType),
+		IfMatch:     c.Get(fiber.HeaderIfMatch),
+		IfNoneMatch: c.Get(fiber.HeaderIfNoneMatch),
+		Body:        c.Body(),
 	}
 	reply, err := s.Workers.Handle(ctx, tenantID, ex)
 	if err != nil {
 		return workerUnavailable(err)
 	}
 	c.Locals(localForwarded, true)
-	for name, values := range reply.Header {
-		for _, v := range values {
-			c.Response().Header.Add(name, v)
-		}
-	}
+	reply.WriteHeaders(c.Set)
 	c.Status(reply.Status)
 	return c.Send(reply.Body)
 }

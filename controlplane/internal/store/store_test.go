@@ -47,10 +47,9 @@ func createTenant(t *testing.T, s *store.Store) string {
 	hash := make([]byte, 32)
 	_, _ = rand.Read(hash)
 	err := s.CreateTenant(context.Background(), tenant.NewTenant{
-		Tenant:       tenant.Tenant{ID: id, Name: id, Status: tenant.StatusActive, CreatedAt: now},
-		RolePassword: tenant.RolePassword([]byte("secret"), id),
-		Token:        tenant.Token{ID: "tok_" + id[4:], TenantID: id, CreatedAt: now},
-		TokenHash:    hash,
+		Tenant:    tenant.Tenant{ID: id, Name: id, Status: tenant.StatusActive, CreatedAt: now},
+		Token:     tenant.Token{ID: "tok_" + id[4:], TenantID: id, CreatedAt: now},
+		TokenHash: hash,
 	}, tenant.AuditEntry{KeyID: "key_test", Action: "tenant.create", TenantID: id})
 	require.NoError(t, err)
 	t.Cleanup(func() {
@@ -59,19 +58,33 @@ func createTenant(t *testing.T, s *store.Store) string {
 	return id
 }
 
-// connectAs opens a session as the tenant's role with its schema first on
-// the search path, the way its worker connects.
-func connectAs(t *testing.T, dbURL, role string) *pgx.Conn {
+// workerConn opens a session the way a worker does: as a login role of its
+// own, created for it.
+func workerConn(t *testing.T, s *store.Store, dbURL string) (*pgx.Conn, string) {
 	t.Helper()
+	ctx := context.Background()
+	role, password, err := s.CreateWorkerRole(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.DropWorkerRole(context.Background(), role) })
 	u, err := url.Parse(dbURL)
 	require.NoError(t, err)
-	u.User = url.UserPassword(role, tenant.RolePassword([]byte("secret"), role))
-	q := u.Query()
-	q.Set("search_path", role)
-	u.RawQuery = q.Encode()
-	conn, err := pgx.Connect(context.Background(), u.String())
+	u.User = url.UserPassword(role, password)
+	conn, err := pgx.Connect(ctx, u.String())
 	require.NoError(t, err)
 	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn, role
+}
+
+// connectAs opens a session as a worker bound to the tenant: its role is
+// granted the tenant's, which it acts as, in the tenant's schema.
+func connectAs(t *testing.T, s *store.Store, dbURL, tenantID string) *pgx.Conn {
+	t.Helper()
+	ctx := context.Background()
+	conn, role := workerConn(t, s, dbURL)
+	require.NoError(t, s.GrantTenant(ctx, role, tenantID))
+	id := pgx.Identifier{tenantID}.Sanitize()
+	_, err := conn.Exec(ctx, "SET ROLE "+id+"; SET search_path TO "+id)
+	require.NoError(t, err)
 	return conn
 }
 
@@ -79,11 +92,11 @@ func TestStore_TenantRoleIsConfinedToItsSchema(t *testing.T) {
 	s, dbURL := setup(t)
 	a, b := createTenant(t, s), createTenant(t, s)
 	ctx := context.Background()
-	connB := connectAs(t, dbURL, b)
+	connB := connectAs(t, s, dbURL, b)
 	_, err := connB.Exec(ctx, "CREATE TABLE users (id text PRIMARY KEY); INSERT INTO users VALUES ('b-secret')")
 	require.NoError(t, err)
 
-	connA := connectAs(t, dbURL, a)
+	connA := connectAs(t, s, dbURL, a)
 	qa, qb := pgx.Identifier{a}.Sanitize(), pgx.Identifier{b}.Sanitize()
 	tests := []struct {
 		name    string
@@ -104,6 +117,9 @@ func TestStore_TenantRoleIsConfinedToItsSchema(t *testing.T) {
 		{name: "create schema", sql: "CREATE SCHEMA evil"},
 		{name: "create temp table", sql: "CREATE TEMP TABLE evil (id int)"},
 		{name: "become other tenant", sql: "SET ROLE " + qb},
+		{name: "become other tenant after resetting role", sql: "RESET ROLE; SET ROLE " + qb},
+		{name: "grant own role to others", sql: "GRANT " + qa + " TO " + qb},
+		{name: "create role", sql: "CREATE ROLE evil"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -123,25 +139,85 @@ func TestStore_TenantRoleIsConfinedToItsSchema(t *testing.T) {
 	require.Equal(t, 1, n)
 }
 
-func TestStore_TenantRoleHasHashedPassword(t *testing.T) {
+// TestStore_RolesCannotLogInOrDoAnythingUnbound: tenant roles own their
+// schemas but cannot log in; a worker's own role, before it is bound, can
+// connect and do nothing.
+func TestStore_RolesCannotLogInOrDoAnythingUnbound(t *testing.T) {
 	s, dbURL := setup(t)
 	a := createTenant(t, s)
-	conn, err := pgx.Connect(context.Background(), dbURL)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbURL)
 	require.NoError(t, err)
-	defer conn.Close(context.Background())
-	var super, createRole, createDB bool
+	defer conn.Close(ctx)
+	var super, createRole, createDB, login bool
+	require.NoError(t, conn.QueryRow(ctx, `SELECT rolsuper, rolcreaterole, rolcreatedb, rolcanlogin FROM pg_roles WHERE rolname = $1`, a).
+		Scan(&super, &createRole, &createDB, &login))
+	require.False(t, super || createRole || createDB || login)
+
+	w, role := workerConn(t, s, dbURL)
 	var password string
-	require.NoError(t, conn.QueryRow(context.Background(),
-		`SELECT rolsuper, rolcreaterole, rolcreatedb, rolpassword FROM pg_authid WHERE rolname = $1`, a).
-		Scan(&super, &createRole, &createDB, &password))
-	require.False(t, super || createRole || createDB)
+	require.NoError(t, conn.QueryRow(ctx, `SELECT rolpassword FROM pg_authid WHERE rolname = $1`, role).Scan(&password))
 	require.Regexp(t, `^SCRAM-SHA-256\$`, password)
+	qa := pgx.Identifier{a}.Sanitize()
+	for _, sql := range []string{
+		"SET ROLE " + qa,
+		"SELECT * FROM control.tenants",
+		"CREATE TABLE public.evil (id int)",
+		"CREATE TABLE " + qa + ".evil (id int)",
+		"CREATE SCHEMA evil",
+	} {
+		_, err := w.Exec(ctx, sql)
+		var pgErr *pgconn.PgError
+		require.True(t, errors.As(err, &pgErr), "%s: want a permission error, got %v", sql, err)
+		require.Equal(t, "42501", pgErr.Code, "%s: %s", sql, pgErr.Message)
+	}
+}
+
+// TestStore_WorkerRolesAreDroppedWhenStale: roles of live workers are
+// touched; a role nobody touched for five minutes (its replica died) is
+// dropped by whichever replica sweeps next.
+func TestStore_WorkerRolesAreDroppedWhenStale(t *testing.T) {
+	s, dbURL := setup(t)
+	ctx := context.Background()
+	live, _, err := s.CreateWorkerRole(ctx)
+	require.NoError(t, err)
+	stale, _, err := s.CreateWorkerRole(ctx)
+	require.NoError(t, err)
+	conn, err := pgx.Connect(ctx, dbURL)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, `UPDATE control.worker_roles SET seen_at = now() - interval '6 minutes'`)
+	require.NoError(t, err)
+	require.NoError(t, s.TouchWorkerRoles(ctx, []string{live}))
+	var names []string
+	rows, err := conn.Query(ctx, `SELECT rolname FROM pg_roles WHERE rolname = ANY($1) ORDER BY 1`, []string{live, stale})
+	require.NoError(t, err)
+	names, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Equal(t, []string{live}, names)
+	require.NoError(t, s.DropWorkerRole(ctx, live))
+}
+
+func TestStore_ConnectionBudgetLeavesRoom(t *testing.T) {
+	s, dbURL := setup(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbURL)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	var maxConns, reserved int
+	require.NoError(t, conn.QueryRow(ctx, `SELECT current_setting('max_connections')::int, current_setting('superuser_reserved_connections')::int`).
+		Scan(&maxConns, &reserved))
+	budget, err := s.ConnectionBudget(ctx, 9)
+	require.NoError(t, err)
+	require.Equal(t, maxConns-reserved-9, budget)
+	_, err = s.ConnectionBudget(ctx, maxConns)
+	require.Error(t, err)
 }
 
 func TestStore_DeleteTenantDropsRoleAndSchema(t *testing.T) {
 	s, dbURL := setup(t)
 	a := createTenant(t, s)
-	connectAs(t, dbURL, a) // an open session (a worker) must not block the drop
+	connectAs(t, s, dbURL, a) // an open session (a worker) must not block the drop
 	require.NoError(t, s.DeleteTenant(context.Background(), a, tenant.AuditEntry{KeyID: "key_test", Action: "tenant.delete", TenantID: a}))
 
 	conn, err := pgx.Connect(context.Background(), dbURL)

@@ -25,19 +25,10 @@ func (s *Store) CreateTenant(ctx context.Context, nt tenant.NewTenant, a tenant.
 		if err := insertToken(ctx, tx, nt.Token, nt.TokenHash); err != nil {
 			return err
 		}
-		var db string
-		if err := tx.QueryRow(ctx, "SELECT current_database()").Scan(&db); err != nil {
-			return err
-		}
-		// DDL takes no bind parameters: the identifiers are sanitised and
-		// the password is a quoted literal of hex digits.
-		var password string
-		if err := tx.QueryRow(ctx, "SELECT quote_literal($1)", nt.RolePassword).Scan(&password); err != nil {
-			return err
-		}
+		// The tenant's role owns its schema and never logs in: workers log
+		// in with roles of their own and are granted it when bound.
 		for _, stmt := range []string{
-			"CREATE ROLE " + role + " LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS PASSWORD " + password,
-			"GRANT CONNECT ON DATABASE " + pgx.Identifier{db}.Sanitize() + " TO " + role,
+			"CREATE ROLE " + role + " NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS",
 			"CREATE SCHEMA " + role + " AUTHORIZATION " + role,
 		} {
 			if _, err := tx.Exec(ctx, stmt); err != nil {
@@ -87,16 +78,14 @@ func (s *Store) DeleteTenant(ctx context.Context, id string, a tenant.AuditEntry
 		if _, err := tx.Exec(ctx, `DELETE FROM control.scim_rejections WHERE tenant_id = $1`, id); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`, id); err != nil {
+		// End the sessions of workers acting as the tenant, on any replica.
+		if _, err := tx.Exec(ctx, `SELECT pg_terminate_backend(a.pid) FROM pg_stat_activity a
+			JOIN pg_roles w ON w.rolname = a.usename JOIN pg_auth_members m ON m.member = w.oid
+			JOIN pg_roles t ON t.oid = m.roleid WHERE t.rolname = $1`, id); err != nil {
 			return fmt.Errorf("end tenant sessions: %w", err)
-		}
-		var db string
-		if err := tx.QueryRow(ctx, "SELECT current_database()").Scan(&db); err != nil {
-			return err
 		}
 		for _, stmt := range []string{
 			"DROP SCHEMA IF EXISTS " + role + " CASCADE",
-			"REVOKE ALL ON DATABASE " + pgx.Identifier{db}.Sanitize() + " FROM " + role,
 			"DROP ROLE IF EXISTS " + role,
 		} {
 			if _, err := tx.Exec(ctx, stmt); err != nil {

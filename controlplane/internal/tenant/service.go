@@ -20,7 +20,7 @@ type Service struct {
 	store     Store
 	secret    []byte
 	publicURL string
-	workers   WorkerStopper
+	workers   Workers
 	now       func() time.Time
 
 	credTTL time.Duration
@@ -46,7 +46,7 @@ type Params struct {
 	Secret []byte
 	// PublicURL is the base of issued SCIM URLs, without a trailing slash.
 	PublicURL string
-	Workers   WorkerStopper
+	Workers   Workers
 	// CredentialsTTL bounds how long a token revocation or tenant status
 	// change made by another replica takes to apply here; 0 disables the
 	// cache.
@@ -70,11 +70,6 @@ func New(p Params) *Service {
 // SCIMURL is the Tenant URL an admin pastes into Entra.
 func (s *Service) SCIMURL(tenantID string) string {
 	return s.publicURL + "/scim/" + tenantID + "/v2"
-}
-
-// RolePassword is the database password of the tenant's role.
-func (s *Service) RolePassword(tenantID string) string {
-	return RolePassword(s.secret, tenantID)
 }
 
 // AuthenticateSCIM checks a bearer token against tenantID's active tokens.
@@ -211,10 +206,12 @@ func (s *Service) CreateTenant(ctx context.Context, p Principal, name string) (C
 	t := Tenant{ID: newID(TenantPrefix), Name: name, Status: StatusActive, CreatedAt: now}
 	secret := newSecret(TokenPrefix)
 	tok := Token{ID: newID(tokenIDPfx), TenantID: t.ID, Name: "initial", CreatedAt: now}
-	nt := NewTenant{Tenant: t, RolePassword: s.RolePassword(t.ID), Token: tok, TokenHash: hashSecret(secret)}
+	nt := NewTenant{Tenant: t, Token: tok, TokenHash: hashSecret(secret)}
 	if err := s.store.CreateTenant(ctx, nt, p.audit("tenant.create", t.ID, name)); err != nil {
 		return CreatedTenant{}, fmt.Errorf("create tenant: %w", err)
 	}
+	// Best effort: if it fails, the first SCIM request binds a worker.
+	_ = s.workers.Warm(ctx, t.ID)
 	return CreatedTenant{Tenant: t, SCIMURL: s.SCIMURL(t.ID), Token: secret, TokenID: tok.ID}, nil
 }
 

@@ -31,7 +31,8 @@ func (s *credStore) RevokeToken(context.Context, string, string, AuditEntry) err
 
 type noWorkers struct{}
 
-func (noWorkers) Stop(string) {}
+func (noWorkers) Stop(string)                        {}
+func (noWorkers) Warm(context.Context, string) error { return nil }
 
 func TestService_AuthenticateSCIM_CachesCredentials(t *testing.T) {
 	const id = "tnt_abcdefgh234567ab"

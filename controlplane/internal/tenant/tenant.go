@@ -97,12 +97,11 @@ type AuditEntry struct {
 }
 
 // NewTenant is everything the store needs to provision a tenant in one
-// transaction: the control rows, the login role and its schema.
+// transaction: the control rows, the tenant's role and its schema.
 type NewTenant struct {
-	Tenant       Tenant
-	RolePassword string
-	Token        Token
-	TokenHash    []byte
+	Tenant    Tenant
+	Token     Token
+	TokenHash []byte
 }
 
 // Store persists the control plane's state. Every write also inserts its
@@ -140,8 +139,12 @@ type Store interface {
 	ListRejections(ctx context.Context, tenantID string, limit int) ([]Rejection, error)
 }
 
-// WorkerStopper stops a tenant's worker before its tenant is disabled or
-// dropped.
-type WorkerStopper interface {
+// Workers starts and stops tenants' workers.
+type Workers interface {
+	// Warm gives a new tenant a worker, which migrates its schema, so that
+	// its first SCIM request does not wait for that.
+	Warm(ctx context.Context, tenantID string) error
+	// Stop stops the tenant's worker before the tenant is disabled or
+	// dropped.
 	Stop(tenantID string)
 }

@@ -4,17 +4,16 @@ import (
 	"context"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/scimplane/scimplane/plugins/scimworker"
 )
 
 // BenchmarkPool_ColdStart measures the supervisor's share of a cold start
-// (spawn, go-plugin handshake with AutoMTLS, dispense, health check) with
-// the echo worker, which does no work of its own at start.
+// without prepared workers (spawn, go-plugin handshake with AutoMTLS,
+// dispense, prepare, bind) with the echo worker, which does no work of its
+// own at start.
 func BenchmarkPool_ColdStart(b *testing.B) {
-	p, _ := newPool(b, 1000, time.Hour)
-	defer p.Close()
+	p := newPool(b, func(p *Params) { p.MaxWorkers = 1000 }).pool
 	ex := &scimworker.Exchange{Method: "GET", Path: "/"}
 	for i := 0; b.Loop(); i++ {
 		tenantID := fmt.Sprintf("tnt_bench%d", i)
@@ -30,8 +29,7 @@ func BenchmarkPool_ColdStart(b *testing.B) {
 // BenchmarkPool_Handle measures one exchange over a warm worker: the
 // go-plugin gRPC hop plus the pool's bookkeeping.
 func BenchmarkPool_Handle(b *testing.B) {
-	p, _ := newPool(b, 10, time.Hour)
-	defer p.Close()
+	p := newPool(b, nil).pool
 	ex := &scimworker.Exchange{Method: "GET", Path: "/Users", Body: []byte(`{}`)}
 	if _, err := p.Handle(context.Background(), "tnt_a", ex); err != nil {
 		b.Fatal(err)

@@ -1,7 +1,10 @@
-// Package workerpool supervises one go-plugin worker process per active
-// tenant: it starts a tenant's worker on first use, health-checks it,
-// restarts it with back-off after a crash, stops it when idle, caps how many
-// run at once and kills them all on Close.
+// Package workerpool supervises the control plane's worker processes. It
+// keeps a few workers prepared ahead of need (started, connected to the
+// database as a login role of their own that can reach nothing, built-in
+// policy compiled), binds one to a tenant on that tenant's first request,
+// keeps every worker's database connections within the node's connection
+// budget, replaces workers that crash or hang, stops idle ones, and kills
+// them all on Close.
 package workerpool
 
 import (
@@ -12,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -44,17 +48,56 @@ func (e *UnavailableError) Unwrap() error { return e.Err }
 // RetryIn is how long the caller should wait before trying again.
 func (e *UnavailableError) RetryIn() time.Duration { return e.RetryAfter }
 
+// Roles manages the workers' database login roles.
+type Roles interface {
+	// CreateWorkerRole creates a login role that may connect and nothing
+	// else, and returns its name and password.
+	CreateWorkerRole(ctx context.Context) (role, password string, err error)
+	// GrantTenant lets role act as the tenant's role.
+	GrantTenant(ctx context.Context, role, tenantID string) error
+	// DropWorkerRole drops the role of a worker that is gone.
+	DropWorkerRole(ctx context.Context, role string) error
+	// TouchWorkerRoles records that these roles still belong to live
+	// workers, so that no replica cleans them up.
+	TouchWorkerRoles(ctx context.Context, roles []string) error
+}
+
 // Params configures a Pool.
 type Params struct {
-	// Bin is the worker executable.
+	// Bin is the worker executable; Env its complete environment (no
+	// credentials: those go over the plugin channel).
 	Bin string
-	// Env returns the complete environment of tenantID's worker.
-	Env          func(tenantID string) []string
-	MaxWorkers   int
-	IdleTimeout  time.Duration
-	StartTimeout time.Duration // default 10s
-	// SweepInterval is how often idle workers are stopped and the others
-	// health-checked; default a quarter of IdleTimeout, within 100ms..30s.
+	Env []string
+	// Credential, when set, runs workers as another OS user.
+	Credential *syscall.Credential
+	Roles      Roles
+	// DatabaseURL is where workers connect, without credentials.
+	DatabaseURL string
+	// Binding describes a tenant to its worker.
+	Binding func(tenantID string) *scimworker.Binding
+	// MaxWorkers caps worker processes, prepared ones included.
+	MaxWorkers int
+	// Spares is how many prepared workers to keep ready.
+	Spares int
+	// ConnBudget is the number of database connections all workers
+	// together may hold; ConnsPerWorker caps one worker's.
+	ConnBudget     int
+	ConnsPerWorker int
+	// IdleTimeout stops a bound worker that has had no request this long.
+	IdleTimeout time.Duration
+	// StartTimeout bounds starting, preparing and binding a worker
+	// (default 10s); CallTimeout one call to a worker (default 15s).
+	StartTimeout time.Duration
+	CallTimeout  time.Duration
+	// MaxConnWait is how long a tenant waits for a database connection
+	// before a busy tenant that has held one for MinTenure gives its up
+	// (defaults 2s and 5s).
+	MaxConnWait time.Duration
+	MinTenure   time.Duration
+	// HangAfter is how long a worker may go without finishing a call while
+	// it has calls in flight before it is health-checked (default 5s).
+	HangAfter time.Duration
+	// SweepInterval is how often workers are checked (default 1s).
 	SweepInterval time.Duration
 	Logger        *slog.Logger
 	Metrics       *Metrics
@@ -66,34 +109,64 @@ type Info struct {
 	PID       int       `json:"pid"`
 	StartedAt time.Time `json:"started_at"`
 	LastUsed  time.Time `json:"last_used"`
+	Conns     int       `json:"conns"`
 }
 
 // Pool is safe for concurrent use.
 type Pool struct {
 	p      Params
 	log    *slog.Logger
-	starts singleflight.Group
+	budget *budget
+	binds  singleflight.Group
+	seq    atomic.Int64
 
-	mu       sync.Mutex
-	workers  map[string]*worker
-	failures map[string]*failure
-	starting int
-	closed   bool
+	mu        sync.Mutex
+	bound     map[string]*worker
+	spares    []*worker
+	all       map[*worker]struct{}
+	preparing int
+	failures  map[string]*failure
+	closed    bool
 
-	stopJanitor chan struct{}
-	janitorDone chan struct{}
+	refill chan struct{}
+	stop   chan struct{}
+	done   sync.WaitGroup
 }
 
+type state int
+
+const (
+	stPreparing state = iota
+	stSpare
+	stBinding
+	stBound
+	stGone
+)
+
 type worker struct {
-	tenantID  string
+	seq       int64
+	role      string
 	client    *plugin.Client
 	rpc       scimworker.Worker
 	pid       int
 	startedAt time.Time
+	// mayWait is set when the worker serves, or is being started for, a
+	// tenant: its connection requests then queue for a permit.
+	mayWait atomic.Bool
+
 	// guarded by Pool.mu
-	lastUsed time.Time
-	inflight int
+	tenantID   string
+	state      state
+	lastUsed   time.Time
+	lastDone   time.Time
+	inflight   int
+	timeouts   int
+	shedAt     time.Time
+	lastHealth time.Time
+	checking   bool
 }
+
+func (w *worker) isBound() bool { return w.mayWait.Load() }
 
 // failure tracks a tenant's recent crashes for restart back-off.
 type failure struct {
@@ -101,31 +174,57 @@ type failure struct {
 	notBefore time.Time
 }
 
-// New returns a Pool and starts its idle janitor.
+// New returns a Pool and starts its background work: keeping spares,
+// reclaiming connection permits and sweeping workers.
 func New(p Params) *Pool {
 	if p.StartTimeout == 0 {
 		p.StartTimeout = 10 * time.Second
 	}
+	if p.CallTimeout == 0 {
+		p.CallTimeout = 15 * time.Second
+	}
+	if p.MaxConnWait == 0 {
+		p.MaxConnWait = 2 * time.Second
+	}
+	if p.MinTenure == 0 {
+		p.MinTenure = 5 * time.Second
+	}
+	if p.HangAfter == 0 {
+		p.HangAfter = 5 * time.Second
+	}
 	if p.SweepInterval == 0 {
-		p.SweepInterval = min(max(p.IdleTimeout/4, 100*time.Millisecond), 30*time.Second)
+		p.SweepInterval = time.Second
+	}
+	if p.ConnsPerWorker == 0 {
+		p.ConnsPerWorker = 4
+	}
+	if p.Binding == nil {
+		p.Binding = func(id string) *scimworker.Binding { return &scimworker.Binding{TenantID: id, MaxBodyBytes: 1 << 20} }
 	}
 	pool := &Pool{
-		p:           p,
-		log:         p.Logger,
-		workers:     make(map[string]*worker),
-		failures:    make(map[string]*failure),
-		stopJanitor: make(chan struct{}),
-		janitorDone: make(chan struct{}),
+		p:        p,
+		log:      p.Logger,
+		budget:   newBudget(p.ConnBudget),
+		bound:    make(map[string]*worker),
+		all:      make(map[*worker]struct{}),
+		failures: make(map[string]*failure),
+		refill:   make(chan struct{}, 1),
+		stop:     make(chan struct{}),
 	}
+	p.Metrics.budget(pool.budget)
+	pool.done.Add(3)
+	go pool.keepSpares()
+	go pool.reclaimLoop()
 	go pool.janitor()
+	pool.kickRefill()
 	return pool
 }
 
-// Handle forwards one SCIM exchange to tenantID's worker, starting it if
-// needed. A crashed or missing worker is an *UnavailableError.
+// Handle forwards one SCIM exchange to tenantID's worker, binding one if
+// needed. A crashed, hung or missing worker is an *UnavailableError.
 func (p *Pool) Handle(ctx context.Context, tenantID string, ex *scimworker.Exchange) (*scimworker.Reply, error) {
 	var reply *scimworker.Reply
-	err := p.call(ctx, tenantID, func(w scimworker.Worker) (err error) {
+	err := p.call(ctx, tenantID, func(ctx context.Context, w scimworker.Worker) (err error) {
 		reply, err = w.Handle(ctx, ex)
 		return err
 	})
@@ -135,32 +234,61 @@ func (p *Pool) Handle(ctx context.Context, tenantID string, ex *scimworker.Excha
 // Admin forwards one admin operation to tenantID's worker.
 func (p *Pool) Admin(ctx context.Context, tenantID string, req *scimworker.AdminRequest) (*scimworker.AdminReply, error) {
 	var reply *scimworker.AdminReply
-	err := p.call(ctx, tenantID, func(w scimworker.Worker) (err error) {
+	err := p.call(ctx, tenantID, func(ctx context.Context, w scimworker.Worker) (err error) {
 		reply, err = w.Admin(ctx, req)
 		return err
 	})
 	return reply, err
 }
 
-func (p *Pool) call(ctx context.Context, tenantID string, fn func(scimworker.Worker) error) error {
+// Warm binds a worker to tenantID if none is, so that the tenant's schema
+// is migrated before its first request.
+func (p *Pool) Warm(ctx context.Context, tenantID string) error {
 	w, err := p.acquire(ctx, tenantID)
 	if err != nil {
 		return err
 	}
-	err = fn(w.rpc)
-	p.release(w)
-	if err == nil || ctx.Err() != nil {
+	p.release(w, nil)
+	return nil
+}
+
+func (p *Pool) call(ctx context.Context, tenantID string, fn func(context.Context, scimworker.Worker) error) error {
+	w, err := p.acquire(ctx, tenantID)
+	if err != nil {
 		return err
 	}
-	if w.client.Exited() || status.Code(err) == codes.Unavailable {
+	callCtx, cancel := context.WithTimeout(ctx, p.p.CallTimeout)
+	err = fn(callCtx, w.rpc)
+	// Out of its own deadline, not the caller's.
+	// (The worker may see the deadline pass, and say so, first.)
+	hung := err != nil && ctx.Err() == nil &&
+		(errors.Is(callCtx.Err(), context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded)
+	cancel()
+	p.release(w, err)
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return err
+	case hung:
+		p.mu.Lock()
+		w.timeouts++
+		stuck := w.timeouts >= 2
+		p.mu.Unlock()
+		if stuck {
+			p.log.WarnContext(ctx, "worker missed two call deadlines in a row; replacing it", "tenant_id", tenantID, "pid", w.pid)
+			p.retire(w, true)
+		}
+		return &UnavailableError{TenantID: tenantID, RetryAfter: time.Second, Err: err}
+	case w.client.Exited() || status.Code(err) == codes.Unavailable:
 		p.log.WarnContext(ctx, "worker failed", "tenant_id", tenantID, "pid", w.pid, "err", err)
-		p.remove(w, true)
+		p.retire(w, true)
 		return &UnavailableError{TenantID: tenantID, RetryAfter: time.Second, Err: err}
 	}
 	return err
 }
 
-// acquire returns a running worker with its in-flight count raised.
+// acquire returns tenantID's bound worker with its in-flight count raised.
 func (p *Pool) acquire(ctx context.Context, tenantID string) (*worker, error) {
 	for {
 		p.mu.Lock()
@@ -168,28 +296,33 @@ func (p *Pool) acquire(ctx context.Context, tenantID string) (*worker, error) {
 			p.mu.Unlock()
 			return nil, ErrClosed
 		}
-		if w := p.workers[tenantID]; w != nil {
+		if w := p.bound[tenantID]; w != nil {
 			if !w.client.Exited() {
+				now := time.Now()
+				if w.inflight == 0 {
+					w.lastDone = now
+				}
 				w.inflight++
-				w.lastUsed = time.Now()
+				w.lastUsed = now
 				p.mu.Unlock()
 				return w, nil
 			}
-			p.removeLocked(w, true)
-			go w.client.Kill() // reaps the client's resources
+			p.mu.Unlock()
+			p.retire(w, true)
+			continue
 		}
 		if f := p.failures[tenantID]; f != nil {
 			if wait := time.Until(f.notBefore); wait > 0 {
 				p.mu.Unlock()
-				return nil, &UnavailableError{TenantID: tenantID, RetryAfter: wait, Err: errors.New("restart backing off after crash")}
+				return nil, &UnavailableError{TenantID: tenantID, RetryAfter: wait, Err: errors.New("restart backing off after a failure")}
 			}
 		}
 		p.mu.Unlock()
 
-		// One start per tenant however many requests wait for it; the start
-		// is not tied to the first caller's ctx.
-		ch := p.starts.DoChan(tenantID, func() (any, error) {
-			return nil, p.start(context.WithoutCancel(ctx), tenantID)
+		// One bind per tenant however many requests wait for it; it is not
+		// tied to the first caller's ctx.
+		ch := p.binds.DoChan(tenantID, func() (any, error) {
+			return nil, p.bindTenant(context.WithoutCancel(ctx), tenantID)
 		})
 		select {
 		case res := <-ch:
@@ -202,77 +335,117 @@ func (p *Pool) acquire(ctx context.Context, tenantID string) (*worker, error) {
 	}
 }
 
-func (p *Pool) release(w *worker) {
+func (p *Pool) release(w *worker, err error) {
 	p.mu.Lock()
 	w.inflight--
-	w.lastUsed = time.Now()
+	now := time.Now()
+	w.lastUsed = now
+	w.lastDone = now
+	if err == nil {
+		w.timeouts = 0
+	}
 	p.mu.Unlock()
 }
 
-// start spawns, handshakes and health-checks tenantID's worker and adds it
-// to the pool, evicting the least recently used idle worker at the cap.
-func (p *Pool) start(ctx context.Context, tenantID string) error {
-	evicted, err := p.reserve(tenantID)
-	if err != nil {
-		return err
-	}
-	if evicted != nil {
-		p.log.InfoContext(ctx, "evicting idle worker for capacity", "tenant_id", evicted.tenantID, "pid", evicted.pid)
-		evicted.client.Kill()
-	}
+// bindTenant binds a prepared worker (or, with none ready, a new one) to
+// tenantID.
+func (p *Pool) bindTenant(ctx context.Context, tenantID string) error {
+	ctx, cancel := context.WithTimeout(ctx, p.p.StartTimeout)
+	defer cancel()
 	began := time.Now()
-	w, err := p.spawn(ctx, tenantID)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.starting--
+	w, fromSpare := p.takeSpare(), true
+	if w == nil {
+		fromSpare = false
+		if err := p.makeRoom(ctx); err != nil {
+			return &UnavailableError{TenantID: tenantID, RetryAfter: time.Second, Err: err}
+		}
+		var err error
+		if w, err = p.start(ctx, true); err != nil {
+			p.fail(tenantID)
+			p.log.ErrorContext(ctx, "worker start failed", "tenant_id", tenantID, "err", err)
+			return &UnavailableError{TenantID: tenantID, RetryAfter: time.Second, Err: err}
+		}
+	}
+	defer p.kickRefill()
+	w.mayWait.Store(true)
+	err := p.p.Roles.GrantTenant(ctx, w.role, tenantID)
+	if err == nil {
+		_, err = w.rpc.Bind(ctx, p.p.Binding(tenantID))
+	}
 	if err != nil {
-		p.recordFailureLocked(tenantID)
-		p.log.ErrorContext(ctx, "worker start failed", "tenant_id", tenantID, "err", err)
+		p.retire(w, false)
+		p.fail(tenantID)
+		p.log.ErrorContext(ctx, "worker bind failed", "tenant_id", tenantID, "err", err)
 		return &UnavailableError{TenantID: tenantID, RetryAfter: time.Second, Err: err}
 	}
-	if p.closed {
-		go w.client.Kill()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || w.state == stGone {
 		return ErrClosed
 	}
-	elapsed := time.Since(began)
+	now := time.Now()
+	w.tenantID, w.state, w.lastUsed, w.lastDone = tenantID, stBound, now, now
+	p.bound[tenantID] = w
 	restart := p.failures[tenantID] != nil
-	p.workers[tenantID] = w
-	p.p.Metrics.started(elapsed, restart, len(p.workers))
-	p.log.InfoContext(ctx, "worker started", "tenant_id", tenantID, "pid", w.pid, "cold_start", elapsed, "restart", restart)
+	p.p.Metrics.bound(time.Since(began), fromSpare, restart, len(p.bound))
+	p.log.InfoContext(ctx, "worker bound", "tenant_id", tenantID, "pid", w.pid, "took", time.Since(began), "prepared", fromSpare, "restart", restart)
 	return nil
 }
 
-// reserve takes a slot for a new worker, choosing an idle worker to evict
-// when the pool is full.
-func (p *Pool) reserve(tenantID string) (*worker, error) {
+// takeSpare takes a prepared worker, if one is ready.
+func (p *Pool) takeSpare() *worker {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed {
-		return nil, ErrClosed
-	}
-	var evict *worker
-	if len(p.workers)+p.starting >= p.p.MaxWorkers {
-		for _, w := range p.workers {
-			if w.inflight == 0 && (evict == nil || w.lastUsed.Before(evict.lastUsed)) {
-				evict = w
-			}
+	for len(p.spares) > 0 {
+		w := p.spares[len(p.spares)-1]
+		p.spares = p.spares[:len(p.spares)-1]
+		p.p.Metrics.spares.Set(float64(len(p.spares)))
+		if w.client.Exited() {
+			go p.retire(w, false)
+			continue
 		}
-		if evict == nil {
-			return nil, &UnavailableError{TenantID: tenantID, RetryAfter: time.Second, Err: errors.New("all workers busy")}
-		}
-		p.removeLocked(evict, false)
+		w.state = stBinding
+		return w
 	}
-	p.starting++
-	return evict, nil
+	return nil
 }
 
-func (p *Pool) spawn(ctx context.Context, tenantID string) (*worker, error) {
+// makeRoom makes sure one more process fits under MaxWorkers, stopping the
+// least recently used idle worker if need be.
+func (p *Pool) makeRoom(ctx context.Context) error {
+	p.mu.Lock()
+	if len(p.all) < p.p.MaxWorkers {
+		p.mu.Unlock()
+		return nil
+	}
+	var victim *worker
+	for _, w := range p.bound {
+		if w.inflight == 0 && (victim == nil || w.lastUsed.Before(victim.lastUsed)) {
+			victim = w
+		}
+	}
+	p.mu.Unlock()
+	if victim == nil {
+		return errors.New("all workers busy")
+	}
+	p.log.InfoContext(ctx, "stopping idle worker for capacity", "tenant_id", victim.tenantID, "pid", victim.pid)
+	p.retire(victim, false)
+	return nil
+}
+
+// start spawns a worker, gives it a login role of its own and prepares it.
+// forTenant workers wait for a connection permit; spares do not.
+func (p *Pool) start(ctx context.Context, forTenant bool) (*worker, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.p.StartTimeout)
 	defer cancel()
+	role, password, err := p.p.Roles.CreateWorkerRole(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("create worker role: %w", err)
+	}
 	cmd := exec.Command(p.p.Bin)
-	cmd.Env = p.p.Env(tenantID)
+	cmd.Env = p.p.Env
 	// If the control plane dies without Close, its workers die with it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Credential: p.p.Credential}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  scimworker.Handshake,
 		Plugins:          scimworker.PluginMap(),
@@ -286,52 +459,113 @@ func (p *Pool) spawn(ctx context.Context, tenantID string) (*worker, error) {
 		Stderr: stderrLines{out: os.Stderr},
 		Logger: hclog.New(&hclog.LoggerOptions{Name: "plugin", Level: hclog.Warn, Output: os.Stderr, JSONFormat: true}),
 	})
+	w := &worker{seq: p.seq.Add(1), role: role, client: client, startedAt: time.Now(), state: stPreparing}
+	w.mayWait.Store(forTenant)
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		client.Kill()
+		p.dropRole(role)
+		return nil, ErrClosed
+	}
+	p.all[w] = struct{}{}
+	p.mu.Unlock()
+	fail := func(err error) (*worker, error) {
+		p.retire(w, false)
+		return nil, err
+	}
 	rpcClient, err := client.Client()
 	if err != nil {
-		client.Kill()
-		return nil, fmt.Errorf("start worker: %w", err)
+		return fail(fmt.Errorf("start worker: %w", err))
 	}
 	raw, err := rpcClient.Dispense(scimworker.PluginName)
 	if err != nil {
-		client.Kill()
-		return nil, fmt.Errorf("dispense worker: %w", err)
+		return fail(fmt.Errorf("dispense worker: %w", err))
 	}
 	rpc, ok := raw.(scimworker.Worker)
 	if !ok {
-		client.Kill()
-		return nil, fmt.Errorf("dispense worker: got %T", raw)
+		return fail(fmt.Errorf("dispense worker: got %T", raw))
 	}
-	h, err := rpc.Health(ctx)
+	w.rpc = rpc
+	w.pid = client.ReattachConfig().Pid
+	err = rpc.Prepare(ctx, &scimworker.Prepare{
+		DatabaseURL: p.p.DatabaseURL, User: role, Password: password, MaxConns: p.p.ConnsPerWorker,
+	}, host{b: p.budget, w: w})
 	if err != nil {
-		client.Kill()
-		return nil, fmt.Errorf("health check: %w", err)
+		return fail(fmt.Errorf("prepare worker: %w", err))
 	}
-	if h.TenantID != tenantID {
-		client.Kill()
-		return nil, fmt.Errorf("health check: worker serves %q", h.TenantID)
-	}
-	now := time.Now()
-	return &worker{tenantID: tenantID, client: client, rpc: rpc, pid: client.ReattachConfig().Pid, startedAt: now, lastUsed: now}, nil
+	p.p.Metrics.starts.Inc()
+	return w, nil
 }
 
-// remove takes w out of the pool (if still there) and kills it; crashed
-// marks a failure for back-off.
-func (p *Pool) remove(w *worker, crashed bool) {
+// retire takes w out of the pool, kills it, returns its permits and drops
+// its login role; crashed marks a failure of its tenant for back-off.
+func (p *Pool) retire(w *worker, crashed bool) {
 	p.mu.Lock()
-	p.removeLocked(w, crashed)
-	p.mu.Unlock()
-	w.client.Kill()
-}
-
-func (p *Pool) removeLocked(w *worker, crashed bool) {
-	if p.workers[w.tenantID] != w {
+	if w.state == stGone {
+		p.mu.Unlock()
 		return
 	}
-	delete(p.workers, w.tenantID)
-	p.p.Metrics.running.Set(float64(len(p.workers)))
-	if crashed {
-		p.recordFailureLocked(w.tenantID)
+	w.state = stGone
+	delete(p.all, w)
+	if w.tenantID != "" && p.bound[w.tenantID] == w {
+		delete(p.bound, w.tenantID)
+		if crashed {
+			p.recordFailureLocked(w.tenantID)
+		}
 	}
+	for i, s := range p.spares {
+		if s == w {
+			p.spares = append(p.spares[:i], p.spares[i+1:]...)
+			break
+		}
+	}
+	p.p.Metrics.running.Set(float64(len(p.bound)))
+	p.p.Metrics.spares.Set(float64(len(p.spares)))
+	p.mu.Unlock()
+	p.kill(w, crashed)
+	// Its connections died with it.
+	p.budget.forget(w)
+	p.dropRole(w.role)
+	p.kickRefill()
+}
+
+// kill ends w's process. go-plugin's Kill first asks the plugin to shut
+// down, without a deadline, which never returns from a stopped (hung)
+// process: a worker that failed is killed outright, and a graceful stop
+// gets a few seconds.
+func (p *Pool) kill(w *worker, failed bool) {
+	if w.pid > 0 && (failed || w.rpc == nil) && !w.client.Exited() {
+		_ = syscall.Kill(w.pid, syscall.SIGKILL)
+	}
+	done := make(chan struct{})
+	go func() {
+		w.client.Kill()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+		if !w.client.Exited() && w.pid > 0 {
+			_ = syscall.Kill(w.pid, syscall.SIGKILL)
+		}
+		<-done
+	}
+}
+
+func (p *Pool) dropRole(role string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.p.Roles.DropWorkerRole(ctx, role); err != nil {
+		// A replica's janitor drops roles nobody touched for a while.
+		p.log.Warn("drop worker role", "role", role, "err", err)
+	}
+}
+
+func (p *Pool) fail(tenantID string) {
+	p.mu.Lock()
+	p.recordFailureLocked(tenantID)
+	p.mu.Unlock()
 }
 
 // recordFailureLocked schedules the next start: the first failure may
@@ -353,86 +587,301 @@ func (p *Pool) recordFailureLocked(tenantID string) {
 // Stop kills tenantID's worker, if running, without counting a failure.
 func (p *Pool) Stop(tenantID string) {
 	p.mu.Lock()
-	w := p.workers[tenantID]
-	if w != nil {
-		p.removeLocked(w, false)
-	}
+	w := p.bound[tenantID]
 	delete(p.failures, tenantID)
 	p.mu.Unlock()
 	if w != nil {
-		w.client.Kill()
+		p.retire(w, false)
 	}
 }
 
-// Running lists the running workers.
+// Running lists the bound workers.
 func (p *Pool) Running() []Info {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := make([]Info, 0, len(p.workers))
-	for _, w := range p.workers {
+	ws := make([]*worker, 0, len(p.bound))
+	for _, w := range p.bound {
+		ws = append(ws, w)
+	}
+	out := make([]Info, 0, len(ws))
+	for _, w := range ws {
 		out = append(out, Info{TenantID: w.tenantID, PID: w.pid, StartedAt: w.startedAt, LastUsed: w.lastUsed})
+	}
+	p.mu.Unlock()
+	for i, w := range ws {
+		out[i].Conns, _ = p.budget.holding(w)
 	}
 	return out
 }
 
-// janitor sweeps the pool periodically until Close.
-func (p *Pool) janitor() {
-	defer close(p.janitorDone)
-	tick := time.NewTicker(p.p.SweepInterval)
+func (p *Pool) kickRefill() {
+	select {
+	case p.refill <- struct{}{}:
+	default:
+	}
+}
+
+// keepSpares keeps Spares prepared workers, while processes and permits
+// allow it and no tenant waits for a permit.
+func (p *Pool) keepSpares() {
+	defer p.done.Done()
+	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
 		select {
-		case <-p.stopJanitor:
+		case <-p.stop:
 			return
+		case <-p.refill:
 		case <-tick.C:
-			p.sweep()
+		}
+		// Two at a time: a start costs the machine tens of milliseconds
+		// of CPU, which tenants' requests are also waiting for.
+		var wg sync.WaitGroup
+		for range 2 {
+			if !p.reserveSpare() {
+				break
+			}
+			wg.Go(func() {
+				w, err := p.start(context.Background(), false)
+				p.mu.Lock()
+				p.preparing--
+				if err == nil && !p.closed && w.state == stPreparing {
+					w.state = stSpare
+					p.spares = append(p.spares, w)
+					p.p.Metrics.spares.Set(float64(len(p.spares)))
+					err = nil
+				} else if err == nil {
+					err = ErrClosed
+				}
+				p.mu.Unlock()
+				if err != nil && !errors.Is(err, ErrClosed) {
+					p.log.Warn("preparing a worker failed", "err", err)
+				}
+			})
+		}
+		wg.Wait()
+		if p.wantSpare() {
+			p.kickRefill()
 		}
 	}
 }
 
-// sweep stops idle and exited workers, health-checks the other workers
-// that are not serving requests, and forgets old failures.
+func (p *Pool) wantSpare() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.wantSpareLocked()
+}
+
+func (p *Pool) wantSpareLocked() bool {
+	return !p.closed && len(p.spares)+p.preparing < p.p.Spares && len(p.all)+p.preparing < p.p.MaxWorkers &&
+		p.budget.free() > p.preparing
+}
+
+func (p *Pool) reserveSpare() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.wantSpareLocked() {
+		return false
+	}
+	p.preparing++
+	return true
+}
+
+// reclaimLoop gives tenants waiting for a database connection one, taking
+// permits back in order of cost: prepared workers, then extra connections
+// of busy tenants, then idle tenants' connections, and, when a tenant has
+// waited MaxConnWait, the connection of the busy tenant that has held one
+// longest (at least MinTenure).
+func (p *Pool) reclaimLoop() {
+	defer p.done.Done()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-p.budget.kick:
+		case <-tick.C:
+		}
+		p.reclaim()
+	}
+}
+
+func (p *Pool) reclaim() {
+	waiting, oldest, waitingWorkers := p.budget.pressure()
+	if waiting == 0 {
+		return
+	}
+	now := time.Now()
+	type holder struct {
+		w     *worker
+		held  int
+		since time.Time
+	}
+	p.mu.Lock()
+	var spares []*worker
+	var holders []holder
+	inFlight := 0 // permits already asked back
+	for w := range p.all {
+		held, since := p.budget.holding(w)
+		if held == 0 {
+			continue
+		}
+		if now.Sub(w.shedAt) < time.Second {
+			inFlight++
+			continue
+		}
+		switch w.state {
+		case stSpare:
+			spares = append(spares, w)
+		case stBound:
+			if !waitingWorkers[w] {
+				holders = append(holders, holder{w, held, since})
+			}
+		}
+	}
+	need := waiting - inFlight
+	var shed []holder
+	// Extra connections first, then whole idle tenants.
+	for _, h := range holders {
+		if need <= 0 {
+			break
+		}
+		if h.held > 1 {
+			h.w.shedAt = now
+			shed = append(shed, holder{h.w, min(h.held-1, need), h.since})
+			need -= h.held - 1
+		}
+	}
+	for _, h := range holders {
+		if need <= 0 {
+			break
+		}
+		if h.w.inflight == 0 && h.w.shedAt != now {
+			h.w.shedAt = now
+			shed = append(shed, h)
+			need -= h.held
+		}
+	}
+	if need > 0 && oldest >= p.p.MaxConnWait {
+		var victim *holder
+		for i, h := range holders {
+			if h.w.shedAt != now && now.Sub(h.since) >= p.p.MinTenure && (victim == nil || h.since.Before(victim.since)) {
+				victim = &holders[i]
+			}
+		}
+		if victim != nil {
+			victim.w.shedAt = now
+			shed = append(shed, *victim)
+			p.p.Metrics.preemptions.Inc()
+			need--
+		}
+	}
+	p.mu.Unlock()
+	// Spares hold a permit each; killing one frees it at once.
+	for _, w := range spares {
+		if need <= 0 {
+			break
+		}
+		need--
+		p.retire(w, false)
+	}
+	for _, h := range shed {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			if err := h.w.rpc.Shed(ctx, h.held); err != nil {
+				p.log.Warn("ask worker to shed connections", "tenant_id", h.w.tenantID, "err", err)
+			}
+		}()
+	}
+}
+
+// janitor checks workers every SweepInterval until Close.
+func (p *Pool) janitor() {
+	defer p.done.Done()
+	tick := time.NewTicker(p.p.SweepInterval)
+	defer tick.Stop()
+	touch := time.NewTicker(time.Minute)
+	defer touch.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-tick.C:
+			p.sweep()
+		case <-touch.C:
+			p.touchRoles()
+		}
+	}
+}
+
+// sweep stops exited and idle workers, health-checks a worker that has had
+// calls in flight without finishing one for HangAfter, and, every 30s, the
+// others.
 func (p *Pool) sweep() {
-	var stop, check []*worker
+	var retireCrashed, retireIdle, check []*worker
 	now := time.Now()
 	p.mu.Lock()
-	for _, w := range p.workers {
+	for w := range p.all {
+		if w.state == stPreparing || w.state == stBinding {
+			continue
+		}
 		switch {
 		case w.client.Exited():
 			p.log.Warn("worker exited", "tenant_id", w.tenantID, "pid", w.pid)
-			p.removeLocked(w, true)
-			stop = append(stop, w)
-		case w.inflight == 0 && now.Sub(w.lastUsed) > p.p.IdleTimeout:
+			retireCrashed = append(retireCrashed, w)
+		case w.state == stBound && w.inflight == 0 && now.Sub(w.lastUsed) > p.p.IdleTimeout:
 			p.log.Info("stopping idle worker", "tenant_id", w.tenantID, "pid", w.pid)
-			p.removeLocked(w, false)
-			stop = append(stop, w)
-		case w.inflight == 0:
+			retireIdle = append(retireIdle, w)
+		case w.checking:
+		case w.inflight > 0 && now.Sub(w.lastDone) > p.p.HangAfter,
+			w.inflight == 0 && now.Sub(w.lastHealth) > 30*time.Second:
+			w.checking, w.lastHealth = true, now
 			check = append(check, w)
 		}
 	}
 	for id, f := range p.failures {
 		// A worker up for a minute, or ten quiet minutes, resets back-off.
-		w := p.workers[id]
+		w := p.bound[id]
 		if w != nil && now.Sub(w.startedAt) > time.Minute || w == nil && now.Sub(f.notBefore) > 10*time.Minute {
 			delete(p.failures, id)
 		}
 	}
 	p.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, w := range stop {
-		wg.Go(w.client.Kill)
+	for _, w := range retireCrashed {
+		go p.retire(w, true)
+	}
+	for _, w := range retireIdle {
+		go p.retire(w, false)
 	}
 	for _, w := range check {
-		wg.Go(func() {
+		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			if _, err := w.rpc.Health(ctx); err != nil {
-				p.log.Warn("worker failed health check", "tenant_id", w.tenantID, "pid", w.pid, "err", err)
-				p.remove(w, true)
+			_, err := w.rpc.Health(ctx)
+			cancel()
+			p.mu.Lock()
+			w.checking = false
+			p.mu.Unlock()
+			if err != nil {
+				p.log.Warn("worker failed its health check; replacing it", "tenant_id", w.tenantID, "pid", w.pid, "err", err)
+				p.retire(w, true)
 			}
-		})
+		}()
 	}
-	wg.Wait()
+}
+
+func (p *Pool) touchRoles() {
+	p.mu.Lock()
+	roles := make([]string, 0, len(p.all))
+	for w := range p.all {
+		roles = append(roles, w.role)
+	}
+	p.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.p.Roles.TouchWorkerRoles(ctx, roles); err != nil {
+		p.log.Warn("record live worker roles", "err", err)
+	}
 }
 
 // Close kills every worker and refuses new work.
@@ -443,18 +892,16 @@ func (p *Pool) Close() {
 		return
 	}
 	p.closed = true
-	all := make([]*worker, 0, len(p.workers))
-	for _, w := range p.workers {
+	all := make([]*worker, 0, len(p.all))
+	for w := range p.all {
 		all = append(all, w)
 	}
-	clear(p.workers)
-	p.p.Metrics.running.Set(0)
 	p.mu.Unlock()
-	close(p.stopJanitor)
-	<-p.janitorDone
+	close(p.stop)
+	p.done.Wait()
 	var wg sync.WaitGroup
 	for _, w := range all {
-		wg.Go(w.client.Kill)
+		wg.Go(func() { p.retire(w, false) })
 	}
 	wg.Wait()
 }

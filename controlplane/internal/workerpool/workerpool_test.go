@@ -38,36 +38,96 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func newPool(t testing.TB, maxWorkers int, idle time.Duration) (*Pool, *Metrics) {
-	return newPoolSweeping(t, maxWorkers, idle, 0)
+// roles records what the pool asks of the database's roles. (The real
+// implementation is tested against PostgreSQL in the store package.)
+type roles struct {
+	mu      sync.Mutex
+	n       int
+	live    map[string]bool
+	granted map[string]string // role -> tenant
+	fail    bool
 }
 
-func newPoolSweeping(t testing.TB, maxWorkers int, idle, sweep time.Duration) (*Pool, *Metrics) {
+func newRoles() *roles { return &roles{live: map[string]bool{}, granted: map[string]string{}} }
+
+func (r *roles) CreateWorkerRole(context.Context) (string, string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fail {
+		return "", "", errors.New("database down")
+	}
+	r.n++
+	name := fmt.Sprintf("wkr_%d", r.n)
+	r.live[name] = true
+	return name, "pw-" + name, nil
+}
+
+func (r *roles) GrantTenant(_ context.Context, role, tenantID string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.granted[role] = tenantID
+	return nil
+}
+
+func (r *roles) DropWorkerRole(_ context.Context, role string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.live, role)
+	return nil
+}
+
+func (r *roles) TouchWorkerRoles(context.Context, []string) error { return nil }
+
+func (r *roles) liveCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.live)
+}
+
+type setup struct {
+	pool    *Pool
+	metrics *Metrics
+	roles   *roles
+}
+
+func newPool(t testing.TB, mod func(*Params)) setup {
 	t.Helper()
-	m := NewMetrics(prometheus.NewRegistry())
-	p := New(Params{
-		Bin: echoBin,
-		Env: func(tenantID string) []string {
-			return []string{scimworker.EnvTenantID + "=" + tenantID, "PATH=" + os.Getenv("PATH")}
+	s := setup{metrics: NewMetrics(prometheus.NewRegistry()), roles: newRoles()}
+	p := Params{
+		Bin:            echoBin,
+		Env:            []string{"SCIMPLANE_LOG_LEVEL=warn"},
+		Roles:          s.roles,
+		DatabaseURL:    "postgres://db.invalid/scimplane",
+		MaxWorkers:     10,
+		ConnBudget:     100,
+		ConnsPerWorker: 4,
+		IdleTimeout:    time.Minute,
+		SweepInterval:  50 * time.Millisecond,
+		Logger:         slog.New(slog.DiscardHandler),
+		Metrics:        s.metrics,
+		Binding: func(id string) *scimworker.Binding {
+			return &scimworker.Binding{TenantID: id, BaseURL: "https://scim.example/scim/" + id + "/v2"}
 		},
-		MaxWorkers:    maxWorkers,
-		IdleTimeout:   idle,
-		SweepInterval: sweep,
-		Logger:        slog.New(slog.DiscardHandler),
-		Metrics:       m,
-	})
-	t.Cleanup(p.Close)
-	return p, m
+	}
+	if mod != nil {
+		mod(&p)
+	}
+	s.pool = New(p)
+	t.Cleanup(s.pool.Close)
+	return s
 }
 
 type echoed struct {
 	TenantID string   `json:"tenant_id"`
+	BaseURL  string   `json:"base_url"`
+	Role     string   `json:"role"`
 	PID      int      `json:"pid"`
 	Path     string   `json:"path"`
 	Env      []string `json:"env"`
+	Held     int      `json:"held"`
 }
 
-func send(t *testing.T, p *Pool, tenantID, path string) (echoed, error) {
+func send(t testing.TB, p *Pool, tenantID, path string) (echoed, error) {
 	t.Helper()
 	reply, err := p.Handle(context.Background(), tenantID, &scimworker.Exchange{Method: "GET", Path: path})
 	if err != nil {
@@ -78,13 +138,13 @@ func send(t *testing.T, p *Pool, tenantID, path string) (echoed, error) {
 	return e, nil
 }
 
-func TestPool_ConcurrentFirstRequestsStartOneWorker(t *testing.T) {
-	p, m := newPool(t, 10, time.Minute)
+func TestPool_ConcurrentFirstRequestsBindOneWorker(t *testing.T) {
+	s := newPool(t, nil)
 	var wg sync.WaitGroup
 	pids := make([]int, 20)
 	for i := range pids {
 		wg.Go(func() {
-			e, err := send(t, p, "tnt_a", "/Users")
+			e, err := send(t, s.pool, "tnt_a", "/Users")
 			if err == nil {
 				pids[i] = e.PID
 			}
@@ -95,107 +155,176 @@ func TestPool_ConcurrentFirstRequestsStartOneWorker(t *testing.T) {
 		require.Equal(t, pids[0], pid)
 	}
 	require.NotZero(t, pids[0])
-	require.Equal(t, 1.0, testutil.ToFloat64(m.starts))
-	require.Equal(t, 1.0, testutil.ToFloat64(m.running))
+	require.Equal(t, 1.0, testutil.ToFloat64(s.metrics.running))
 
-	e, err := send(t, p, "tnt_a", "/Users")
+	e, err := send(t, s.pool, "tnt_a", "/Users")
 	require.NoError(t, err)
 	require.Equal(t, "tnt_a", e.TenantID)
+	require.Equal(t, "https://scim.example/scim/tnt_a/v2", e.BaseURL)
+	require.Equal(t, "tnt_a", s.roles.granted[e.Role], "the worker's own role was granted the tenant's")
+	// Credentials travel over the plugin channel, never in the environment.
 	var env []string
 	for _, kv := range e.Env {
 		if !strings.HasPrefix(kv, "PLUGIN_") && !strings.HasPrefix(kv, scimworker.Handshake.MagicCookieKey+"=") {
 			env = append(env, kv)
 		}
 	}
-	require.ElementsMatch(t, []string{"SCIMPLANE_TENANT_ID=tnt_a", "PATH=" + os.Getenv("PATH")}, env)
+	require.Equal(t, []string{"SCIMPLANE_LOG_LEVEL=warn"}, env)
+}
+
+func TestPool_BindsPreparedWorkersAndKeepsSparesReady(t *testing.T) {
+	s := newPool(t, func(p *Params) { p.Spares = 2 })
+	require.Eventually(t, func() bool { return testutil.ToFloat64(s.metrics.spares) == 2 }, 10*time.Second, 20*time.Millisecond)
+	s.pool.mu.Lock()
+	prepared := map[int]bool{}
+	for _, w := range s.pool.spares {
+		prepared[w.pid] = true
+	}
+	s.pool.mu.Unlock()
+
+	e, err := send(t, s.pool, "tnt_a", "/")
+	require.NoError(t, err)
+	require.True(t, prepared[e.PID], "the tenant got a prepared worker")
+	require.Eventually(t, func() bool { return testutil.ToFloat64(s.metrics.spares) == 2 }, 10*time.Second, 20*time.Millisecond,
+		"the spare taken is replaced")
 }
 
 func TestPool_CrashRestartsOnlyThatTenant(t *testing.T) {
-	p, m := newPool(t, 10, time.Minute)
-	a, err := send(t, p, "tnt_a", "/")
+	s := newPool(t, nil)
+	a, err := send(t, s.pool, "tnt_a", "/")
 	require.NoError(t, err)
-	b, err := send(t, p, "tnt_b", "/")
+	b, err := send(t, s.pool, "tnt_b", "/")
 	require.NoError(t, err)
 
-	_, err = send(t, p, "tnt_a", "/crash")
+	_, err = send(t, s.pool, "tnt_a", "/crash")
 	var unavailable *UnavailableError
 	require.ErrorAs(t, err, &unavailable)
 	require.Equal(t, "tnt_a", unavailable.TenantID)
 
-	a2, err := send(t, p, "tnt_a", "/")
+	a2, err := send(t, s.pool, "tnt_a", "/")
 	require.NoError(t, err)
 	require.NotEqual(t, a.PID, a2.PID)
-	b2, err := send(t, p, "tnt_b", "/")
+	require.NotEqual(t, a.Role, a2.Role, "a new worker gets a new login role")
+	b2, err := send(t, s.pool, "tnt_b", "/")
 	require.NoError(t, err)
 	require.Equal(t, b.PID, b2.PID)
-	require.Equal(t, 1.0, testutil.ToFloat64(m.restarts))
+	require.Equal(t, 1.0, testutil.ToFloat64(s.metrics.restarts))
 }
 
 func TestPool_KilledWorkerIsReplacedOnNextRequest(t *testing.T) {
-	p, _ := newPool(t, 10, time.Minute)
-	a, err := send(t, p, "tnt_a", "/")
+	s := newPool(t, nil)
+	a, err := send(t, s.pool, "tnt_a", "/")
 	require.NoError(t, err)
 	require.NoError(t, syscall.Kill(a.PID, syscall.SIGKILL))
 
 	// The kill is noticed either before dispatch (new worker at once) or by
 	// the failing RPC (503 for that request); the next one succeeds.
 	require.Eventually(t, func() bool {
-		e, err := send(t, p, "tnt_a", "/")
+		e, err := send(t, s.pool, "tnt_a", "/")
 		return err == nil && e.PID != a.PID
 	}, 5*time.Second, 20*time.Millisecond)
 }
 
 func TestPool_RepeatedCrashesBackOff(t *testing.T) {
-	p, _ := newPool(t, 10, time.Minute)
-	_, err := send(t, p, "tnt_a", "/crash")
+	s := newPool(t, nil)
+	_, err := send(t, s.pool, "tnt_a", "/crash")
 	require.Error(t, err)
 	secondCrash := time.Now()
-	_, err = send(t, p, "tnt_a", "/crash")
+	_, err = send(t, s.pool, "tnt_a", "/crash")
 	require.Error(t, err)
 
 	// The first crash restarts at once, the second waits.
-	p.mu.Lock()
-	f := *p.failures["tnt_a"]
-	p.mu.Unlock()
+	s.pool.mu.Lock()
+	f := *s.pool.failures["tnt_a"]
+	s.pool.mu.Unlock()
 	require.Equal(t, 2, f.count)
 	require.True(t, f.notBefore.After(secondCrash.Add(200*time.Millisecond)), "no back-off after a repeated crash")
 	require.Eventually(t, func() bool {
-		_, err := send(t, p, "tnt_a", "/")
+		_, err := send(t, s.pool, "tnt_a", "/")
 		return err == nil
 	}, 5*time.Second, 50*time.Millisecond)
 }
 
-func TestPool_UnhealthyWorkerIsReplaced(t *testing.T) {
-	p, m := newPoolSweeping(t, 10, time.Hour, 100*time.Millisecond)
-	a, err := send(t, p, "tnt_a", "/sicken")
+func TestPool_UnhealthyIdleWorkerIsReplaced(t *testing.T) {
+	s := newPool(t, nil)
+	a, err := send(t, s.pool, "tnt_a", "/sicken")
 	require.NoError(t, err)
+	// Idle workers are checked every 30s; make this one due.
+	s.pool.mu.Lock()
+	s.pool.bound["tnt_a"].lastHealth = time.Time{}
+	s.pool.mu.Unlock()
 	requireGone(t, a.PID)
-	a2, err := send(t, p, "tnt_a", "/")
+	a2, err := send(t, s.pool, "tnt_a", "/")
 	require.NoError(t, err)
 	require.NotEqual(t, a.PID, a2.PID)
-	require.Equal(t, 1.0, testutil.ToFloat64(m.restarts))
 }
 
-func TestPool_IdleWorkerStops(t *testing.T) {
-	p, m := newPool(t, 10, 200*time.Millisecond)
-	a, err := send(t, p, "tnt_a", "/")
+// TestPool_StoppedWorkerIsReplacedUnderTraffic: a worker that stops
+// answering (SIGSTOP) while its tenant has requests in flight is
+// health-checked and replaced; requests then reach the new worker.
+func TestPool_StoppedWorkerIsReplacedUnderTraffic(t *testing.T) {
+	s := newPool(t, func(p *Params) {
+		p.HangAfter = 300 * time.Millisecond
+		p.CallTimeout = 5 * time.Second
+	})
+	a, err := send(t, s.pool, "tnt_a", "/")
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { return len(p.Running()) == 0 }, 5*time.Second, 50*time.Millisecond)
-	require.Equal(t, 0.0, testutil.ToFloat64(m.running))
+	require.NoError(t, syscall.Kill(a.PID, syscall.SIGSTOP))
+	require.Eventually(t, func() bool {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", a.PID))
+		return err == nil && strings.Contains(string(stat), ") T ")
+	}, 5*time.Second, time.Millisecond)
+	stopped := time.Now()
+	var got echoed
+	require.Eventually(t, func() bool {
+		got, err = send(t, s.pool, "tnt_a", "/")
+		return err == nil
+	}, 20*time.Second, 10*time.Millisecond)
+	require.NotEqual(t, a.PID, got.PID)
 	requireGone(t, a.PID)
+	t.Logf("replaced %s after the worker stopped", time.Since(stopped).Round(time.Millisecond))
+}
+
+// TestPool_WorkerMissingDeadlinesIsReplaced: two calls in a row that run
+// out of their own deadline (well below the request's) retire the worker.
+func TestPool_WorkerMissingDeadlinesIsReplaced(t *testing.T) {
+	s := newPool(t, func(p *Params) { p.CallTimeout = 200 * time.Millisecond })
+	a, err := send(t, s.pool, "tnt_a", "/")
+	require.NoError(t, err)
+	for range 2 {
+		_, err = send(t, s.pool, "tnt_a", "/hang")
+		var unavailable *UnavailableError
+		require.ErrorAs(t, err, &unavailable)
+	}
+	requireGone(t, a.PID)
+	b, err := send(t, s.pool, "tnt_a", "/")
+	require.NoError(t, err)
+	require.NotEqual(t, a.PID, b.PID)
+}
+
+func TestPool_IdleWorkerStopsAndDropsItsRole(t *testing.T) {
+	s := newPool(t, func(p *Params) { p.IdleTimeout = 200 * time.Millisecond })
+	a, err := send(t, s.pool, "tnt_a", "/")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return len(s.pool.Running()) == 0 }, 5*time.Second, 50*time.Millisecond)
+	require.Equal(t, 0.0, testutil.ToFloat64(s.metrics.running))
+	requireGone(t, a.PID)
+	require.Eventually(t, func() bool { return s.roles.liveCount() == 0 }, 5*time.Second, 20*time.Millisecond)
+	used, _, _ := s.pool.budget.stats()
+	require.Zero(t, used, "its connection permits came back")
 }
 
 func TestPool_CapEvictsLeastRecentlyUsed(t *testing.T) {
-	p, _ := newPool(t, 2, time.Minute)
-	a, err := send(t, p, "tnt_a", "/")
+	s := newPool(t, func(p *Params) { p.MaxWorkers = 2 })
+	a, err := send(t, s.pool, "tnt_a", "/")
 	require.NoError(t, err)
-	_, err = send(t, p, "tnt_b", "/")
+	_, err = send(t, s.pool, "tnt_b", "/")
 	require.NoError(t, err)
-	_, err = send(t, p, "tnt_c", "/")
+	_, err = send(t, s.pool, "tnt_c", "/")
 	require.NoError(t, err)
 
 	var running []string
-	for _, w := range p.Running() {
+	for _, w := range s.pool.Running() {
 		running = append(running, w.TenantID)
 	}
 	require.ElementsMatch(t, []string{"tnt_b", "tnt_c"}, running)
@@ -203,15 +332,16 @@ func TestPool_CapEvictsLeastRecentlyUsed(t *testing.T) {
 }
 
 func TestPool_CloseKillsAll(t *testing.T) {
-	p, _ := newPool(t, 10, time.Minute)
-	a, err := send(t, p, "tnt_a", "/")
+	s := newPool(t, func(p *Params) { p.Spares = 1 })
+	a, err := send(t, s.pool, "tnt_a", "/")
 	require.NoError(t, err)
-	b, err := send(t, p, "tnt_b", "/")
+	b, err := send(t, s.pool, "tnt_b", "/")
 	require.NoError(t, err)
-	p.Close()
+	s.pool.Close()
 	requireGone(t, a.PID)
 	requireGone(t, b.PID)
-	_, err = send(t, p, "tnt_a", "/")
+	require.Zero(t, s.roles.liveCount())
+	_, err = send(t, s.pool, "tnt_a", "/")
 	require.True(t, errors.Is(err, ErrClosed))
 }
 
@@ -220,26 +350,97 @@ func requireGone(t *testing.T, pid int) {
 	t.Helper()
 	require.Eventually(t, func() bool {
 		return syscall.Kill(pid, 0) == syscall.ESRCH
-	}, 5*time.Second, 20*time.Millisecond, "process %d still exists", pid)
+	}, 10*time.Second, 20*time.Millisecond, "process %d still exists", pid)
 }
 
 func TestPool_FailedStartIsUnavailableAndBacksOff(t *testing.T) {
-	m := NewMetrics(prometheus.NewRegistry())
-	p := New(Params{
-		Bin:          "/bin/false",
-		Env:          func(string) []string { return nil },
-		MaxWorkers:   10,
-		IdleTimeout:  time.Minute,
-		StartTimeout: 2 * time.Second,
-		Logger:       slog.New(slog.DiscardHandler),
-		Metrics:      m,
+	s := newPool(t, func(p *Params) {
+		p.Bin = "/bin/false"
+		p.StartTimeout = 2 * time.Second
 	})
-	t.Cleanup(p.Close)
 	for range 3 {
-		_, err := p.Handle(context.Background(), "tnt_a", &scimworker.Exchange{Method: "GET", Path: "/"})
+		_, err := s.pool.Handle(context.Background(), "tnt_a", &scimworker.Exchange{Method: "GET", Path: "/"})
 		var unavailable *UnavailableError
 		require.ErrorAs(t, err, &unavailable)
 	}
-	require.Empty(t, p.Running())
-	require.Equal(t, 0.0, testutil.ToFloat64(m.starts))
+	require.Empty(t, s.pool.Running())
+	require.Equal(t, 0.0, testutil.ToFloat64(s.metrics.starts))
+	require.Eventually(t, func() bool { return s.roles.liveCount() == 0 }, 5*time.Second, 20*time.Millisecond)
+}
+
+// TestBudget_IdleTenantGivesWayToNewOne: with the budget full, a new
+// tenant's connection comes from an idle tenant, and the budget is never
+// exceeded.
+func TestBudget_IdleTenantGivesWayToNewOne(t *testing.T) {
+	s := newPool(t, func(p *Params) { p.ConnBudget = 3 })
+	for _, id := range []string{"tnt_a", "tnt_b", "tnt_c"} {
+		_, err := send(t, s.pool, id, "/")
+		require.NoError(t, err)
+	}
+	used, total, _ := s.pool.budget.stats()
+	require.Equal(t, 3, used)
+	require.Equal(t, 3, total)
+	_, err := send(t, s.pool, "tnt_d", "/")
+	require.NoError(t, err)
+	used, _, waiting := s.pool.budget.stats()
+	require.LessOrEqual(t, used, 3)
+	require.Zero(t, waiting)
+}
+
+// TestBudget_PreparedWorkersGiveWayFirst: prepared workers hold a permit
+// each; a tenant's need for a connection retires one of them.
+func TestBudget_PreparedWorkersGiveWayFirst(t *testing.T) {
+	s := newPool(t, func(p *Params) {
+		p.ConnBudget = 3
+		p.Spares = 2
+	})
+	require.Eventually(t, func() bool { return testutil.ToFloat64(s.metrics.spares) == 2 }, 10*time.Second, 20*time.Millisecond)
+	a, err := send(t, s.pool, "tnt_a", "/") // a spare: its permit comes along
+	require.NoError(t, err)
+	require.Equal(t, 1, a.Held)
+	// The freed spare slot is refilled only while permits are free.
+	require.Eventually(t, func() bool {
+		used, _, _ := s.pool.budget.stats()
+		return used == 3
+	}, 10*time.Second, 20*time.Millisecond)
+	// Two more connections for tnt_a: the remaining spares give theirs.
+	for want := 2; want <= 3; want++ {
+		e, err := send(t, s.pool, "tnt_a", "/conn")
+		require.NoError(t, err)
+		require.Equal(t, want, e.Held)
+	}
+	require.Equal(t, 0.0, testutil.ToFloat64(s.metrics.spares))
+	used, _, _ := s.pool.budget.stats()
+	require.Equal(t, 3, used)
+}
+
+// TestBudget_LongWaitPreemptsTheLongestHolder: when every permit is held by
+// a busy tenant, a tenant that waited MaxConnWait gets the connection of
+// the one that has held it longest.
+func TestBudget_LongWaitPreemptsTheLongestHolder(t *testing.T) {
+	s := newPool(t, func(p *Params) {
+		p.ConnBudget = 2
+		p.MaxConnWait = 200 * time.Millisecond
+		p.MinTenure = 300 * time.Millisecond
+	})
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, id := range []string{"tnt_a", "tnt_b"} {
+		_, err := send(t, s.pool, id, "/")
+		require.NoError(t, err)
+		// Keep both busy: requests always in flight.
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				_, _ = s.pool.Handle(ctx, id, &scimworker.Exchange{Method: "GET", Path: "/slow"})
+			}
+		})
+	}
+	time.Sleep(100 * time.Millisecond)
+	_, err := send(t, s.pool, "tnt_c", "/")
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, testutil.ToFloat64(s.metrics.preemptions), 1.0)
+	used, _, _ := s.pool.budget.stats()
+	require.LessOrEqual(t, used, 2)
 }

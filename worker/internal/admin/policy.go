@@ -97,37 +97,15 @@ func (a *Server) LoadPolicy(ctx context.Context, def func() (*policy.Decider, er
 	return nil
 }
 
-// WatchPolicy reloads the policy when another replica's worker for this
-// tenant activated a new version, checking every interval until ctx ends.
-func (a *Server) WatchPolicy(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		v, err := a.st.PolicyVersion(ctx)
-		if err != nil || a.svc.Policy() != nil && v == a.svc.Policy().Version {
-			continue
-		}
-		if err := a.LoadPolicy(ctx, nil); err != nil {
-			a.log.ErrorContext(ctx, "reload policy", "err", err)
-		}
+// ReloadPolicyIfChanged reloads the policy when another worker of this
+// tenant (on another replica) activated a new version.
+func (a *Server) ReloadPolicyIfChanged(ctx context.Context) {
+	v, err := a.st.PolicyVersion(ctx)
+	if err != nil || a.svc.Policy() != nil && v == a.svc.Policy().Version {
+		return
 	}
-}
-
-// Maintain keeps the SCIM log's daily partitions ahead of time and drops
-// those past the tenant's retention, every interval until ctx ends.
-func (a *Server) Maintain(ctx context.Context, every time.Duration) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(every):
-		}
-		a.MaintainNow(ctx)
+	if err := a.LoadPolicy(ctx, nil); err != nil {
+		a.log.ErrorContext(ctx, "reload policy", "err", err)
 	}
 }
 

@@ -1,5 +1,6 @@
-// Package app wires a worker: its database pool pinned to the tenant's
-// schema, migrations, the SCIM use cases and the plugin-facing Worker.
+// Package app wires a worker: a connection pool as its own login role,
+// then, once bound to a tenant, migrations, the SCIM use cases and the
+// plugin-facing Worker.
 package app
 
 import (
@@ -7,10 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
+	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/scimplane/scimplane/plugins/scimworker"
 	"github.com/scimplane/scimplane/worker/internal/admin"
@@ -21,124 +23,225 @@ import (
 	"github.com/scimplane/scimplane/worker/internal/store"
 )
 
-// Config is what the launcher gives a worker.
-type Config struct {
-	TenantID    string
-	DatabaseURL string
-	// MaxConns bounds the worker's pool; 0 means 4.
-	MaxConns int32
+// Options tune a worker's background behaviour; zero fields take defaults.
+type Options struct {
+	// IdleConnClose is how long a bound worker keeps database connections
+	// with no request before closing them (default 10s): an idle tenant
+	// costs no database backend.
+	IdleConnClose time.Duration
+	// PolicyCheck is how often an active worker looks for a policy version
+	// activated through another replica (default 10s).
+	PolicyCheck time.Duration
 }
 
-// Worker implements scimworker.Worker for one tenant.
+// Worker implements scimworker.Worker.
 type Worker struct {
-	cfg     Config
-	pool    *pgxpool.Pool
-	scim    *scimserver.Server
-	admin   *admin.Server
 	log     *slog.Logger
+	opts    Options
 	started time.Time
-	stop    context.CancelFunc
-	done    chan struct{}
-	// maintained is closed once the first log maintenance has run.
+	// builtin is the built-in policy, compiled as the process starts.
+	builtin func() (*policy.Decider, error)
+
+	mu    sync.Mutex
+	pool  atomic.Pointer[store.Pool]
+	bound atomic.Pointer[tenant]
+	// maintained is closed after the first round of log maintenance.
 	maintained chan struct{}
+
+	// lastUsed is the UnixNano of the last request's start.
+	lastUsed atomic.Int64
+	stop     context.CancelFunc
+	done     chan struct{}
+}
+
+// tenant is what a bound worker serves.
+type tenant struct {
+	id    string
+	scim  *scimserver.Server
+	admin *admin.Server
 }
 
 var _ scimworker.Worker = (*Worker)(nil)
 
-// New connects, migrates the tenant schema and prepares the handlers.
-func New(ctx context.Context, cfg Config, log *slog.Logger) (*Worker, error) {
-	if cfg.TenantID == "" || cfg.DatabaseURL == "" {
-		return nil, errors.New("tenant id and database url are required")
+// NewWorker returns an unprepared worker and starts compiling the built-in
+// policy.
+func NewWorker(log *slog.Logger, opts Options) *Worker {
+	if opts.IdleConnClose == 0 {
+		opts.IdleConnClose = 10 * time.Second
 	}
-	// The default policy compiles while the worker connects and migrates.
-	type compiled struct {
-		d   *policy.Decider
-		err error
+	if opts.PolicyCheck == 0 {
+		opts.PolicyCheck = 10 * time.Second
 	}
-	defaultPolicy := make(chan compiled, 1)
-	go func() {
-		d, err := admin.CompileDefault(ctx)
-		defaultPolicy <- compiled{d, err}
-	}()
-	pc, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	w := &Worker{log: log, opts: opts, started: time.Now(), done: make(chan struct{}), maintained: make(chan struct{})}
+	compiled := sync.OnceValues(func() (*policy.Decider, error) { return admin.CompileDefault(context.Background()) })
+	go func() { _, _ = compiled() }()
+	w.builtin = compiled
+	return w
+}
+
+// Prepare opens the worker's first connection as its own login role.
+func (w *Worker) Prepare(ctx context.Context, p *scimworker.Prepare, host scimworker.Host) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.pool.Load() != nil {
+		return errors.New("worker is already prepared")
+	}
+	pool, err := store.OpenPool(ctx, store.PoolParams{
+		URL: p.DatabaseURL, User: p.User, Password: p.Password, MaxConns: p.MaxConns, Permits: host,
+		OnPermitError: func(err error) { w.log.Warn("return connection permit", "err", err) },
+	})
 	if err != nil {
-		return nil, fmt.Errorf("parse database url: %w", err)
+		return err
 	}
-	pc.MaxConns = cfg.MaxConns
-	if pc.MaxConns == 0 {
-		pc.MaxConns = 4
+	w.pool.Store(pool)
+	return nil
+}
+
+// tenantID is what a tenant id must look like: it names a role and schema.
+var tenantID = regexp.MustCompile(`^tnt_[a-z0-9]{1,60}$`)
+
+// Bind makes the worker the tenant's: its connections act as the tenant's
+// role in the tenant's schema, the schema is migrated, and the tenant's
+// policy is put in force.
+func (w *Worker) Bind(ctx context.Context, b *scimworker.Binding) (*scimworker.Bound, error) {
+	if !tenantID.MatchString(b.TenantID) {
+		return nil, fmt.Errorf("bind: invalid tenant id %q", b.TenantID)
 	}
-	pc.MinConns = 0
-	// JIT compilation costs tens of milliseconds per query; the worker's
-	// queries are short index lookups that never earn it back.
-	pc.ConnConfig.RuntimeParams["jit"] = "off"
-	pc.MaxConnIdleTime = 5 * time.Minute
-	pool, err := pgxpool.NewWithConfig(ctx, pc)
-	if err != nil {
-		return nil, fmt.Errorf("connect: %w", err)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	pool := w.pool.Load()
+	if pool == nil {
+		return nil, errors.New("bind: worker is not prepared")
 	}
-	if err := store.Migrate(ctx, pool); err != nil {
-		pool.Close()
-		return nil, err
+	if w.bound.Load() != nil {
+		return nil, errors.New("bind: worker is already bound")
 	}
-	log = log.With("tenant_id", cfg.TenantID)
-	st := store.New(pool)
+	if err := pool.Bind(ctx, b.TenantID); err != nil {
+		return nil, fmt.Errorf("bind: %w", err)
+	}
+	if err := store.Migrate(ctx, pool.Pool, b.TenantID); err != nil {
+		return nil, fmt.Errorf("bind: %w", err)
+	}
+	log := w.log.With("tenant_id", b.TenantID)
+	st := store.New(pool.Pool)
 	schemas := resource.NewSchemas()
 	svc := provision.New(st, schemas, log)
 	adm := admin.New(svc, st, log)
-	err = adm.LoadPolicy(ctx, func() (*policy.Decider, error) {
-		c := <-defaultPolicy
-		return c.d, c.err
-	})
-	if err != nil {
-		pool.Close()
-		return nil, err
+	if err := adm.LoadPolicy(ctx, w.builtin); err != nil {
+		return nil, fmt.Errorf("bind: %w", err)
 	}
+	t := &tenant{
+		id:    b.TenantID,
+		scim:  scimserver.New(svc, st, schemas, log, b.BaseURL, int(b.MaxBodyBytes)),
+		admin: adm,
+	}
+	w.bound.Store(t)
+	w.lastUsed.Store(time.Now().UnixNano())
 	bg, stop := context.WithCancel(context.Background())
-	w := &Worker{
-		cfg:        cfg,
-		pool:       pool,
-		scim:       scimserver.New(svc, st, schemas, log),
-		admin:      adm,
-		log:        log,
-		started:    time.Now(),
-		stop:       stop,
-		done:       make(chan struct{}),
-		maintained: make(chan struct{}),
-	}
-	go func() {
-		defer close(w.done)
-		adm.MaintainNow(bg)
-		close(w.maintained)
-		var wg sync.WaitGroup
-		wg.Go(func() { adm.WatchPolicy(bg, 10*time.Second) })
-		wg.Go(func() { adm.Maintain(bg, time.Hour) })
-		wg.Wait()
-	}()
-	return w, nil
+	w.stop = stop
+	go w.background(bg, t, pool)
+	return &scimworker.Bound{PolicyVersion: svc.Policy().Version}, nil
 }
 
-// Close stops background work and releases the database pool.
+// background keeps the log's partitions ahead, follows policy versions
+// activated elsewhere while the tenant is active, and closes idle
+// connections.
+func (w *Worker) background(ctx context.Context, t *tenant, pool *store.Pool) {
+	defer close(w.done)
+	t.admin.MaintainNow(ctx)
+	close(w.maintained)
+	tick := time.NewTicker(min(w.opts.IdleConnClose/2, w.opts.PolicyCheck))
+	defer tick.Stop()
+	var lastCheck, lastMaintain time.Time
+	lastMaintain = time.Now()
+	idle := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			used := time.Unix(0, w.lastUsed.Load())
+			if now.Sub(used) >= w.opts.IdleConnClose {
+				if !idle {
+					// Idle: give the connections back and the heap to the OS.
+					pool.CloseIdle(ctx)
+					debug.FreeOSMemory()
+					idle = true
+				}
+				continue
+			}
+			idle = false
+			// Only while requests keep a connection open anyway.
+			if now.Sub(lastCheck) >= w.opts.PolicyCheck {
+				lastCheck = now
+				t.admin.ReloadPolicyIfChanged(ctx)
+			}
+			if now.Sub(lastMaintain) >= time.Hour {
+				lastMaintain = now
+				t.admin.MaintainNow(ctx)
+			}
+		}
+	}
+}
+
+// Close stops background work and closes the pool.
 func (w *Worker) Close() {
-	w.stop()
-	<-w.done
-	w.pool.Close()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stop != nil {
+		w.stop()
+		<-w.done
+	}
+	if p := w.pool.Load(); p != nil {
+		p.Close()
+	}
+}
+
+var errUnbound = errors.New("worker is not bound to a tenant")
+
+func (w *Worker) tenant() (*tenant, error) {
+	t := w.bound.Load()
+	if t == nil {
+		return nil, errUnbound
+	}
+	w.lastUsed.Store(time.Now().UnixNano())
+	return t, nil
 }
 
 // Handle serves one SCIM exchange.
 func (w *Worker) Handle(ctx context.Context, ex *scimworker.Exchange) (*scimworker.Reply, error) {
-	return w.scim.Handle(ctx, ex), nil
+	t, err := w.tenant()
+	if err != nil {
+		return nil, err
+	}
+	return t.scim.Handle(ctx, ex), nil
 }
 
 // Admin serves admin operations on the tenant's data.
 func (w *Worker) Admin(ctx context.Context, req *scimworker.AdminRequest) (*scimworker.AdminReply, error) {
-	return w.admin.Handle(ctx, req), nil
+	t, err := w.tenant()
+	if err != nil {
+		return nil, err
+	}
+	return t.admin.Handle(ctx, req), nil
 }
 
-// Health reports the tenant and start time; it fails if the database is gone.
-func (w *Worker) Health(ctx context.Context) (*scimworker.HealthReply, error) {
-	if err := w.pool.Ping(ctx); err != nil {
-		return nil, fmt.Errorf("database: %w", err)
+// Health reports the tenant, start time and open connections.
+func (w *Worker) Health(context.Context) (*scimworker.HealthReply, error) {
+	h := &scimworker.HealthReply{StartedUnixMS: w.started.UnixMilli()}
+	if t := w.bound.Load(); t != nil {
+		h.TenantID = t.id
 	}
-	return &scimworker.HealthReply{TenantID: w.cfg.TenantID, StartedUnixMS: w.started.UnixMilli()}, nil
+	if p := w.pool.Load(); p != nil {
+		h.OpenConns = p.Open()
+	}
+	return h, nil
+}
+
+// Shed closes connections at the control plane's request.
+func (w *Worker) Shed(ctx context.Context, conns int) error {
+	if p := w.pool.Load(); p != nil {
+		p.Shed(ctx, conns)
+	}
+	return nil
 }

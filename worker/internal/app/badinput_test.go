@@ -39,7 +39,7 @@ func TestWorker_BadInput(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			status, out, reply := do(t, w, tt.method, tt.path, tt.query, tt.body)
 			require.Equal(t, tt.status, status, string(reply.Body))
-			require.Equal(t, "application/scim+json", reply.Header.Get("Content-Type"))
+			require.Equal(t, "application/scim+json", header(reply).Get("Content-Type"))
 			if tt.status >= 400 {
 				require.Equal(t, []any{"urn:ietf:params:scim:api:messages:2.0:Error"}, out["schemas"])
 				if tt.scimType != "" {

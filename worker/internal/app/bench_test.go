@@ -22,19 +22,19 @@ const entraCreate = `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","u
 // with the same document shape SCIM creates.
 func seedUsers(tb testing.TB, w *Worker, n int) {
 	tb.Helper()
-	_, err := w.pool.Exec(context.Background(), `INSERT INTO users (id, user_name, external_id, display_name, emails_lc, doc, created, last_modified)
+	_, err := w.pool.Load().Exec(context.Background(), `INSERT INTO users (id, user_name, external_id, display_name, emails_lc, doc, created, last_modified)
 		SELECT 'u-' || i, 'user' || i || '@contoso.com', 'ext' || i, 'User ' || i, ARRAY['user' || i || '@mail.contoso.com'],
 		       jsonb_build_object('userName', 'user' || i || '@contoso.com', 'externalId', 'ext' || i, 'displayName', 'User ' || i,
 		         'emails', jsonb_build_array(jsonb_build_object('type', 'work', 'value', 'user' || i || '@mail.contoso.com'))),
 		       now(), now()
 		FROM generate_series(0, $1 - 1) AS i`, n)
 	require.NoError(tb, err)
-	_, err = w.pool.Exec(context.Background(), `ANALYZE users`)
+	_, err = w.pool.Load().Exec(context.Background(), `ANALYZE users`)
 	require.NoError(tb, err)
 }
 
 func handle(b *testing.B, w *Worker, method, path, query, body string, want int) {
-	reply, err := w.Handle(context.Background(), &scimworker.Exchange{Method: method, Path: path, RawQuery: query, Body: []byte(body), BaseURL: testBase})
+	reply, err := w.Handle(context.Background(), &scimworker.Exchange{Method: method, Path: path, RawQuery: query, Body: []byte(body)})
 	if err != nil || reply.Status != want {
 		b.Fatalf("%s %s: %v %d %s", method, path, err, reply.Status, reply.Body)
 	}
@@ -80,7 +80,7 @@ func BenchmarkAddMember(b *testing.B) {
 	seedUsers(b, w, 40_000)
 	_, g, _ := do(b, w, "POST", "/Groups", "", `{"displayName":"Big"}`)
 	gid := g["id"].(string)
-	_, err := w.pool.Exec(context.Background(), `INSERT INTO members (group_id, user_id) SELECT $1, 'u-' || i FROM generate_series(0, 9999) i`, gid)
+	_, err := w.pool.Load().Exec(context.Background(), `INSERT INTO members (group_id, user_id) SELECT $1, 'u-' || i FROM generate_series(0, 9999) i`, gid)
 	require.NoError(b, err)
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {

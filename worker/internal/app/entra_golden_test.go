@@ -52,7 +52,7 @@ func TestEntraSequences(t *testing.T) {
 				where := fmt.Sprintf("step %d (%s): %s %s?%s", i+1, st.Name, st.Method, st.Path, st.Query)
 				require.Equal(t, st.Status, status, "%s\nresponse: %s", where, reply.Body)
 				if len(reply.Body) > 0 {
-					require.Equal(t, "application/scim+json", reply.Header.Get("Content-Type"), where)
+					require.Equal(t, "application/scim+json", header(reply).Get("Content-Type"), where)
 				}
 				if len(st.Response) > 0 {
 					var want any
@@ -61,7 +61,7 @@ func TestEntraSequences(t *testing.T) {
 					matchJSON(t, where, "$", want, any(out), vars)
 				}
 				for h, v := range st.Headers {
-					require.Equal(t, expand(v, vars), reply.Header.Get(h), "%s header %s", where, h)
+					require.Equal(t, expand(v, vars), header(reply).Get(h), "%s header %s", where, h)
 				}
 			}
 		})

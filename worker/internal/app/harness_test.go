@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"testing"
 
@@ -58,7 +59,7 @@ func newTestWorkerWithAdmin(tb testing.TB) (*Worker, string) {
 	q := u.Query()
 	q.Set("search_path", role)
 	u.RawQuery = q.Encode()
-	w, err := New(ctx, Config{TenantID: role, DatabaseURL: u.String(), MaxConns: 8}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	w, err := Open(ctx, Config{TenantID: role, DatabaseURL: u.String(), BaseURL: testBase, MaxConns: 8}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.NoError(tb, err)
 	tb.Cleanup(w.Close)
 	return w, admin
@@ -74,7 +75,7 @@ func randomSuffix() string {
 func do(tb testing.TB, w *Worker, method, path, query, body string) (int, map[string]any, *scimworker.Reply) {
 	tb.Helper()
 	reply, err := w.Handle(context.Background(), &scimworker.Exchange{
-		RequestID: "req-test", Method: method, Path: path, RawQuery: query, Body: []byte(body), BaseURL: testBase,
+		RequestID: "req-test", Method: method, Path: path, RawQuery: query, Body: []byte(body),
 	})
 	require.NoError(tb, err)
 	var out map[string]any
@@ -82,4 +83,11 @@ func do(tb testing.TB, w *Worker, method, path, query, body string) (int, map[st
 		require.NoError(tb, json.Unmarshal(reply.Body, &out), "body: %s", reply.Body)
 	}
 	return reply.Status, out, reply
+}
+
+// header is the HTTP header the control plane sends for reply.
+func header(reply *scimworker.Reply) http.Header {
+	h := http.Header{}
+	reply.WriteHeaders(h.Set)
+	return h
 }

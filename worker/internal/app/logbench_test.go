@@ -27,13 +27,13 @@ func BenchmarkLogQueries(b *testing.B) {
 	<-w.maintained
 	now := time.Now().UTC()
 	for d := 30; d >= 0; d-- {
-		require.NoError(b, w.admin.MaintainAt(ctx, now.AddDate(0, 0, -d)))
+		require.NoError(b, w.bound.Load().admin.MaintainAt(ctx, now.AddDate(0, 0, -d)))
 	}
 	start := time.Now()
 	const chunk = 500_000
 	for done := 0; done < rows; done += chunk {
 		n := min(chunk, rows-done)
-		_, err := w.pool.Exec(ctx, `INSERT INTO scim_requests (at, request_id, method, path, query, resource_type, resource_id, external_id,
+		_, err := w.pool.Load().Exec(ctx, `INSERT INTO scim_requests (at, request_id, method, path, query, resource_type, resource_id, external_id,
 			user_name, summary, status, scim_type, detail, latency_us, request_body, response_body)
 			SELECT $2::timestamptz - (i * (interval '30 days' / $3::int)), 'req-' || i, CASE WHEN i % 3 = 0 THEN 'GET' ELSE 'PATCH' END,
 			       '/Users/u-' || (i % 50000), '', 'User', 'u-' || (i % 50000), 'ext-' || (i % 50000), 'user' || (i % 50000) || '@contoso.com',
@@ -43,7 +43,7 @@ func BenchmarkLogQueries(b *testing.B) {
 			FROM generate_series($1::int, $1::int + $4::int - 1) AS i`, done, now, rows, n)
 		require.NoError(b, err)
 	}
-	_, err := w.pool.Exec(ctx, `ANALYZE scim_requests`)
+	_, err := w.pool.Load().Exec(ctx, `ANALYZE scim_requests`)
 	require.NoError(b, err)
 	b.Logf("seeded %d log rows in %v", rows, time.Since(start).Round(time.Second))
 

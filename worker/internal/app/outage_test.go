@@ -18,7 +18,7 @@ func TestWorker_DatabaseOutageIs503(t *testing.T) {
 	conn, err := pgx.Connect(ctx, admin)
 	require.NoError(t, err)
 	defer conn.Close(ctx)
-	role := w.cfg.TenantID
+	role := w.bound.Load().id
 	_, err = conn.Exec(ctx, "ALTER ROLE "+role+" CONNECTION LIMIT 0")
 	require.NoError(t, err)
 	_, err = conn.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", role)
@@ -30,7 +30,7 @@ func TestWorker_DatabaseOutageIs503(t *testing.T) {
 	} {
 		status, out, reply := do(t, w, req.method, req.path, "", req.body)
 		require.Equal(t, 503, status, string(reply.Body))
-		require.Equal(t, "5", reply.Header.Get("Retry-After"))
+		require.Equal(t, "5", header(reply).Get("Retry-After"))
 		require.Equal(t, "503", out["status"])
 	}
 

@@ -177,10 +177,10 @@ func TestPermissions_DryRunAndExplain(t *testing.T) {
 	w := newTestWorker(t)
 	ctx := context.Background()
 	seedUsers(t, w, 3000)
-	_, err := w.pool.Exec(ctx, `INSERT INTO groups (id, display_name, doc, created, last_modified)
+	_, err := w.pool.Load().Exec(ctx, `INSERT INTO groups (id, display_name, doc, created, last_modified)
 		SELECT 'g-' || i, 'G-' || i, jsonb_build_object('displayName', 'G-' || i), now(), now() FROM generate_series(0, 299) i`)
 	require.NoError(t, err)
-	_, err = w.pool.Exec(ctx, `INSERT INTO members (group_id, user_id) SELECT 'g-' || (i % 300), 'u-' || i FROM generate_series(0, 2999) i`)
+	_, err = w.pool.Load().Exec(ctx, `INSERT INTO members (group_id, user_id) SELECT 'g-' || (i % 300), 'u-' || i FROM generate_series(0, 2999) i`)
 	require.NoError(t, err)
 
 	candidate := defaultBundle(t, `{"permission_sets":{"viewer":{"permissions":["forms.view"]},"designer":{"permissions":["forms.view","forms.design"]}},

@@ -27,19 +27,19 @@ func TestWorker_PluginBoundary(t *testing.T) {
 
 	h, err := remote.Health(ctx)
 	require.NoError(t, err)
-	require.Equal(t, w.cfg.TenantID, h.TenantID)
+	require.Equal(t, w.bound.Load().id, h.TenantID)
 
 	reply, err := remote.Handle(ctx, &scimworker.Exchange{
-		RequestID: "r1", Method: "POST", Path: "/Users", BaseURL: testBase,
-		Header: map[string][]string{"Content-Type": {"application/scim+json"}},
+		RequestID: "r1", Method: "POST", Path: "/Users",
+		ContentType: "application/scim+json",
 		Body:   []byte(`{"userName":"plugin@contoso.com","active":"True"}`),
 	})
 	require.NoError(t, err)
 	require.Equal(t, 201, reply.Status, string(reply.Body))
-	require.Equal(t, "application/scim+json", reply.Header.Get("Content-Type"))
-	require.Contains(t, reply.Header.Get("Location"), testBase+"/Users/")
+	require.Equal(t, "application/scim+json", header(reply).Get("Content-Type"))
+	require.Contains(t, header(reply).Get("Location"), testBase+"/Users/")
 
-	reply, err = remote.Handle(ctx, &scimworker.Exchange{RequestID: "r2", Method: "GET", Path: "/Users", RawQuery: `filter=userName eq "PLUGIN@contoso.com"`, BaseURL: testBase})
+	reply, err = remote.Handle(ctx, &scimworker.Exchange{RequestID: "r2", Method: "GET", Path: "/Users", RawQuery: `filter=userName eq "PLUGIN@contoso.com"`})
 	require.NoError(t, err)
 	require.Equal(t, 200, reply.Status)
 	require.Contains(t, string(reply.Body), `"totalResults":1`)
@@ -66,7 +66,7 @@ func TestWorker_ConcurrentMemberAdds(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			reply, err := w.Handle(context.Background(), &scimworker.Exchange{Method: "PATCH", Path: "/Groups/" + gid, BaseURL: testBase,
+			reply, err := w.Handle(context.Background(), &scimworker.Exchange{Method: "PATCH", Path: "/Groups/" + gid,
 				Body: []byte(`{"Operations":[{"op":"Add","path":"members","value":[{"value":"` + id + `"}]},{"op":"Replace","path":"displayName","value":"Busy"}]}`)})
 			if err != nil || reply.Status != 204 {
 				t.Errorf("patch: %v %v", err, reply)
@@ -87,7 +87,7 @@ func TestWorker_LogsEveryExchange(t *testing.T) {
 	do(t, w, "POST", "/Users", "", `{"userName":"log@contoso.com","password":"hunter2"}`)
 	do(t, w, "POST", "/Users", "", `{"userName":"log@contoso.com"}`)
 	do(t, w, "GET", "/Users", `filter=bad+filter`, "")
-	rows, err := w.pool.Query(context.Background(), `SELECT method, status, coalesce(scim_type, ''), coalesce(user_name, ''), coalesce(request_body, '') FROM scim_requests ORDER BY id`)
+	rows, err := w.pool.Load().Query(context.Background(), `SELECT method, status, coalesce(scim_type, ''), coalesce(user_name, ''), coalesce(request_body, '') FROM scim_requests ORDER BY id`)
 	require.NoError(t, err)
 	defer rows.Close()
 	type row struct {

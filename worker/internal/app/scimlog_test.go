@@ -26,7 +26,7 @@ func logIDs(t *testing.T, w *Worker, args map[string]any) []string {
 
 func exchange(t *testing.T, w *Worker, reqID, method, path, query, body string) {
 	t.Helper()
-	_, err := w.Handle(context.Background(), &scimworker.Exchange{RequestID: reqID, Method: method, Path: path, RawQuery: query, Body: []byte(body), BaseURL: testBase})
+	_, err := w.Handle(context.Background(), &scimworker.Exchange{RequestID: reqID, Method: method, Path: path, RawQuery: query, Body: []byte(body)})
 	require.NoError(t, err)
 }
 
@@ -107,20 +107,20 @@ func TestSCIMLog_RetentionDropsOldPartitions(t *testing.T) {
 	ctx := context.Background()
 	<-w.maintained
 	old := time.Now().UTC().AddDate(0, 0, -40)
-	require.NoError(t, w.admin.MaintainAt(ctx, old))
-	_, err := w.pool.Exec(ctx, `INSERT INTO scim_requests (at, request_id, method, path, status, latency_us) VALUES
+	require.NoError(t, w.bound.Load().admin.MaintainAt(ctx, old))
+	_, err := w.pool.Load().Exec(ctx, `INSERT INTO scim_requests (at, request_id, method, path, status, latency_us) VALUES
 		($1, 'old', 'GET', '/Users', 200, 1), ($2, 'very-old-default', 'GET', '/Users', 200, 1), (now(), 'new', 'GET', '/Users', 200, 1)`,
 		old.Add(time.Hour), old.AddDate(0, 0, -30))
 	require.NoError(t, err)
 	var partition string
-	require.NoError(t, w.pool.QueryRow(ctx, `SELECT tableoid::regclass::text FROM scim_requests WHERE request_id = 'old'`).Scan(&partition))
+	require.NoError(t, w.pool.Load().QueryRow(ctx, `SELECT tableoid::regclass::text FROM scim_requests WHERE request_id = 'old'`).Scan(&partition))
 	require.Equal(t, "scim_requests_p"+old.Format("20060102"), partition)
 
 	status, out := adminOp(t, w, scimworker.OpLogRetention, map[string]any{"days": 30})
 	require.Equal(t, 200, status, out)
 	require.Contains(t, out["dropped"], partition)
 	var left []string
-	rows, err := w.pool.Query(ctx, `SELECT request_id FROM scim_requests ORDER BY at`)
+	rows, err := w.pool.Load().Query(ctx, `SELECT request_id FROM scim_requests ORDER BY at`)
 	require.NoError(t, err)
 	for rows.Next() {
 		var id string

@@ -25,7 +25,6 @@ import (
 
 // Limits applied to every exchange.
 const (
-	MaxBodyBytes    = 1 << 20
 	DefaultCount    = 100
 	MaxLoggedBody   = 64 << 10
 	redactedMarker  = "[redacted]"
@@ -34,16 +33,21 @@ const (
 
 // Server handles SCIM exchanges for one tenant.
 type Server struct {
-	svc           *provision.Service
-	store         provision.Store
-	schemas       *resource.Schemas
-	log           *slog.Logger
+	svc     *provision.Service
+	store   provision.Store
+	schemas *resource.Schemas
+	log     *slog.Logger
+	// base is the tenant's public SCIM base, without a trailing slash.
+	base string
+	// maxBody is the largest body the control plane forwards.
+	maxBody       int
 	users, groups endpoints
 }
 
-// New returns a Server.
-func New(svc *provision.Service, store provision.Store, schemas *resource.Schemas, log *slog.Logger) *Server {
-	return &Server{svc: svc, store: store, schemas: schemas, log: log,
+// New returns a Server for the tenant whose SCIM base is base; bodies over
+// maxBody bytes are refused.
+func New(svc *provision.Service, store provision.Store, schemas *resource.Schemas, log *slog.Logger, base string, maxBody int) *Server {
+	return &Server{svc: svc, store: store, schemas: schemas, log: log, base: strings.TrimRight(base, "/"), maxBody: maxBody,
 		users:  endpoints{svc.CreateUser, svc.GetUser, svc.ListUsers, svc.ReplaceUser, svc.PatchUser, svc.DeleteUser},
 		groups: endpoints{svc.CreateGroup, svc.GetGroup, svc.ListGroups, svc.ReplaceGroup, svc.PatchGroup, svc.DeleteGroup},
 	}
@@ -53,7 +57,7 @@ func New(svc *provision.Service, store provision.Store, schemas *resource.Schema
 // those are replies. Panics are turned into 500 replies.
 func (s *Server) Handle(ctx context.Context, ex *scimworker.Exchange) (reply *scimworker.Reply) {
 	start := time.Now()
-	call := &provision.Call{Base: strings.TrimRight(ex.BaseURL, "/"), Entry: &provision.LogEntry{
+	call := &provision.Call{Base: s.base, Entry: &provision.LogEntry{
 		At:          start,
 		RequestID:   ex.RequestID,
 		Method:      ex.Method,
@@ -91,7 +95,7 @@ func (s *Server) Handle(ctx context.Context, ex *scimworker.Exchange) (reply *sc
 			// next cycle, some 40 minutes later.
 			s.log.WarnContext(ctx, "database unavailable", "err", err, "request_id", ex.RequestID)
 			reply := errorReply(scim.NewError(503, "", "the tenant's database is unavailable, retry later"))
-			reply.Header.Set("Retry-After", "5")
+			reply.RetryAfter = 5 * time.Second
 			return reply
 		}
 		if !ok {
@@ -104,30 +108,20 @@ func (s *Server) Handle(ctx context.Context, ex *scimworker.Exchange) (reply *sc
 }
 
 func errorReply(e *scim.Error) *scimworker.Reply {
-	h := http.Header{"Content-Type": {scim.MediaType}}
-	if e.Status == 401 {
-		h.Set("WWW-Authenticate", "Bearer")
-	}
-	return &scimworker.Reply{Status: e.Status, Header: h, Body: e.Body()}
+	return &scimworker.Reply{Status: e.Status, Body: e.Body()}
 }
 
 func resultReply(r *provision.Result) *scimworker.Reply {
-	h := http.Header{}
-	if len(r.Body) > 0 {
-		h.Set("Content-Type", scim.MediaType)
+	reply := &scimworker.Reply{Status: r.Status, Body: r.Body, ETag: r.ETag}
+	if r.Status == 201 {
+		reply.Location = r.Location
 	}
-	if r.Location != "" && r.Status == 201 {
-		h.Set("Location", r.Location)
-	}
-	if r.ETag != "" {
-		h.Set("ETag", r.ETag)
-	}
-	return &scimworker.Reply{Status: r.Status, Header: h, Body: r.Body}
+	return reply
 }
 
 func (s *Server) route(ctx context.Context, call *provision.Call, ex *scimworker.Exchange) (*provision.Result, error) {
-	if len(ex.Body) > MaxBodyBytes {
-		return nil, scim.NewError(413, "", fmt.Sprintf("request body exceeds %d bytes", MaxBodyBytes))
+	if len(ex.Body) > s.maxBody {
+		return nil, scim.NewError(413, "", fmt.Sprintf("request body exceeds %d bytes", s.maxBody))
 	}
 	segs := strings.Split(strings.Trim(ex.Path, "/"), "/")
 	if len(segs) > 2 || segs[0] == "" {

@@ -8,6 +8,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"io/fs"
 	"net"
@@ -20,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
 
 	"github.com/scimplane/scimplane/worker/internal/provision"
 	"github.com/scimplane/scimplane/worker/internal/resource"
@@ -29,16 +31,23 @@ import (
 var migrations embed.FS
 
 // Migrate brings the tenant schema (the pool's search_path) up to date. A
-// schema already at the newest version costs one query, which keeps worker
-// cold starts short.
-func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+// schema already at the newest version costs one query, which keeps binds
+// short; otherwise a session lock per tenant keeps two workers of one
+// tenant (on two replicas) from migrating at once.
+func Migrate(ctx context.Context, pool *pgxpool.Pool, tenant string) error {
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return err
 	}
 	db := stdlib.OpenDBFromPool(pool)
 	defer db.Close()
-	p, err := goose.NewProvider(goose.DialectPostgres, db, sub)
+	h := fnv.New64a()
+	h.Write([]byte("scimplane worker migrations " + tenant))
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(int64(h.Sum64() >> 1)))
+	if err != nil {
+		return fmt.Errorf("migration lock: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithSessionLocker(locker), goose.WithDisableGlobalRegistry(true))
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}

@@ -21,28 +21,37 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-type Header struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Value         string                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+type PrepareRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// database_url locates the database (host, port, name, TLS parameters)
+	// without credentials.
+	DatabaseUrl string `protobuf:"bytes,1,opt,name=database_url,json=databaseUrl,proto3" json:"database_url,omitempty"`
+	// user and password are the worker's own login role. Until Bind, that role
+	// may connect and nothing else.
+	User     string `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
+	Password string `protobuf:"bytes,3,opt,name=password,proto3" json:"password,omitempty"`
+	// host_broker_id is the broker id of the control plane's Host service.
+	HostBrokerId uint32 `protobuf:"varint,4,opt,name=host_broker_id,json=hostBrokerId,proto3" json:"host_broker_id,omitempty"`
+	// max_conns bounds the worker's database connections.
+	MaxConns      int32 `protobuf:"varint,5,opt,name=max_conns,json=maxConns,proto3" json:"max_conns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *Header) Reset() {
-	*x = Header{}
+func (x *PrepareRequest) Reset() {
+	*x = PrepareRequest{}
 	mi := &file_proto_v1_worker_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *Header) String() string {
+func (x *PrepareRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*Header) ProtoMessage() {}
+func (*PrepareRequest) ProtoMessage() {}
 
-func (x *Header) ProtoReflect() protoreflect.Message {
+func (x *PrepareRequest) ProtoReflect() protoreflect.Message {
 	mi := &file_proto_v1_worker_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -54,44 +63,210 @@ func (x *Header) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use Header.ProtoReflect.Descriptor instead.
-func (*Header) Descriptor() ([]byte, []int) {
+// Deprecated: Use PrepareRequest.ProtoReflect.Descriptor instead.
+func (*PrepareRequest) Descriptor() ([]byte, []int) {
 	return file_proto_v1_worker_proto_rawDescGZIP(), []int{0}
 }
 
-func (x *Header) GetName() string {
+func (x *PrepareRequest) GetDatabaseUrl() string {
 	if x != nil {
-		return x.Name
+		return x.DatabaseUrl
 	}
 	return ""
 }
 
-func (x *Header) GetValue() string {
+func (x *PrepareRequest) GetUser() string {
 	if x != nil {
-		return x.Value
+		return x.User
 	}
 	return ""
+}
+
+func (x *PrepareRequest) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+func (x *PrepareRequest) GetHostBrokerId() uint32 {
+	if x != nil {
+		return x.HostBrokerId
+	}
+	return 0
+}
+
+func (x *PrepareRequest) GetMaxConns() int32 {
+	if x != nil {
+		return x.MaxConns
+	}
+	return 0
+}
+
+type PrepareReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PrepareReply) Reset() {
+	*x = PrepareReply{}
+	mi := &file_proto_v1_worker_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PrepareReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PrepareReply) ProtoMessage() {}
+
+func (x *PrepareReply) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_v1_worker_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PrepareReply.ProtoReflect.Descriptor instead.
+func (*PrepareReply) Descriptor() ([]byte, []int) {
+	return file_proto_v1_worker_proto_rawDescGZIP(), []int{1}
+}
+
+type BindRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// tenant_id is also the name of the tenant's database role and schema.
+	TenantId string `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// base_url is the tenant's public SCIM base (the Tenant URL), used for
+	// meta.location and Location headers.
+	BaseUrl string `protobuf:"bytes,2,opt,name=base_url,json=baseUrl,proto3" json:"base_url,omitempty"`
+	// max_body_bytes is the largest SCIM request body the control plane
+	// forwards.
+	MaxBodyBytes  int64 `protobuf:"varint,3,opt,name=max_body_bytes,json=maxBodyBytes,proto3" json:"max_body_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BindRequest) Reset() {
+	*x = BindRequest{}
+	mi := &file_proto_v1_worker_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BindRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BindRequest) ProtoMessage() {}
+
+func (x *BindRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_v1_worker_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BindRequest.ProtoReflect.Descriptor instead.
+func (*BindRequest) Descriptor() ([]byte, []int) {
+	return file_proto_v1_worker_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *BindRequest) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *BindRequest) GetBaseUrl() string {
+	if x != nil {
+		return x.BaseUrl
+	}
+	return ""
+}
+
+func (x *BindRequest) GetMaxBodyBytes() int64 {
+	if x != nil {
+		return x.MaxBodyBytes
+	}
+	return 0
+}
+
+type BindReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// policy_version is the policy the worker enforces (0: the built-in one).
+	PolicyVersion int64 `protobuf:"varint,1,opt,name=policy_version,json=policyVersion,proto3" json:"policy_version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BindReply) Reset() {
+	*x = BindReply{}
+	mi := &file_proto_v1_worker_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BindReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BindReply) ProtoMessage() {}
+
+func (x *BindReply) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_v1_worker_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BindReply.ProtoReflect.Descriptor instead.
+func (*BindReply) Descriptor() ([]byte, []int) {
+	return file_proto_v1_worker_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *BindReply) GetPolicyVersion() int64 {
+	if x != nil {
+		return x.PolicyVersion
+	}
+	return 0
 }
 
 type Exchange struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	RequestId string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	Method    string                 `protobuf:"bytes,2,opt,name=method,proto3" json:"method,omitempty"`
-	// path below the tenant's SCIM base, e.g. "/Users/usr_123".
-	Path     string    `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`
-	RawQuery string    `protobuf:"bytes,4,opt,name=raw_query,json=rawQuery,proto3" json:"raw_query,omitempty"`
-	Headers  []*Header `protobuf:"bytes,5,rep,name=headers,proto3" json:"headers,omitempty"`
-	Body     []byte    `protobuf:"bytes,6,opt,name=body,proto3" json:"body,omitempty"`
-	// base_url is the tenant's public SCIM base (the Tenant URL without query),
-	// used for meta.location and Location headers.
-	BaseUrl       string `protobuf:"bytes,7,opt,name=base_url,json=baseUrl,proto3" json:"base_url,omitempty"`
+	// path below the tenant's SCIM base, e.g. "/Users/2819c223".
+	Path          string `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`
+	RawQuery      string `protobuf:"bytes,4,opt,name=raw_query,json=rawQuery,proto3" json:"raw_query,omitempty"`
+	ContentType   string `protobuf:"bytes,5,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	IfMatch       string `protobuf:"bytes,6,opt,name=if_match,json=ifMatch,proto3" json:"if_match,omitempty"`
+	IfNoneMatch   string `protobuf:"bytes,7,opt,name=if_none_match,json=ifNoneMatch,proto3" json:"if_none_match,omitempty"`
+	Body          []byte `protobuf:"bytes,8,opt,name=body,proto3" json:"body,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Exchange) Reset() {
 	*x = Exchange{}
-	mi := &file_proto_v1_worker_proto_msgTypes[1]
+	mi := &file_proto_v1_worker_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -103,7 +278,7 @@ func (x *Exchange) String() string {
 func (*Exchange) ProtoMessage() {}
 
 func (x *Exchange) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_v1_worker_proto_msgTypes[1]
+	mi := &file_proto_v1_worker_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -116,7 +291,7 @@ func (x *Exchange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Exchange.ProtoReflect.Descriptor instead.
 func (*Exchange) Descriptor() ([]byte, []int) {
-	return file_proto_v1_worker_proto_rawDescGZIP(), []int{1}
+	return file_proto_v1_worker_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Exchange) GetRequestId() string {
@@ -147,11 +322,25 @@ func (x *Exchange) GetRawQuery() string {
 	return ""
 }
 
-func (x *Exchange) GetHeaders() []*Header {
+func (x *Exchange) GetContentType() string {
 	if x != nil {
-		return x.Headers
+		return x.ContentType
 	}
-	return nil
+	return ""
+}
+
+func (x *Exchange) GetIfMatch() string {
+	if x != nil {
+		return x.IfMatch
+	}
+	return ""
+}
+
+func (x *Exchange) GetIfNoneMatch() string {
+	if x != nil {
+		return x.IfNoneMatch
+	}
+	return ""
 }
 
 func (x *Exchange) GetBody() []byte {
@@ -161,25 +350,22 @@ func (x *Exchange) GetBody() []byte {
 	return nil
 }
 
-func (x *Exchange) GetBaseUrl() string {
-	if x != nil {
-		return x.BaseUrl
-	}
-	return ""
-}
-
 type Reply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Status        int32                  `protobuf:"varint,1,opt,name=status,proto3" json:"status,omitempty"`
-	Headers       []*Header              `protobuf:"bytes,2,rep,name=headers,proto3" json:"headers,omitempty"`
-	Body          []byte                 `protobuf:"bytes,3,opt,name=body,proto3" json:"body,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Status int32                  `protobuf:"varint,1,opt,name=status,proto3" json:"status,omitempty"`
+	// body is application/scim+json when not empty.
+	Body     []byte `protobuf:"bytes,2,opt,name=body,proto3" json:"body,omitempty"`
+	Location string `protobuf:"bytes,3,opt,name=location,proto3" json:"location,omitempty"`
+	Etag     string `protobuf:"bytes,4,opt,name=etag,proto3" json:"etag,omitempty"`
+	// retry_after_seconds, when positive, is sent as Retry-After.
+	RetryAfterSeconds int32 `protobuf:"varint,5,opt,name=retry_after_seconds,json=retryAfterSeconds,proto3" json:"retry_after_seconds,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Reply) Reset() {
 	*x = Reply{}
-	mi := &file_proto_v1_worker_proto_msgTypes[2]
+	mi := &file_proto_v1_worker_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -191,7 +377,7 @@ func (x *Reply) String() string {
 func (*Reply) ProtoMessage() {}
 
 func (x *Reply) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_v1_worker_proto_msgTypes[2]
+	mi := &file_proto_v1_worker_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -204,7 +390,7 @@ func (x *Reply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reply.ProtoReflect.Descriptor instead.
 func (*Reply) Descriptor() ([]byte, []int) {
-	return file_proto_v1_worker_proto_rawDescGZIP(), []int{2}
+	return file_proto_v1_worker_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Reply) GetStatus() int32 {
@@ -214,18 +400,32 @@ func (x *Reply) GetStatus() int32 {
 	return 0
 }
 
-func (x *Reply) GetHeaders() []*Header {
-	if x != nil {
-		return x.Headers
-	}
-	return nil
-}
-
 func (x *Reply) GetBody() []byte {
 	if x != nil {
 		return x.Body
 	}
 	return nil
+}
+
+func (x *Reply) GetLocation() string {
+	if x != nil {
+		return x.Location
+	}
+	return ""
+}
+
+func (x *Reply) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+func (x *Reply) GetRetryAfterSeconds() int32 {
+	if x != nil {
+		return x.RetryAfterSeconds
+	}
+	return 0
 }
 
 type AdminRequest struct {
@@ -241,7 +441,7 @@ type AdminRequest struct {
 
 func (x *AdminRequest) Reset() {
 	*x = AdminRequest{}
-	mi := &file_proto_v1_worker_proto_msgTypes[3]
+	mi := &file_proto_v1_worker_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -253,7 +453,7 @@ func (x *AdminRequest) String() string {
 func (*AdminRequest) ProtoMessage() {}
 
 func (x *AdminRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_v1_worker_proto_msgTypes[3]
+	mi := &file_proto_v1_worker_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -266,7 +466,7 @@ func (x *AdminRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdminRequest.ProtoReflect.Descriptor instead.
 func (*AdminRequest) Descriptor() ([]byte, []int) {
-	return file_proto_v1_worker_proto_rawDescGZIP(), []int{3}
+	return file_proto_v1_worker_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AdminRequest) GetRequestId() string {
@@ -302,7 +502,7 @@ type AdminReply struct {
 
 func (x *AdminReply) Reset() {
 	*x = AdminReply{}
-	mi := &file_proto_v1_worker_proto_msgTypes[4]
+	mi := &file_proto_v1_worker_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -314,7 +514,7 @@ func (x *AdminReply) String() string {
 func (*AdminReply) ProtoMessage() {}
 
 func (x *AdminReply) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_v1_worker_proto_msgTypes[4]
+	mi := &file_proto_v1_worker_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -327,7 +527,7 @@ func (x *AdminReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdminReply.ProtoReflect.Descriptor instead.
 func (*AdminReply) Descriptor() ([]byte, []int) {
-	return file_proto_v1_worker_proto_rawDescGZIP(), []int{4}
+	return file_proto_v1_worker_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AdminReply) GetStatus() int32 {
@@ -352,7 +552,7 @@ type HealthRequest struct {
 
 func (x *HealthRequest) Reset() {
 	*x = HealthRequest{}
-	mi := &file_proto_v1_worker_proto_msgTypes[5]
+	mi := &file_proto_v1_worker_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -364,7 +564,7 @@ func (x *HealthRequest) String() string {
 func (*HealthRequest) ProtoMessage() {}
 
 func (x *HealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_v1_worker_proto_msgTypes[5]
+	mi := &file_proto_v1_worker_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -377,20 +577,23 @@ func (x *HealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthRequest.ProtoReflect.Descriptor instead.
 func (*HealthRequest) Descriptor() ([]byte, []int) {
-	return file_proto_v1_worker_proto_rawDescGZIP(), []int{5}
+	return file_proto_v1_worker_proto_rawDescGZIP(), []int{8}
 }
 
 type HealthReply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	TenantId      string                 `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
-	StartedUnixMs int64                  `protobuf:"varint,2,opt,name=started_unix_ms,json=startedUnixMs,proto3" json:"started_unix_ms,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// tenant_id is empty until Bind.
+	TenantId      string `protobuf:"bytes,1,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	StartedUnixMs int64  `protobuf:"varint,2,opt,name=started_unix_ms,json=startedUnixMs,proto3" json:"started_unix_ms,omitempty"`
+	// open_conns is the number of database connections open now.
+	OpenConns     int32 `protobuf:"varint,3,opt,name=open_conns,json=openConns,proto3" json:"open_conns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *HealthReply) Reset() {
 	*x = HealthReply{}
-	mi := &file_proto_v1_worker_proto_msgTypes[6]
+	mi := &file_proto_v1_worker_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -402,7 +605,7 @@ func (x *HealthReply) String() string {
 func (*HealthReply) ProtoMessage() {}
 
 func (x *HealthReply) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_v1_worker_proto_msgTypes[6]
+	mi := &file_proto_v1_worker_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -415,7 +618,7 @@ func (x *HealthReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthReply.ProtoReflect.Descriptor instead.
 func (*HealthReply) Descriptor() ([]byte, []int) {
-	return file_proto_v1_worker_proto_rawDescGZIP(), []int{6}
+	return file_proto_v1_worker_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *HealthReply) GetTenantId() string {
@@ -432,27 +635,273 @@ func (x *HealthReply) GetStartedUnixMs() int64 {
 	return 0
 }
 
+func (x *HealthReply) GetOpenConns() int32 {
+	if x != nil {
+		return x.OpenConns
+	}
+	return 0
+}
+
+type ShedRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// conns is how many connections to close, idle ones first, the others as
+	// soon as their transaction ends.
+	Conns         int32 `protobuf:"varint,1,opt,name=conns,proto3" json:"conns,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShedRequest) Reset() {
+	*x = ShedRequest{}
+	mi := &file_proto_v1_worker_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShedRequest) ProtoMessage() {}
+
+func (x *ShedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_v1_worker_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShedRequest.ProtoReflect.Descriptor instead.
+func (*ShedRequest) Descriptor() ([]byte, []int) {
+	return file_proto_v1_worker_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ShedRequest) GetConns() int32 {
+	if x != nil {
+		return x.Conns
+	}
+	return 0
+}
+
+type ShedReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShedReply) Reset() {
+	*x = ShedReply{}
+	mi := &file_proto_v1_worker_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShedReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShedReply) ProtoMessage() {}
+
+func (x *ShedReply) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_v1_worker_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShedReply.ProtoReflect.Descriptor instead.
+func (*ShedReply) Descriptor() ([]byte, []int) {
+	return file_proto_v1_worker_proto_rawDescGZIP(), []int{11}
+}
+
+type AcquireConnRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcquireConnRequest) Reset() {
+	*x = AcquireConnRequest{}
+	mi := &file_proto_v1_worker_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcquireConnRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcquireConnRequest) ProtoMessage() {}
+
+func (x *AcquireConnRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_v1_worker_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcquireConnRequest.ProtoReflect.Descriptor instead.
+func (*AcquireConnRequest) Descriptor() ([]byte, []int) {
+	return file_proto_v1_worker_proto_rawDescGZIP(), []int{12}
+}
+
+type AcquireConnReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcquireConnReply) Reset() {
+	*x = AcquireConnReply{}
+	mi := &file_proto_v1_worker_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcquireConnReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcquireConnReply) ProtoMessage() {}
+
+func (x *AcquireConnReply) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_v1_worker_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcquireConnReply.ProtoReflect.Descriptor instead.
+func (*AcquireConnReply) Descriptor() ([]byte, []int) {
+	return file_proto_v1_worker_proto_rawDescGZIP(), []int{13}
+}
+
+type ReleaseConnRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleaseConnRequest) Reset() {
+	*x = ReleaseConnRequest{}
+	mi := &file_proto_v1_worker_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseConnRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseConnRequest) ProtoMessage() {}
+
+func (x *ReleaseConnRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_v1_worker_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseConnRequest.ProtoReflect.Descriptor instead.
+func (*ReleaseConnRequest) Descriptor() ([]byte, []int) {
+	return file_proto_v1_worker_proto_rawDescGZIP(), []int{14}
+}
+
+type ReleaseConnReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleaseConnReply) Reset() {
+	*x = ReleaseConnReply{}
+	mi := &file_proto_v1_worker_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseConnReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseConnReply) ProtoMessage() {}
+
+func (x *ReleaseConnReply) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_v1_worker_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseConnReply.ProtoReflect.Descriptor instead.
+func (*ReleaseConnReply) Descriptor() ([]byte, []int) {
+	return file_proto_v1_worker_proto_rawDescGZIP(), []int{15}
+}
+
 var File_proto_v1_worker_proto protoreflect.FileDescriptor
 
 const file_proto_v1_worker_proto_rawDesc = "" +
 	"\n" +
-	"\x15proto/v1/worker.proto\x12\x13scimplane.worker.v1\"2\n" +
-	"\x06Header\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\xd8\x01\n" +
+	"\x15proto/v1/worker.proto\x12\x13scimplane.worker.v1\"\xa6\x01\n" +
+	"\x0ePrepareRequest\x12!\n" +
+	"\fdatabase_url\x18\x01 \x01(\tR\vdatabaseUrl\x12\x12\n" +
+	"\x04user\x18\x02 \x01(\tR\x04user\x12\x1a\n" +
+	"\bpassword\x18\x03 \x01(\tR\bpassword\x12$\n" +
+	"\x0ehost_broker_id\x18\x04 \x01(\rR\fhostBrokerId\x12\x1b\n" +
+	"\tmax_conns\x18\x05 \x01(\x05R\bmaxConns\"\x0e\n" +
+	"\fPrepareReply\"k\n" +
+	"\vBindRequest\x12\x1b\n" +
+	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x19\n" +
+	"\bbase_url\x18\x02 \x01(\tR\abaseUrl\x12$\n" +
+	"\x0emax_body_bytes\x18\x03 \x01(\x03R\fmaxBodyBytes\"2\n" +
+	"\tBindReply\x12%\n" +
+	"\x0epolicy_version\x18\x01 \x01(\x03R\rpolicyVersion\"\xe8\x01\n" +
 	"\bExchange\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x16\n" +
 	"\x06method\x18\x02 \x01(\tR\x06method\x12\x12\n" +
 	"\x04path\x18\x03 \x01(\tR\x04path\x12\x1b\n" +
-	"\traw_query\x18\x04 \x01(\tR\brawQuery\x125\n" +
-	"\aheaders\x18\x05 \x03(\v2\x1b.scimplane.worker.v1.HeaderR\aheaders\x12\x12\n" +
-	"\x04body\x18\x06 \x01(\fR\x04body\x12\x19\n" +
-	"\bbase_url\x18\a \x01(\tR\abaseUrl\"j\n" +
+	"\traw_query\x18\x04 \x01(\tR\brawQuery\x12!\n" +
+	"\fcontent_type\x18\x05 \x01(\tR\vcontentType\x12\x19\n" +
+	"\bif_match\x18\x06 \x01(\tR\aifMatch\x12\"\n" +
+	"\rif_none_match\x18\a \x01(\tR\vifNoneMatch\x12\x12\n" +
+	"\x04body\x18\b \x01(\fR\x04body\"\x93\x01\n" +
 	"\x05Reply\x12\x16\n" +
-	"\x06status\x18\x01 \x01(\x05R\x06status\x125\n" +
-	"\aheaders\x18\x02 \x03(\v2\x1b.scimplane.worker.v1.HeaderR\aheaders\x12\x12\n" +
-	"\x04body\x18\x03 \x01(\fR\x04body\"Q\n" +
+	"\x06status\x18\x01 \x01(\x05R\x06status\x12\x12\n" +
+	"\x04body\x18\x02 \x01(\fR\x04body\x12\x1a\n" +
+	"\blocation\x18\x03 \x01(\tR\blocation\x12\x12\n" +
+	"\x04etag\x18\x04 \x01(\tR\x04etag\x12.\n" +
+	"\x13retry_after_seconds\x18\x05 \x01(\x05R\x11retryAfterSeconds\"Q\n" +
 	"\fAdminRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x0e\n" +
@@ -462,14 +911,29 @@ const file_proto_v1_worker_proto_rawDesc = "" +
 	"AdminReply\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\x05R\x06status\x12\x12\n" +
 	"\x04body\x18\x02 \x01(\fR\x04body\"\x0f\n" +
-	"\rHealthRequest\"R\n" +
+	"\rHealthRequest\"q\n" +
 	"\vHealthReply\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12&\n" +
-	"\x0fstarted_unix_ms\x18\x02 \x01(\x03R\rstartedUnixMs2\xea\x01\n" +
-	"\x06Worker\x12C\n" +
+	"\x0fstarted_unix_ms\x18\x02 \x01(\x03R\rstartedUnixMs\x12\x1d\n" +
+	"\n" +
+	"open_conns\x18\x03 \x01(\x05R\topenConns\"#\n" +
+	"\vShedRequest\x12\x14\n" +
+	"\x05conns\x18\x01 \x01(\x05R\x05conns\"\v\n" +
+	"\tShedReply\"\x14\n" +
+	"\x12AcquireConnRequest\"\x12\n" +
+	"\x10AcquireConnReply\"\x14\n" +
+	"\x12ReleaseConnRequest\"\x12\n" +
+	"\x10ReleaseConnReply2\xd1\x03\n" +
+	"\x06Worker\x12Q\n" +
+	"\aPrepare\x12#.scimplane.worker.v1.PrepareRequest\x1a!.scimplane.worker.v1.PrepareReply\x12H\n" +
+	"\x04Bind\x12 .scimplane.worker.v1.BindRequest\x1a\x1e.scimplane.worker.v1.BindReply\x12C\n" +
 	"\x06Handle\x12\x1d.scimplane.worker.v1.Exchange\x1a\x1a.scimplane.worker.v1.Reply\x12K\n" +
 	"\x05Admin\x12!.scimplane.worker.v1.AdminRequest\x1a\x1f.scimplane.worker.v1.AdminReply\x12N\n" +
-	"\x06Health\x12\".scimplane.worker.v1.HealthRequest\x1a .scimplane.worker.v1.HealthReplyBEZCgithub.com/scimplane/scimplane/plugins/scimworker/proto/v1;workerv1b\x06proto3"
+	"\x06Health\x12\".scimplane.worker.v1.HealthRequest\x1a .scimplane.worker.v1.HealthReply\x12H\n" +
+	"\x04Shed\x12 .scimplane.worker.v1.ShedRequest\x1a\x1e.scimplane.worker.v1.ShedReply2\xc4\x01\n" +
+	"\x04Host\x12]\n" +
+	"\vAcquireConn\x12'.scimplane.worker.v1.AcquireConnRequest\x1a%.scimplane.worker.v1.AcquireConnReply\x12]\n" +
+	"\vReleaseConn\x12'.scimplane.worker.v1.ReleaseConnRequest\x1a%.scimplane.worker.v1.ReleaseConnReplyBEZCgithub.com/scimplane/scimplane/plugins/scimworker/proto/v1;workerv1b\x06proto3"
 
 var (
 	file_proto_v1_worker_proto_rawDescOnce sync.Once
@@ -483,30 +947,47 @@ func file_proto_v1_worker_proto_rawDescGZIP() []byte {
 	return file_proto_v1_worker_proto_rawDescData
 }
 
-var file_proto_v1_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_proto_v1_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_proto_v1_worker_proto_goTypes = []any{
-	(*Header)(nil),        // 0: scimplane.worker.v1.Header
-	(*Exchange)(nil),      // 1: scimplane.worker.v1.Exchange
-	(*Reply)(nil),         // 2: scimplane.worker.v1.Reply
-	(*AdminRequest)(nil),  // 3: scimplane.worker.v1.AdminRequest
-	(*AdminReply)(nil),    // 4: scimplane.worker.v1.AdminReply
-	(*HealthRequest)(nil), // 5: scimplane.worker.v1.HealthRequest
-	(*HealthReply)(nil),   // 6: scimplane.worker.v1.HealthReply
+	(*PrepareRequest)(nil),     // 0: scimplane.worker.v1.PrepareRequest
+	(*PrepareReply)(nil),       // 1: scimplane.worker.v1.PrepareReply
+	(*BindRequest)(nil),        // 2: scimplane.worker.v1.BindRequest
+	(*BindReply)(nil),          // 3: scimplane.worker.v1.BindReply
+	(*Exchange)(nil),           // 4: scimplane.worker.v1.Exchange
+	(*Reply)(nil),              // 5: scimplane.worker.v1.Reply
+	(*AdminRequest)(nil),       // 6: scimplane.worker.v1.AdminRequest
+	(*AdminReply)(nil),         // 7: scimplane.worker.v1.AdminReply
+	(*HealthRequest)(nil),      // 8: scimplane.worker.v1.HealthRequest
+	(*HealthReply)(nil),        // 9: scimplane.worker.v1.HealthReply
+	(*ShedRequest)(nil),        // 10: scimplane.worker.v1.ShedRequest
+	(*ShedReply)(nil),          // 11: scimplane.worker.v1.ShedReply
+	(*AcquireConnRequest)(nil), // 12: scimplane.worker.v1.AcquireConnRequest
+	(*AcquireConnReply)(nil),   // 13: scimplane.worker.v1.AcquireConnReply
+	(*ReleaseConnRequest)(nil), // 14: scimplane.worker.v1.ReleaseConnRequest
+	(*ReleaseConnReply)(nil),   // 15: scimplane.worker.v1.ReleaseConnReply
 }
 var file_proto_v1_worker_proto_depIdxs = []int32{
-	0, // 0: scimplane.worker.v1.Exchange.headers:type_name -> scimplane.worker.v1.Header
-	0, // 1: scimplane.worker.v1.Reply.headers:type_name -> scimplane.worker.v1.Header
-	1, // 2: scimplane.worker.v1.Worker.Handle:input_type -> scimplane.worker.v1.Exchange
-	3, // 3: scimplane.worker.v1.Worker.Admin:input_type -> scimplane.worker.v1.AdminRequest
-	5, // 4: scimplane.worker.v1.Worker.Health:input_type -> scimplane.worker.v1.HealthRequest
-	2, // 5: scimplane.worker.v1.Worker.Handle:output_type -> scimplane.worker.v1.Reply
-	4, // 6: scimplane.worker.v1.Worker.Admin:output_type -> scimplane.worker.v1.AdminReply
-	6, // 7: scimplane.worker.v1.Worker.Health:output_type -> scimplane.worker.v1.HealthReply
-	5, // [5:8] is the sub-list for method output_type
-	2, // [2:5] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	0,  // 0: scimplane.worker.v1.Worker.Prepare:input_type -> scimplane.worker.v1.PrepareRequest
+	2,  // 1: scimplane.worker.v1.Worker.Bind:input_type -> scimplane.worker.v1.BindRequest
+	4,  // 2: scimplane.worker.v1.Worker.Handle:input_type -> scimplane.worker.v1.Exchange
+	6,  // 3: scimplane.worker.v1.Worker.Admin:input_type -> scimplane.worker.v1.AdminRequest
+	8,  // 4: scimplane.worker.v1.Worker.Health:input_type -> scimplane.worker.v1.HealthRequest
+	10, // 5: scimplane.worker.v1.Worker.Shed:input_type -> scimplane.worker.v1.ShedRequest
+	12, // 6: scimplane.worker.v1.Host.AcquireConn:input_type -> scimplane.worker.v1.AcquireConnRequest
+	14, // 7: scimplane.worker.v1.Host.ReleaseConn:input_type -> scimplane.worker.v1.ReleaseConnRequest
+	1,  // 8: scimplane.worker.v1.Worker.Prepare:output_type -> scimplane.worker.v1.PrepareReply
+	3,  // 9: scimplane.worker.v1.Worker.Bind:output_type -> scimplane.worker.v1.BindReply
+	5,  // 10: scimplane.worker.v1.Worker.Handle:output_type -> scimplane.worker.v1.Reply
+	7,  // 11: scimplane.worker.v1.Worker.Admin:output_type -> scimplane.worker.v1.AdminReply
+	9,  // 12: scimplane.worker.v1.Worker.Health:output_type -> scimplane.worker.v1.HealthReply
+	11, // 13: scimplane.worker.v1.Worker.Shed:output_type -> scimplane.worker.v1.ShedReply
+	13, // 14: scimplane.worker.v1.Host.AcquireConn:output_type -> scimplane.worker.v1.AcquireConnReply
+	15, // 15: scimplane.worker.v1.Host.ReleaseConn:output_type -> scimplane.worker.v1.ReleaseConnReply
+	8,  // [8:16] is the sub-list for method output_type
+	0,  // [0:8] is the sub-list for method input_type
+	0,  // [0:0] is the sub-list for extension type_name
+	0,  // [0:0] is the sub-list for extension extendee
+	0,  // [0:0] is the sub-list for field type_name
 }
 
 func init() { file_proto_v1_worker_proto_init() }
@@ -520,9 +1001,9 @@ func file_proto_v1_worker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_v1_worker_proto_rawDesc), len(file_proto_v1_worker_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   16,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   2,
 		},
 		GoTypes:           file_proto_v1_worker_proto_goTypes,
 		DependencyIndexes: file_proto_v1_worker_proto_depIdxs,

@@ -19,23 +19,37 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Worker_Handle_FullMethodName = "/scimplane.worker.v1.Worker/Handle"
-	Worker_Admin_FullMethodName  = "/scimplane.worker.v1.Worker/Admin"
-	Worker_Health_FullMethodName = "/scimplane.worker.v1.Worker/Health"
+	Worker_Prepare_FullMethodName = "/scimplane.worker.v1.Worker/Prepare"
+	Worker_Bind_FullMethodName    = "/scimplane.worker.v1.Worker/Bind"
+	Worker_Handle_FullMethodName  = "/scimplane.worker.v1.Worker/Handle"
+	Worker_Admin_FullMethodName   = "/scimplane.worker.v1.Worker/Admin"
+	Worker_Health_FullMethodName  = "/scimplane.worker.v1.Worker/Health"
+	Worker_Shed_FullMethodName    = "/scimplane.worker.v1.Worker/Shed"
 )
 
 // WorkerClient is the client API for Worker service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// Worker is served by one worker process per tenant. The control plane forwards
-// SCIM exchanges as opaque HTTP-shaped messages and admin operations as JSON;
-// it never interprets either. SCIM status codes travel as data: a gRPC error
-// means a transport or internal failure, never a SCIM outcome.
+// Worker is served by one worker process. The control plane starts workers
+// ahead of need (Prepare: a database connection as the worker's own, still
+// powerless login role, and the built-in policy compiled), then binds one to a
+// tenant on that tenant's first request (Bind); a worker serves that one
+// tenant for the rest of its life.
+//
+// SCIM exchanges travel as opaque HTTP-shaped messages and admin operations
+// as JSON; the control plane interprets neither. SCIM status codes travel as
+// data: a gRPC error means a transport or internal failure, never a SCIM
+// outcome.
 type WorkerClient interface {
+	Prepare(ctx context.Context, in *PrepareRequest, opts ...grpc.CallOption) (*PrepareReply, error)
+	Bind(ctx context.Context, in *BindRequest, opts ...grpc.CallOption) (*BindReply, error)
 	Handle(ctx context.Context, in *Exchange, opts ...grpc.CallOption) (*Reply, error)
 	Admin(ctx context.Context, in *AdminRequest, opts ...grpc.CallOption) (*AdminReply, error)
 	Health(ctx context.Context, in *HealthRequest, opts ...grpc.CallOption) (*HealthReply, error)
+	// Shed asks the worker to close database connections and return their
+	// permits to the control plane's connection budget.
+	Shed(ctx context.Context, in *ShedRequest, opts ...grpc.CallOption) (*ShedReply, error)
 }
 
 type workerClient struct {
@@ -44,6 +58,26 @@ type workerClient struct {
 
 func NewWorkerClient(cc grpc.ClientConnInterface) WorkerClient {
 	return &workerClient{cc}
+}
+
+func (c *workerClient) Prepare(ctx context.Context, in *PrepareRequest, opts ...grpc.CallOption) (*PrepareReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PrepareReply)
+	err := c.cc.Invoke(ctx, Worker_Prepare_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *workerClient) Bind(ctx context.Context, in *BindRequest, opts ...grpc.CallOption) (*BindReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BindReply)
+	err := c.cc.Invoke(ctx, Worker_Bind_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func (c *workerClient) Handle(ctx context.Context, in *Exchange, opts ...grpc.CallOption) (*Reply, error) {
@@ -76,18 +110,39 @@ func (c *workerClient) Health(ctx context.Context, in *HealthRequest, opts ...gr
 	return out, nil
 }
 
+func (c *workerClient) Shed(ctx context.Context, in *ShedRequest, opts ...grpc.CallOption) (*ShedReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ShedReply)
+	err := c.cc.Invoke(ctx, Worker_Shed_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // WorkerServer is the server API for Worker service.
 // All implementations must embed UnimplementedWorkerServer
 // for forward compatibility.
 //
-// Worker is served by one worker process per tenant. The control plane forwards
-// SCIM exchanges as opaque HTTP-shaped messages and admin operations as JSON;
-// it never interprets either. SCIM status codes travel as data: a gRPC error
-// means a transport or internal failure, never a SCIM outcome.
+// Worker is served by one worker process. The control plane starts workers
+// ahead of need (Prepare: a database connection as the worker's own, still
+// powerless login role, and the built-in policy compiled), then binds one to a
+// tenant on that tenant's first request (Bind); a worker serves that one
+// tenant for the rest of its life.
+//
+// SCIM exchanges travel as opaque HTTP-shaped messages and admin operations
+// as JSON; the control plane interprets neither. SCIM status codes travel as
+// data: a gRPC error means a transport or internal failure, never a SCIM
+// outcome.
 type WorkerServer interface {
+	Prepare(context.Context, *PrepareRequest) (*PrepareReply, error)
+	Bind(context.Context, *BindRequest) (*BindReply, error)
 	Handle(context.Context, *Exchange) (*Reply, error)
 	Admin(context.Context, *AdminRequest) (*AdminReply, error)
 	Health(context.Context, *HealthRequest) (*HealthReply, error)
+	// Shed asks the worker to close database connections and return their
+	// permits to the control plane's connection budget.
+	Shed(context.Context, *ShedRequest) (*ShedReply, error)
 	mustEmbedUnimplementedWorkerServer()
 }
 
@@ -98,6 +153,12 @@ type WorkerServer interface {
 // pointer dereference when methods are called.
 type UnimplementedWorkerServer struct{}
 
+func (UnimplementedWorkerServer) Prepare(context.Context, *PrepareRequest) (*PrepareReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method Prepare not implemented")
+}
+func (UnimplementedWorkerServer) Bind(context.Context, *BindRequest) (*BindReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method Bind not implemented")
+}
 func (UnimplementedWorkerServer) Handle(context.Context, *Exchange) (*Reply, error) {
 	return nil, status.Error(codes.Unimplemented, "method Handle not implemented")
 }
@@ -106,6 +167,9 @@ func (UnimplementedWorkerServer) Admin(context.Context, *AdminRequest) (*AdminRe
 }
 func (UnimplementedWorkerServer) Health(context.Context, *HealthRequest) (*HealthReply, error) {
 	return nil, status.Error(codes.Unimplemented, "method Health not implemented")
+}
+func (UnimplementedWorkerServer) Shed(context.Context, *ShedRequest) (*ShedReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method Shed not implemented")
 }
 func (UnimplementedWorkerServer) mustEmbedUnimplementedWorkerServer() {}
 func (UnimplementedWorkerServer) testEmbeddedByValue()                {}
@@ -126,6 +190,42 @@ func RegisterWorkerServer(s grpc.ServiceRegistrar, srv WorkerServer) {
 		t.testEmbeddedByValue()
 	}
 	s.RegisterService(&Worker_ServiceDesc, srv)
+}
+
+func _Worker_Prepare_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PrepareRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkerServer).Prepare(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Worker_Prepare_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkerServer).Prepare(ctx, req.(*PrepareRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Worker_Bind_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BindRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkerServer).Bind(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Worker_Bind_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkerServer).Bind(ctx, req.(*BindRequest))
+	}
+	return interceptor(ctx, in, info, handler)
 }
 
 func _Worker_Handle_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
@@ -182,6 +282,24 @@ func _Worker_Health_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Worker_Shed_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ShedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkerServer).Shed(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Worker_Shed_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkerServer).Shed(ctx, req.(*ShedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Worker_ServiceDesc is the grpc.ServiceDesc for Worker service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -189,6 +307,14 @@ var Worker_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "scimplane.worker.v1.Worker",
 	HandlerType: (*WorkerServer)(nil),
 	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Prepare",
+			Handler:    _Worker_Prepare_Handler,
+		},
+		{
+			MethodName: "Bind",
+			Handler:    _Worker_Bind_Handler,
+		},
 		{
 			MethodName: "Handle",
 			Handler:    _Worker_Handle_Handler,
@@ -200,6 +326,160 @@ var Worker_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Health",
 			Handler:    _Worker_Health_Handler,
+		},
+		{
+			MethodName: "Shed",
+			Handler:    _Worker_Shed_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "proto/v1/worker.proto",
+}
+
+const (
+	Host_AcquireConn_FullMethodName = "/scimplane.worker.v1.Host/AcquireConn"
+	Host_ReleaseConn_FullMethodName = "/scimplane.worker.v1.Host/ReleaseConn"
+)
+
+// HostClient is the client API for Host service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// Host is served by the control plane to each worker over the plugin's
+// broker. A worker asks it for a permit before opening a database
+// connection and returns the permit when the connection closes, so that all
+// workers together stay within the node's connection budget.
+type HostClient interface {
+	AcquireConn(ctx context.Context, in *AcquireConnRequest, opts ...grpc.CallOption) (*AcquireConnReply, error)
+	ReleaseConn(ctx context.Context, in *ReleaseConnRequest, opts ...grpc.CallOption) (*ReleaseConnReply, error)
+}
+
+type hostClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewHostClient(cc grpc.ClientConnInterface) HostClient {
+	return &hostClient{cc}
+}
+
+func (c *hostClient) AcquireConn(ctx context.Context, in *AcquireConnRequest, opts ...grpc.CallOption) (*AcquireConnReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AcquireConnReply)
+	err := c.cc.Invoke(ctx, Host_AcquireConn_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hostClient) ReleaseConn(ctx context.Context, in *ReleaseConnRequest, opts ...grpc.CallOption) (*ReleaseConnReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReleaseConnReply)
+	err := c.cc.Invoke(ctx, Host_ReleaseConn_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// HostServer is the server API for Host service.
+// All implementations must embed UnimplementedHostServer
+// for forward compatibility.
+//
+// Host is served by the control plane to each worker over the plugin's
+// broker. A worker asks it for a permit before opening a database
+// connection and returns the permit when the connection closes, so that all
+// workers together stay within the node's connection budget.
+type HostServer interface {
+	AcquireConn(context.Context, *AcquireConnRequest) (*AcquireConnReply, error)
+	ReleaseConn(context.Context, *ReleaseConnRequest) (*ReleaseConnReply, error)
+	mustEmbedUnimplementedHostServer()
+}
+
+// UnimplementedHostServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedHostServer struct{}
+
+func (UnimplementedHostServer) AcquireConn(context.Context, *AcquireConnRequest) (*AcquireConnReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method AcquireConn not implemented")
+}
+func (UnimplementedHostServer) ReleaseConn(context.Context, *ReleaseConnRequest) (*ReleaseConnReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReleaseConn not implemented")
+}
+func (UnimplementedHostServer) mustEmbedUnimplementedHostServer() {}
+func (UnimplementedHostServer) testEmbeddedByValue()              {}
+
+// UnsafeHostServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to HostServer will
+// result in compilation errors.
+type UnsafeHostServer interface {
+	mustEmbedUnimplementedHostServer()
+}
+
+func RegisterHostServer(s grpc.ServiceRegistrar, srv HostServer) {
+	// If the following call panics, it indicates UnimplementedHostServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&Host_ServiceDesc, srv)
+}
+
+func _Host_AcquireConn_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AcquireConnRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).AcquireConn(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_AcquireConn_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).AcquireConn(ctx, req.(*AcquireConnRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Host_ReleaseConn_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReleaseConnRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).ReleaseConn(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_ReleaseConn_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).ReleaseConn(ctx, req.(*ReleaseConnRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// Host_ServiceDesc is the grpc.ServiceDesc for Host service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var Host_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "scimplane.worker.v1.Host",
+	HandlerType: (*HostServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "AcquireConn",
+			Handler:    _Host_AcquireConn_Handler,
+		},
+		{
+			MethodName: "ReleaseConn",
+			Handler:    _Host_ReleaseConn_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

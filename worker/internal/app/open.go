@@ -1,0 +1,48 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"net/url"
+
+	"github.com/scimplane/scimplane/plugins/scimworker"
+)
+
+// Config starts a worker directly on one database URL, for tests and
+// benchmarks that run a worker in process.
+type Config struct {
+	TenantID string
+	// DatabaseURL carries the credentials of a role that may act as the
+	// tenant's role.
+	DatabaseURL string
+	BaseURL     string
+	MaxConns    int
+	Options     Options
+}
+
+// Open prepares and binds a worker in one step, with no connection budget.
+func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Worker, error) {
+	u, err := url.Parse(cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	user := u.User.Username()
+	password, _ := u.User.Password()
+	u.User = nil
+	w := NewWorker(log, cfg.Options)
+	p := &scimworker.Prepare{DatabaseURL: u.String(), User: user, Password: password, MaxConns: max(cfg.MaxConns, 1)}
+	if err := w.Prepare(ctx, p, unlimited{}); err != nil {
+		return nil, err
+	}
+	if _, err := w.Bind(ctx, &scimworker.Binding{TenantID: cfg.TenantID, BaseURL: cfg.BaseURL, MaxBodyBytes: 1 << 20}); err != nil {
+		w.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
+// unlimited grants every connection.
+type unlimited struct{}
+
+func (unlimited) AcquireConn(context.Context) error { return nil }
+func (unlimited) ReleaseConn(context.Context) error { return nil }
