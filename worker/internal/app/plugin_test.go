@@ -32,7 +32,7 @@ func TestWorker_PluginBoundary(t *testing.T) {
 	reply, err := remote.Handle(ctx, &scimworker.Exchange{
 		RequestID: "r1", Method: "POST", Path: "/Users",
 		ContentType: "application/scim+json",
-		Body:   []byte(`{"userName":"plugin@contoso.com","active":"True"}`),
+		Body:        []byte(`{"userName":"plugin@contoso.com","active":"True"}`),
 	})
 	require.NoError(t, err)
 	require.Equal(t, 201, reply.Status, string(reply.Body))
