@@ -104,7 +104,8 @@ func splitList(s string) []string {
 // returned under this projection, so callers can skip loading it.
 func (p Projection) Returns(k *Kind, name string) bool {
 	for _, x := range p.Excluded {
-		if top, _ := k.topName(x); strings.EqualFold(top, name) {
+		// Excluding a sub-attribute (members.display) still returns the rest.
+		if top, rest := k.topName(x); rest == "" && strings.EqualFold(top, name) {
 			return false
 		}
 	}
