@@ -231,6 +231,11 @@ func (p *patcher) applyTarget(kind string, t *target, value any, hasValue bool) 
 	if t.attr == attrID || t.attr.Mutability == "readOnly" {
 		return scim.NewError(400, scim.TypeMutability, t.attr.Name+" is read-only")
 	}
+	if t.sub != nil && t.sub.Mutability == "readOnly" {
+		// RFC 7644 section 3.5.2: operations must respect mutability. It
+		// was silently ignored (manager.displayName is derived, never stored).
+		return scim.NewError(400, scim.TypeMutability, t.attr.Name+"."+t.sub.Name+" is read-only")
+	}
 	if p.k.Name == "Group" && t.attr.Name == "members" {
 		return p.applyMembers(kind, t, value, hasValue)
 	}
@@ -513,7 +518,7 @@ func containsValue(items []any, elem map[string]any) bool {
 // applyMembers turns operations on a group's members into MemberOps.
 func (p *patcher) applyMembers(kind string, t *target, value any, hasValue bool) error {
 	if t.sub != nil && kind != "remove" {
-		return scim.NewError(400, scim.TypeInvalidPath, "members sub-attributes cannot be modified")
+		return scim.NewError(400, scim.TypeMutability, "members sub-attributes are immutable; add or remove the member instead")
 	}
 	if t.filter != nil {
 		if kind != "remove" {

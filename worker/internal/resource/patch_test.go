@@ -78,6 +78,11 @@ func TestKind_Patch(t *testing.T) {
 		// RFC 7644 section 3.5.2.1/3.5.2.3: add and replace carry a value.
 		{name: "add without value", ops: `[{"op":"add","path":"title"}]`, errType: "invalidValue"},
 		{name: "replace without value", ops: `[{"op":"Replace","path":"name.givenName"}]`, errType: "invalidValue"},
+		{name: "read-only sub-attribute", ops: `[{"op":"replace","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.displayName","value":"Boss"}]`,
+			errType: "mutability"},
+		{name: "read-only sub-attribute removed", ops: `[{"op":"remove","path":"manager.$ref"}]`, errType: "mutability"},
+		{name: "members: immutable sub-attribute", kind: group, ops: `[{"op":"replace","path":"members[value eq \"u1\"].value","value":"u2"}]`,
+			errType: "mutability"},
 		{name: "members: legacy remove with value", kind: group, ops: `[{"op":"Remove","path":"members","value":[{"value":"u1"},{"value":"u2"}]}]`,
 			members: []MemberOp{{Kind: MembersRemove, IDs: []string{"u1", "u2"}}}},
 		{name: "members: flag remove by filter", kind: group, ops: `[{"op":"remove","path":"members[value eq \"u1\" or value eq \"u2\"]"}]`,
