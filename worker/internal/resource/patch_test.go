@@ -140,15 +140,33 @@ func FuzzPatch(f *testing.F) {
 		`{"Operations":[{"op":"replace","value":{"name.givenName":"x"}}]}`,
 		`{"Operations":[{"op":"remove","path":"members[value eq \"u\"]"}]}`,
 		`{"Operations":[{"op":"add","path":"emails[type eq \"work\"].value","value":"a"}]}`,
+		`{"Operations":[{"op":"add","path":"emails","value":[{"value":"b","type":"home","primary":"True"}]}]}`,
+		`{"Operations":[{"op":"replace","path":"emails[type eq \"work\"].primary","value":true},{"op":"remove","path":"active"}]}`,
 	} {
 		f.Add([]byte(s))
 	}
 	user, group := NewSchemas().Kinds()
-	doc, _, _ := user.Read([]byte(`{"userName":"a","emails":[{"type":"work","value":"x"}],"name":{"givenName":"g"}}`))
+	doc, _, _ := user.Read([]byte(`{"userName":"a","emails":[{"type":"work","value":"x","primary":true},{"type":"other","value":"y"}],"name":{"givenName":"g"}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		if res, err := user.Patch(doc, body); err == nil {
 			if _, err := json.Marshal(res.Doc); err != nil {
 				t.Fatalf("patched document does not marshal: %v", err)
+			}
+			// Whatever succeeds keeps the rules a stored document obeys.
+			for name, v := range res.Doc {
+				list, _ := v.([]any)
+				primaries := 0
+				for _, item := range list {
+					if isPrimary(item) {
+						primaries++
+					}
+				}
+				if primaries > 1 {
+					t.Fatalf("%s has %d primary values: %v", name, primaries, list)
+				}
+			}
+			if err := user.checkLengths(res.Doc); err != nil {
+				t.Fatalf("patched document breaks a length bound: %v", err)
 			}
 		}
 		_, _ = group.Patch(Doc{"displayName": "g"}, body)
