@@ -73,6 +73,8 @@ func TestWorker_IndexedValueLength(t *testing.T) {
 			require.Less(t, status, 300, "at the limit: %s", reply.Body)
 		})
 	}
+	// Every refusal left its log row (a 500 here often lost it).
+	require.Len(t, logIDs(t, w, map[string]any{"status": "400", "limit": 100}), 2*len(tests))
 	// The worst case for the lower() indexes: 2-byte capitals that lower to
 	// 3 bytes (1536 bytes under the C.UTF-8 or ICU collations production
 	// databases use; the test server's C locale leaves them as they are).
