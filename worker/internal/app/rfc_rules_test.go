@@ -141,3 +141,25 @@ func TestWorker_RemovingActiveDeactivates(t *testing.T) {
 		})
 	}
 }
+
+// TestWorker_WriteTimestampsMatchReads: a write response gave meta times in
+// nanoseconds, later reads the stored microseconds.
+func TestWorker_WriteTimestampsMatchReads(t *testing.T) {
+	w := newTestWorker(t)
+	for _, tt := range []struct{ path, body string }{
+		{"/Users", `{"userName":"stamp@contoso.com"}`},
+		{"/Groups", `{"displayName":"Stamped"}`},
+	} {
+		status, created, reply := do(t, w, "POST", tt.path, "", tt.body)
+		require.Equal(t, 201, status, string(reply.Body))
+		id := created["id"].(string)
+		_, read, _ := do(t, w, "GET", tt.path+"/"+id, "", "")
+		require.Equal(t, read["meta"].(map[string]any)["created"], created["meta"].(map[string]any)["created"])
+		require.Equal(t, read["meta"].(map[string]any)["lastModified"], created["meta"].(map[string]any)["lastModified"])
+	}
+	id := create(t, w, "/Users", `{"userName":"stamp2@contoso.com"}`)
+	status, patched, _ := do(t, w, "PATCH", "/Users/"+id, "", `{"Operations":[{"op":"replace","path":"title","value":"T"}]}`)
+	require.Equal(t, 200, status)
+	_, read, _ := do(t, w, "GET", "/Users/"+id, "", "")
+	require.Equal(t, read["meta"].(map[string]any)["lastModified"], patched["meta"].(map[string]any)["lastModified"])
+}

@@ -50,3 +50,24 @@ func TestKind_RenderGroupMembers(t *testing.T) {
 		})
 	}
 }
+
+// TestKind_RenderTimestamps: meta times are spelled with the microseconds
+// the store keeps, whatever precision the caller's clock has.
+func TestKind_RenderTimestamps(t *testing.T) {
+	user, _ := NewSchemas().Kinds()
+	tests := []struct {
+		at   time.Time
+		want string
+	}{
+		{time.Date(2025, 1, 10, 8, 0, 0, 123456789, time.UTC), "2025-01-10T08:00:00.123456Z"},
+		{time.Date(2025, 1, 10, 8, 0, 0, 999999999, time.UTC), "2025-01-10T08:00:00.999999Z"},
+		{time.Date(2025, 1, 10, 8, 0, 0, 0, time.UTC), "2025-01-10T08:00:00Z"},
+		{time.Date(2025, 1, 10, 10, 0, 0, 500, time.FixedZone("CEST", 2*3600)), "2025-01-10T08:00:00Z"},
+	}
+	for _, tt := range tests {
+		out := user.Render(Doc{"userName": "a"}, Meta{ID: "u", Created: tt.at, LastModified: tt.at}, "https://x", nil)
+		m := out["meta"].(map[string]any)
+		require.Equal(t, tt.want, m["created"])
+		require.Equal(t, tt.want, m["lastModified"])
+	}
+}
