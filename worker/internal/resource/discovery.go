@@ -96,7 +96,7 @@ func attrDoc(a *Attr) map[string]any {
 	if len(a.CanonicalValues) > 0 {
 		d["canonicalValues"] = a.CanonicalValues
 	}
-	if a.Type == Reference {
+	if len(a.ReferenceTypes) > 0 {
 		d["referenceTypes"] = a.ReferenceTypes
 	}
 	if len(a.Sub) > 0 {

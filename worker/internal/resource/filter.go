@@ -273,6 +273,9 @@ func (k *Kind) compare(ref AttrRef, t *scimfilter.AttributeExpression) (Filter, 
 			if err != nil {
 				return nil, errFilter("%s compares with true or false", leaf.Name)
 			}
+			if op != "eq" && op != "ne" {
+				return nil, errFilter("booleans support only eq and ne")
+			}
 			c.Value = b
 		}
 	case json.Number:

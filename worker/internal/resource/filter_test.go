@@ -63,6 +63,8 @@ func TestKind_ParseFilter(t *testing.T) {
 		{name: "unterminated string", kind: user, filter: `userName eq "abc`, wantErr: true},
 		{name: "boolean on string", kind: user, filter: `userName eq true`, wantErr: true},
 		{name: "gt on boolean", kind: user, filter: `active gt true`, wantErr: true},
+		{name: "gt on boolean spelled as Entra's string", kind: user, filter: `active gt "True"`, wantErr: true},
+		{name: "co on boolean spelled as a string", kind: user, filter: `emails[primary co "true"]`, wantErr: true},
 		{name: "too deep", kind: user, filter: deepFilter(40), wantErr: true},
 		{name: "unknown schema URN", kind: user, filter: `urn:example:x:foo eq "1"`, wantErr: true},
 		{name: "members on users", kind: user, filter: `members eq "x"`, wantErr: true},

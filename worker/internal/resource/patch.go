@@ -2,6 +2,7 @@ package resource
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 
 	scimfilter "github.com/scim2/filter-parser/v2"
@@ -78,6 +79,9 @@ func (k *Kind) Patch(doc Doc, body []byte) (*PatchResult, error) {
 		}
 	}
 	k.pruneExt(p.doc)
+	if err := k.checkLengths(p.doc); err != nil {
+		return nil, err
+	}
 	after, _ := json.Marshal(p.doc)
 	p.res.Doc = p.doc
 	p.res.Changed = string(before) != string(after)
@@ -110,6 +114,11 @@ func (p *patcher) apply(op patchOp) error {
 		if err := decodeJSON(op.Value, &value); err != nil {
 			return err
 		}
+	}
+	if !hasValue && kind != "remove" {
+		// RFC 7644 section 3.5.2.1 and 3.5.2.3: add and replace carry a
+		// value. Without this check the operation would clear the target.
+		return errInvalidValue(kind + " needs a value (null or \"\" clears an attribute)")
 	}
 	path := strings.TrimSpace(op.Path)
 	if path == "" {
@@ -222,11 +231,28 @@ func (p *patcher) applyTarget(kind string, t *target, value any, hasValue bool) 
 	if t.attr == attrID || t.attr.Mutability == "readOnly" {
 		return scim.NewError(400, scim.TypeMutability, t.attr.Name+" is read-only")
 	}
+	if t.sub != nil && t.sub.Mutability == "readOnly" {
+		// RFC 7644 section 3.5.2: operations must respect mutability. It
+		// was silently ignored (manager.displayName is derived, never stored).
+		return scim.NewError(400, scim.TypeMutability, t.attr.Name+"."+t.sub.Name+" is read-only")
+	}
 	if p.k.Name == "Group" && t.attr.Name == "members" {
 		return p.applyMembers(kind, t, value, hasValue)
 	}
 	c := p.k.container(p.doc, t.schema, true)
 	defer p.k.pruneExt(p.doc)
+	if t.attr.Cleared != nil && t.sub == nil && t.filter == nil && (kind == "remove" || isEmpty(value)) {
+		// active: removing it, or setting it to null or "", leaves the
+		// attribute unassigned (RFC 7644 section 3.5.2.2, RFC 7643 section
+		// 2.5), and what an unassigned active means is the service
+		// provider's to define (RFC 7643 section 4.1.1). A user created
+		// without active is active, but one whose client withdraws the
+		// assertion is not: it fails closed, so a removal can never
+		// re-enable a user that was deactivated.
+		p.res.Summary = append(p.res.Summary, "cleared "+t.path+", stored as "+fmt.Sprint(t.attr.Cleared))
+		c[t.attr.Name] = t.attr.Cleared
+		return nil
+	}
 	if kind == "remove" {
 		return p.remove(c, t, value, hasValue)
 	}
@@ -348,8 +374,11 @@ func (p *patcher) setComplex(c map[string]any, t *target, value any) error {
 // setMulti adds to or replaces a multi-valued attribute, or the elements a
 // value filter selects. A filter that selects nothing creates the element
 // from the filter's equality constraints (`emails[type eq "fax"].value`).
+// The values written are then settled: duplicates collapse, and a value
+// made primary takes primary from the others.
 func (p *patcher) setMulti(kind string, c map[string]any, t *target, value any) error {
 	list, _ := c[t.attr.Name].([]any)
+	var touched []bool
 	if t.filter == nil && t.sub == nil {
 		v, err := readValue(t.attr, value, &p.res.Dropped)
 		if err != nil || v == nil {
@@ -357,14 +386,14 @@ func (p *patcher) setMulti(kind string, c map[string]any, t *target, value any) 
 		}
 		items := v.([]any)
 		if kind == "replace" {
-			c[t.attr.Name] = items
-			return nil
+			list = nil
 		}
-		for _, item := range items {
-			list = mergeOrAppend(list, item.(map[string]any))
+		list = append(append([]any(nil), list...), items...)
+		touched = make([]bool, len(list))
+		for i := len(list) - len(items); i < len(list); i++ {
+			touched[i] = true
 		}
-		c[t.attr.Name] = list
-		return nil
+		return p.settleInto(c, t.attr, list, touched)
 	}
 	var patchValue map[string]any
 	if t.sub != nil {
@@ -384,13 +413,14 @@ func (p *patcher) setMulti(kind string, c map[string]any, t *target, value any) 
 		}
 		patchValue = obj
 	}
+	touched = make([]bool, len(list))
 	found := false
-	for _, item := range list {
+	for i, item := range list {
 		elem, ok := item.(map[string]any)
 		if !ok || (t.filter != nil && !matches(t.filter, elem)) {
 			continue
 		}
-		found = true
+		found, touched[i] = true, true
 		for name, v := range patchValue {
 			elem[name] = v
 		}
@@ -406,21 +436,18 @@ func (p *patcher) setMulti(kind string, c map[string]any, t *target, value any) 
 		for name, v := range patchValue {
 			elem[name] = v
 		}
-		list = append(list, elem)
+		list, touched = append(list, elem), append(touched, true)
 	}
-	c[t.attr.Name] = list
-	return nil
+	return p.settleInto(c, t.attr, list, touched)
 }
 
-// mergeOrAppend appends item unless an equal element is present.
-func mergeOrAppend(list []any, item map[string]any) []any {
-	b, _ := json.Marshal(item)
-	for _, x := range list {
-		if xb, _ := json.Marshal(x); string(xb) == string(b) {
-			return list
-		}
+func (p *patcher) settleInto(c map[string]any, a *Attr, list []any, touched []bool) error {
+	list, err := settle(a, list, touched)
+	if err != nil {
+		return err
 	}
-	return append(list, item)
+	c[a.Name] = list
+	return nil
 }
 
 func (p *patcher) remove(c map[string]any, t *target, value any, hasValue bool) error {
@@ -491,7 +518,7 @@ func containsValue(items []any, elem map[string]any) bool {
 // applyMembers turns operations on a group's members into MemberOps.
 func (p *patcher) applyMembers(kind string, t *target, value any, hasValue bool) error {
 	if t.sub != nil && kind != "remove" {
-		return scim.NewError(400, scim.TypeInvalidPath, "members sub-attributes cannot be modified")
+		return scim.NewError(400, scim.TypeMutability, "members sub-attributes are immutable; add or remove the member instead")
 	}
 	if t.filter != nil {
 		if kind != "remove" {

@@ -47,6 +47,42 @@ func TestKind_Patch(t *testing.T) {
 		{name: "bad path", ops: `[{"op":"replace","path":"emails[type eq","value":"x"}]`, errType: "invalidPath"},
 		{name: "filtered add with non-eq filter and no match", ops: `[{"op":"add","path":"emails[type co \"x\"].value","value":"x"}]`, errType: "noTarget"},
 		{name: "path-less value must be an object", ops: `[{"op":"replace","value":"x"}]`, errType: "invalidValue"},
+		// RFC 7643 section 2.4 / RFC 7644 section 3.5.2: one primary value.
+		{name: "added primary email takes primary from the others", ops: `[{"op":"add","path":"emails","value":[{"value":"n@b","type":"other","primary":true}]}]`,
+			want: `{"emails":[{"type":"work","value":"w@b","primary":false},{"type":"home","value":"h@b"},{"type":"other","value":"n@b","primary":true}]}`},
+		{name: "filtered primary as Entra's string", ops: `[{"op":"Replace","path":"emails[type eq \"home\"].primary","value":"True"}]`,
+			want: `{"emails":[{"type":"work","value":"w@b","primary":false},{"type":"home","value":"h@b","primary":true}]}`},
+		{name: "path-less replace of emails with one primary", ops: `[{"op":"replace","value":{"emails":[{"value":"z@b","type":"work","primary":true}]}}]`,
+			want: `{"emails":[{"type":"work","value":"z@b","primary":true}]}`},
+		{name: "filter creating a primary role", ops: `[{"op":"add","path":"roles[primary eq \"True\"].value","value":"Admin"}]`,
+			want: `{"roles":[{"primary":true,"value":"Admin"}]}`},
+		{name: "adding two primary values", ops: `[{"op":"add","path":"emails","value":[{"value":"1@b","primary":true},{"value":"2@b","primary":true}]}]`,
+			errType: "invalidValue"},
+		{name: "replacing with two primary values", ops: `[{"op":"replace","path":"emails","value":[{"value":"1@b","primary":true},{"value":"2@b","primary":"True"}]}]`,
+			errType: "invalidValue"},
+		{name: "a filter making two values primary", ops: `[{"op":"replace","path":"emails[value co \"@b\"].primary","value":true}]`,
+			errType: "invalidValue"},
+		{name: "adding an email that is there collapses into it", ops: `[{"op":"add","path":"emails","value":[{"value":"W@B","type":"Work","display":"Work"}]}]`,
+			want: `{"emails":[{"type":"work","value":"w@b","primary":true,"display":"Work"},{"type":"home","value":"h@b"}]}`},
+		{name: "a filtered replace that makes two values equal collapses them", ops: `[{"op":"replace","path":"emails[type eq \"home\"]","value":{"type":"work","value":"w@b"}}]`,
+			want: `{"emails":[{"type":"work","value":"w@b","primary":true}]}`},
+		{name: "roles added twice, as Entra re-sends them", ops: `[{"op":"Add","path":"roles","value":[{"value":"r"}]},{"op":"Add","path":"roles","value":[{"value":"r"}]}]`,
+			want: `{"roles":[{"value":"r"}]}`},
+		// Removing active deactivates (see patcher.applyTarget).
+		{name: "remove active", ops: `[{"op":"remove","path":"active"}]`, want: `{"active":false}`},
+		{name: "Remove active, any case", ops: `[{"op":"Remove","path":"ACTIVE"}]`, want: `{"active":false}`},
+		{name: "replace active with null", ops: `[{"op":"replace","path":"active","value":null}]`, want: `{"active":false}`},
+		{name: "replace active with an empty string", ops: `[{"op":"replace","path":"active","value":""}]`, want: `{"active":false}`},
+		{name: "path-less null active", ops: `[{"op":"replace","value":{"active":null}}]`, want: `{"active":false}`},
+		{name: "removed, then set again", ops: `[{"op":"remove","path":"active"},{"op":"add","path":"active","value":"True"}]`, want: `{"active":true}`},
+		// RFC 7644 section 3.5.2.1/3.5.2.3: add and replace carry a value.
+		{name: "add without value", ops: `[{"op":"add","path":"title"}]`, errType: "invalidValue"},
+		{name: "replace without value", ops: `[{"op":"Replace","path":"name.givenName"}]`, errType: "invalidValue"},
+		{name: "read-only sub-attribute", ops: `[{"op":"replace","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.displayName","value":"Boss"}]`,
+			errType: "mutability"},
+		{name: "read-only sub-attribute removed", ops: `[{"op":"remove","path":"manager.$ref"}]`, errType: "mutability"},
+		{name: "members: immutable sub-attribute", kind: group, ops: `[{"op":"replace","path":"members[value eq \"u1\"].value","value":"u2"}]`,
+			errType: "mutability"},
 		{name: "members: legacy remove with value", kind: group, ops: `[{"op":"Remove","path":"members","value":[{"value":"u1"},{"value":"u2"}]}]`,
 			members: []MemberOp{{Kind: MembersRemove, IDs: []string{"u1", "u2"}}}},
 		{name: "members: flag remove by filter", kind: group, ops: `[{"op":"remove","path":"members[value eq \"u1\" or value eq \"u2\"]"}]`,
@@ -104,15 +140,33 @@ func FuzzPatch(f *testing.F) {
 		`{"Operations":[{"op":"replace","value":{"name.givenName":"x"}}]}`,
 		`{"Operations":[{"op":"remove","path":"members[value eq \"u\"]"}]}`,
 		`{"Operations":[{"op":"add","path":"emails[type eq \"work\"].value","value":"a"}]}`,
+		`{"Operations":[{"op":"add","path":"emails","value":[{"value":"b","type":"home","primary":"True"}]}]}`,
+		`{"Operations":[{"op":"replace","path":"emails[type eq \"work\"].primary","value":true},{"op":"remove","path":"active"}]}`,
 	} {
 		f.Add([]byte(s))
 	}
 	user, group := NewSchemas().Kinds()
-	doc, _, _ := user.Read([]byte(`{"userName":"a","emails":[{"type":"work","value":"x"}],"name":{"givenName":"g"}}`))
+	doc, _, _ := user.Read([]byte(`{"userName":"a","emails":[{"type":"work","value":"x","primary":true},{"type":"other","value":"y"}],"name":{"givenName":"g"}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		if res, err := user.Patch(doc, body); err == nil {
 			if _, err := json.Marshal(res.Doc); err != nil {
 				t.Fatalf("patched document does not marshal: %v", err)
+			}
+			// Whatever succeeds keeps the rules a stored document obeys.
+			for name, v := range res.Doc {
+				list, _ := v.([]any)
+				primaries := 0
+				for _, item := range list {
+					if isPrimary(item) {
+						primaries++
+					}
+				}
+				if primaries > 1 {
+					t.Fatalf("%s has %d primary values: %v", name, primaries, list)
+				}
+			}
+			if err := user.checkLengths(res.Doc); err != nil {
+				t.Fatalf("patched document breaks a length bound: %v", err)
 			}
 		}
 		_, _ = group.Patch(Doc{"displayName": "g"}, body)

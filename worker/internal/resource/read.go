@@ -27,7 +27,8 @@ func decodeJSON(body []byte, v any) error {
 // Read parses a POST or PUT body into a Doc. Attribute names match in any
 // case, nulls mean absent, unknown attributes and schemas are dropped (their
 // names are returned so the SCIM log can show them), and values that cannot
-// be accepted give a 400.
+// be accepted give a 400: among them two primary values of one attribute
+// and over-long indexed values (see settle and checkLengths).
 func (k *Kind) Read(body []byte) (Doc, []string, error) {
 	var raw map[string]any
 	if err := decodeJSON(body, &raw); err != nil {
@@ -78,6 +79,12 @@ func (k *Kind) Read(body []byte) (Doc, []string, error) {
 		if val != nil {
 			k.container(doc, schema, true)[attr.Name] = val
 		}
+	}
+	if err := k.settleAll(doc); err != nil {
+		return nil, nil, err
+	}
+	if err := k.checkLengths(doc); err != nil {
+		return nil, nil, err
 	}
 	return doc, dropped, nil
 }

@@ -36,6 +36,28 @@ type Attr struct {
 	CanonicalValues []string
 	ReferenceTypes  []string
 	Sub             []*Attr
+	// MaxBytes bounds the UTF-8 length of the attribute's string values
+	// (0: unbounded). Set on values the store indexes: see MaxIndexedBytes.
+	MaxBytes int
+	// Cleared is what a PATCH that removes the attribute (or sets it to
+	// null or "") stores instead of removing it; nil means remove.
+	Cleared any
+}
+
+// MaxIndexedBytes bounds the values the store keeps in a B-tree or GIN index
+// (userName, displayName, externalId, emails.value, manager.value). A
+// PostgreSQL index entry holds at most 2704 bytes (8 kB pages) and the
+// indexes are over lower(value), which can grow a UTF-8 string by half (a
+// 2-byte capital such as U+023A lowercases to a 3-byte letter): 1024 bytes
+// stay under 1600 after lower(), well inside the limit. Entra's own limits
+// are far smaller (userPrincipalName 113 characters, displayName 256, which
+// is at most 1024 bytes even in 4-byte characters).
+const MaxIndexedBytes = 1024
+
+// indexed marks a string attribute as stored in an index.
+func indexed(a *Attr) *Attr {
+	a.MaxBytes = MaxIndexedBytes
+	return a
 }
 
 // Schema is a SCIM schema: core User, core Group or an extension.
@@ -63,21 +85,22 @@ func findAttr(attrs []*Attr, name string) *Attr {
 
 func str(name, desc string) *Attr { return &Attr{Name: name, Type: String, Description: desc} }
 
-// multi builds a multi-valued complex attribute with value/type/primary
-// sub-attributes, the shape shared by emails, phoneNumbers, ims, photos.
-func multi(name, desc string, valueType Type, types ...string) *Attr {
+// multi builds a multi-valued complex attribute with value/display/type/
+// primary sub-attributes, the shape shared by emails, phoneNumbers, ims,
+// photos, entitlements and roles (RFC 7643 section 2.4).
+func multi(name, desc string, value *Attr, types ...string) *Attr {
 	return &Attr{Name: name, Type: Complex, Multi: true, Description: desc, Sub: []*Attr{
-		{Name: "value", Type: valueType, Description: "The attribute's value."},
+		value,
 		{Name: "display", Type: String, Description: "A human-readable name, primarily used for display purposes."},
 		{Name: "type", Type: String, Description: "A label indicating the attribute's function.", CanonicalValues: types},
-		{Name: "primary", Type: Boolean, Description: "Indicates the primary or preferred value."},
+		{Name: "primary", Type: Boolean, Description: "Indicates the primary or preferred value; true at most once."},
 	}}
 }
 
 // Common attributes every resource has besides its schema's own.
 var (
 	attrID         = &Attr{Name: "id", Type: String, CaseExact: true, Mutability: "readOnly", Returned: "always", Uniqueness: "server", Description: "Unique identifier issued by the service provider."}
-	attrExternalID = &Attr{Name: "externalId", Type: String, CaseExact: true, Description: "Identifier of the resource in the provisioning client."}
+	attrExternalID = indexed(&Attr{Name: "externalId", Type: String, CaseExact: true, Description: "Identifier of the resource in the provisioning client."})
 )
 
 // UserSchema is the core User schema as this service round-trips it. Only
@@ -85,7 +108,7 @@ var (
 // every listed attribute).
 func UserSchema() *Schema {
 	return &Schema{ID: scim.SchemaUser, Name: "User", Description: "User Account", Attrs: []*Attr{
-		{Name: "userName", Type: String, Required: true, Uniqueness: "server", Description: "Unique identifier for the User, typically the user principal name."},
+		indexed(&Attr{Name: "userName", Type: String, Required: true, Uniqueness: "server", Description: "Unique identifier for the User, typically the user principal name."}),
 		{Name: "name", Type: Complex, Description: "The components of the user's name.", Sub: []*Attr{
 			str("formatted", "The full name."),
 			str("familyName", "The family name."),
@@ -94,7 +117,7 @@ func UserSchema() *Schema {
 			str("honorificPrefix", "The honorific prefix(es)."),
 			str("honorificSuffix", "The honorific suffix(es)."),
 		}},
-		str("displayName", "The name of the User, suitable for display."),
+		indexed(str("displayName", "The name of the User, suitable for display.")),
 		str("nickName", "The casual way to address the user."),
 		{Name: "profileUrl", Type: Reference, ReferenceTypes: []string{"external"}, Description: "A URI of the User's online profile."},
 		str("title", "The user's title, such as \"Vice President\"."),
@@ -102,11 +125,16 @@ func UserSchema() *Schema {
 		str("preferredLanguage", "The User's preferred written or spoken language."),
 		str("locale", "The User's default location."),
 		str("timezone", "The User's time zone in IANA Time Zone database format."),
-		{Name: "active", Type: Boolean, Description: "The User's administrative status."},
-		multi("emails", "Email addresses for the user.", String, "work", "home", "other"),
-		multi("phoneNumbers", "Phone numbers for the User.", String, "work", "home", "mobile", "fax", "pager", "other"),
-		multi("ims", "Instant messaging addresses for the User.", String, "aim", "gtalk", "icq", "xmpp", "msn", "skype", "qq", "yahoo"),
-		multi("photos", "URLs of photos of the User.", Reference, "photo", "thumbnail"),
+		// Removing active deactivates: see patcher.clear.
+		{Name: "active", Type: Boolean, Cleared: false, Description: "The User's administrative status; true unless set otherwise at creation, false once removed."},
+		multi("emails", "Email addresses for the user.",
+			indexed(str("value", "An email address.")), "work", "home", "other"),
+		multi("phoneNumbers", "Phone numbers for the User.",
+			str("value", "A phone number."), "work", "home", "mobile", "fax", "pager", "other"),
+		multi("ims", "Instant messaging addresses for the User.",
+			str("value", "An instant messaging address."), "aim", "gtalk", "icq", "xmpp", "msn", "skype", "qq", "yahoo"),
+		multi("photos", "URLs of photos of the User.",
+			&Attr{Name: "value", Type: Reference, ReferenceTypes: []string{"external"}, Description: "The URL of a photo of the User."}, "photo", "thumbnail"),
 		{Name: "addresses", Type: Complex, Multi: true, Description: "A physical mailing address for this User.", Sub: []*Attr{
 			str("formatted", "The full mailing address."),
 			str("streetAddress", "The full street address component."),
@@ -115,10 +143,10 @@ func UserSchema() *Schema {
 			str("postalCode", "The zip code or postal code component."),
 			str("country", "The country name component."),
 			{Name: "type", Type: String, CanonicalValues: []string{"work", "home", "other"}, Description: "A label indicating the attribute's function."},
-			{Name: "primary", Type: Boolean, Description: "Indicates the primary mailing address."},
+			{Name: "primary", Type: Boolean, Description: "Indicates the primary mailing address; true at most once."},
 		}},
-		multi("entitlements", "A list of entitlements for the User.", String),
-		multi("roles", "A list of roles for the User.", String),
+		multi("entitlements", "A list of entitlements for the User.", str("value", "The value of an entitlement.")),
+		multi("roles", "A list of roles for the User.", str("value", "The value of a role.")),
 	}}
 }
 
@@ -131,17 +159,18 @@ func EnterpriseSchema() *Schema {
 		str("division", "Identifies the name of a division."),
 		str("department", "Identifies the name of a department."),
 		{Name: "manager", Type: Complex, Description: "The User's manager.", Sub: []*Attr{
-			{Name: "value", Type: String, CaseExact: true, Description: "The id of the SCIM resource representing the User's manager."},
+			indexed(&Attr{Name: "value", Type: String, CaseExact: true, Description: "The id of the SCIM resource representing the User's manager."}),
 			{Name: "$ref", Type: Reference, Mutability: "readOnly", ReferenceTypes: []string{"User"}, Description: "The URI of the manager's SCIM resource."},
 			{Name: "displayName", Type: String, Mutability: "readOnly", Description: "The displayName of the User's manager."},
 		}},
 	}}
 }
 
-// GroupSchema is the core Group schema.
+// GroupSchema is the core Group schema. Unlike RFC 7643's, displayName is
+// required and unique: Entra matches groups on it.
 func GroupSchema() *Schema {
 	return &Schema{ID: scim.SchemaGroup, Name: "Group", Description: "Group", Attrs: []*Attr{
-		{Name: "displayName", Type: String, Required: true, Uniqueness: "server", Description: "A human-readable name for the Group."},
+		indexed(&Attr{Name: "displayName", Type: String, Required: true, Uniqueness: "server", Description: "A human-readable name for the Group."}),
 		{Name: "members", Type: Complex, Multi: true, Description: "A list of members of the Group.", Sub: []*Attr{
 			{Name: "value", Type: String, CaseExact: true, Mutability: "immutable", Description: "Identifier of the member of this Group."},
 			{Name: "$ref", Type: Reference, Mutability: "immutable", ReferenceTypes: []string{"User", "Group"}, Description: "The URI of the member resource."},

@@ -68,12 +68,19 @@ func (k *Kind) Render(doc Doc, m Meta, base string, members []Member) map[string
 	out["id"] = m.ID
 	out["meta"] = map[string]any{
 		"resourceType": k.Name,
-		"created":      m.Created.UTC().Format(time.RFC3339Nano),
-		"lastModified": m.LastModified.UTC().Format(time.RFC3339Nano),
+		"created":      stamp(m.Created),
+		"lastModified": stamp(m.LastModified),
 		"location":     base + k.Endpoint + "/" + m.ID,
 		"version":      m.ETag(),
 	}
 	return out
+}
+
+// stamp spells a time as the store keeps it: PostgreSQL holds microseconds
+// (pgx truncates), so a write response built from the clock's nanoseconds
+// says the same as every later read.
+func stamp(t time.Time) string {
+	return t.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano)
 }
 
 // Projection is a request's attributes / excludedAttributes selection.
@@ -104,7 +111,8 @@ func splitList(s string) []string {
 // returned under this projection, so callers can skip loading it.
 func (p Projection) Returns(k *Kind, name string) bool {
 	for _, x := range p.Excluded {
-		if top, _ := k.topName(x); strings.EqualFold(top, name) {
+		// Excluding a sub-attribute (members.display) still returns the rest.
+		if top, rest := k.topName(x); rest == "" && strings.EqualFold(top, name) {
 			return false
 		}
 	}
