@@ -75,7 +75,9 @@ server_login_retry = 3
 ; gets an error (the control plane's budget keeps workers within the cap).
 query_wait_timeout = 30
 server_tls_sslmode = ${PGBOUNCER_SERVER_TLS_SSLMODE:-prefer}
-ignore_startup_parameters = extra_float_digits
+; The worker sets jit=off as a startup parameter, which PgBouncer cannot
+; pass on.
+ignore_startup_parameters = extra_float_digits,jit
 
 log_connections = ${PGBOUNCER_LOG_CONNECTIONS:-0}
 log_disconnections = ${PGBOUNCER_LOG_CONNECTIONS:-0}
