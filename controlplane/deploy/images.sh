@@ -68,6 +68,8 @@ build() {
 	docker build --quiet --build-arg BASE_IMAGE="$1" -t "$2" -f "controlplane/deploy/$3" "$4" >/dev/null
 	echo "images: built $2"
 }
+# bin/ also holds tools (make chart's helm): send docker only the binaries.
+printf '*\n!controlplane\n!worker\n' >bin/.dockerignore
 pids=()
 build "$DEBIAN_BASE" "$CONTROLPLANE_IMAGE" controlplane.Dockerfile bin &
 pids+=($!)
