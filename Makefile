@@ -53,3 +53,21 @@ clean:
 load: build
 	$(GO) build -o $(BIN)/scimload ./controlplane/cmd/scimload
 	$(BIN)/scimload -controlplane $(BIN)/controlplane -worker $(BIN)/worker $(LOADFLAGS)
+
+# chart lints and renders the Helm chart (deploy/helm/scimplane) with its
+# default and its scale values and runs the test of the rendered manifests'
+# invariants. helm is built once from the Go module proxy into bin/.
+HELM_VERSION := v3.22.0
+HELM := $(BIN)/helm-$(HELM_VERSION)/helm
+CHART := deploy/helm/scimplane
+
+$(HELM):
+	GOBIN=$(CURDIR)/$(BIN)/helm-$(HELM_VERSION) $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
+.PHONY: chart
+chart: $(HELM)
+	$(HELM) lint --strict $(CHART)
+	$(HELM) lint --strict $(CHART) -f $(CHART)/ci/scale-values.yaml
+	$(HELM) template scimplane $(CHART) >/dev/null
+	$(HELM) template scimplane $(CHART) -f $(CHART)/ci/scale-values.yaml >/dev/null
+	HELM=$(CURDIR)/$(HELM) $(GO) test -count=1 ./deploy/helm/

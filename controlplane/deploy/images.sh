@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# Builds scimplane's images where no container registry can be reached: two
+# Builds scimplane's images where no container registry can be reached: four
 # Debian root filesystems made from Debian packages with mmdebstrap and
-# imported once (reused while their tags exist), then the control-plane image
-# (from bin/, so run `make build` first) and the PostgreSQL image on top.
+# imported once (reused while their tags exist), then on top of them, side by
+# side, the control-plane image (from bin/, so run `make build` first), the
+# PostgreSQL image, and the HAProxy and PgBouncer images of docker-compose.yml's
+# scale profile. A second run rebuilds nothing that has not changed.
 #
 #	CONTROLPLANE_IMAGE  default scimplane/controlplane:dev
 #	PG_IMAGE            default scimplane/postgres:dev
+#	HAPROXY_IMAGE       default scimplane/haproxy:dev
+#	PGBOUNCER_IMAGE     default scimplane/pgbouncer:dev
 #	DEBIAN_BASE         default scimplane/debian:bookworm
 #	PG_BASE             default scimplane/postgres-base:15-bookworm
+#	HAPROXY_BASE        default scimplane/haproxy-base:2.6-bookworm
+#	PGBOUNCER_BASE      default scimplane/pgbouncer-base:1.18-bookworm
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -15,6 +21,10 @@ CONTROLPLANE_IMAGE=${CONTROLPLANE_IMAGE:-scimplane/controlplane:dev}
 PG_IMAGE=${PG_IMAGE:-scimplane/postgres:dev}
 DEBIAN_BASE=${DEBIAN_BASE:-scimplane/debian:bookworm}
 PG_BASE=${PG_BASE:-scimplane/postgres-base:15-bookworm}
+HAPROXY_IMAGE=${HAPROXY_IMAGE:-scimplane/haproxy:dev}
+PGBOUNCER_IMAGE=${PGBOUNCER_IMAGE:-scimplane/pgbouncer:dev}
+HAPROXY_BASE=${HAPROXY_BASE:-scimplane/haproxy-base:2.6-bookworm}
+PGBOUNCER_BASE=${PGBOUNCER_BASE:-scimplane/pgbouncer-base:1.18-bookworm}
 
 # rootfs TAG PACKAGES imports a minbase bookworm with PACKAGES as TAG.
 rootfs() {
@@ -29,7 +39,12 @@ rootfs() {
 }
 
 # Build the missing root filesystems side by side.
-declare -A packages=([$DEBIAN_BASE]=ca-certificates,procps,tzdata [$PG_BASE]=ca-certificates,postgresql-15)
+declare -A packages=(
+	[$DEBIAN_BASE]=ca-certificates,procps,tzdata
+	[$PG_BASE]=ca-certificates,postgresql-15
+	[$HAPROXY_BASE]=ca-certificates,haproxy
+	[$PGBOUNCER_BASE]=ca-certificates,pgbouncer
+)
 pids=()
 for tag in "${!packages[@]}"; do
 	if docker image inspect "$tag" >/dev/null 2>&1; then
@@ -48,8 +63,23 @@ for pid in "${pids[@]}"; do
 done
 [ "$failed" = 0 ] || { echo "images: building a root filesystem failed" >&2; exit 1; }
 
-docker build --quiet --build-arg BASE_IMAGE="$DEBIAN_BASE" -t "$CONTROLPLANE_IMAGE" \
-	-f controlplane/deploy/controlplane.Dockerfile bin
-docker build --quiet --build-arg BASE_IMAGE="$PG_BASE" -t "$PG_IMAGE" \
-	-f controlplane/deploy/postgres.Dockerfile controlplane/deploy
-echo "images: built $CONTROLPLANE_IMAGE and $PG_IMAGE"
+# build BASE TAG DOCKERFILE CONTEXT; the layer cache makes a repeat a no-op.
+build() {
+	docker build --quiet --build-arg BASE_IMAGE="$1" -t "$2" -f "controlplane/deploy/$3" "$4" >/dev/null
+	echo "images: built $2"
+}
+# bin/ also holds tools (make chart's helm): send docker only the binaries.
+printf '*\n!controlplane\n!worker\n' >bin/.dockerignore
+pids=()
+build "$DEBIAN_BASE" "$CONTROLPLANE_IMAGE" controlplane.Dockerfile bin &
+pids+=($!)
+build "$PG_BASE" "$PG_IMAGE" postgres.Dockerfile controlplane/deploy &
+pids+=($!)
+build "$HAPROXY_BASE" "$HAPROXY_IMAGE" haproxy.Dockerfile controlplane/deploy/haproxy &
+pids+=($!)
+build "$PGBOUNCER_BASE" "$PGBOUNCER_IMAGE" pgbouncer.Dockerfile controlplane/deploy &
+pids+=($!)
+for pid in "${pids[@]}"; do
+	wait "$pid" || failed=1
+done
+[ "$failed" = 0 ] || { echo "images: building an image failed" >&2; exit 1; }
