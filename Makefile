@@ -53,3 +53,16 @@ clean:
 load: build
 	$(GO) build -o $(BIN)/scimload ./controlplane/cmd/scimload
 	$(BIN)/scimload -controlplane $(BIN)/controlplane -worker $(BIN)/worker $(LOADFLAGS)
+
+# bench measures hosted scale end to end (issue 16's T1-T5) and prints one
+# markdown table: for each scenario run it starts bin/controlplane on the
+# embedded PostgreSQL in a temporary directory, creates tenants through the
+# admin API, drives them with Entra's request sequence on 127.0.0.1, reads
+# back and compares everything it wrote, and reads CPU, database connections
+# and memory from /proc. BENCHFLAGS overrides e.g. -scenarios, -duration,
+# -runs, -json out.json; SCIMPLANE_* variables in the environment pass to the
+# control plane. See docs/benchmarks.md.
+.PHONY: bench
+bench: build
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/scimbench ./cmd/scimbench
+	$(BIN)/scimbench -controlplane $(BIN)/controlplane -worker $(BIN)/worker $(BENCHFLAGS)

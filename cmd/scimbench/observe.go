@@ -132,16 +132,20 @@ type cpuSample struct {
 	Workers      float64 `json:"workers"`
 	Postgres     float64 `json:"postgres"`
 	Other        float64 `json:"other"` // other children of the control plane
+	// Machine is every CPU's busy time (/proc/stat), so that what the
+	// parties above did not use shows how busy the rest of the machine was.
+	Machine float64 `json:"machine"`
 }
 
 func (c cpuSample) sub(d cpuSample) cpuSample {
-	return cpuSample{c.Client - d.Client, c.ControlPlane - d.ControlPlane, c.Workers - d.Workers, c.Postgres - d.Postgres, c.Other - d.Other}
+	return cpuSample{c.Client - d.Client, c.ControlPlane - d.ControlPlane, c.Workers - d.Workers, c.Postgres - d.Postgres, c.Other - d.Other, c.Machine - d.Machine}
 }
 
 func (c cpuSample) add(d cpuSample) cpuSample {
-	return cpuSample{c.Client + d.Client, c.ControlPlane + d.ControlPlane, c.Workers + d.Workers, c.Postgres + d.Postgres, c.Other + d.Other}
+	return cpuSample{c.Client + d.Client, c.ControlPlane + d.ControlPlane, c.Workers + d.Workers, c.Postgres + d.Postgres, c.Other + d.Other, c.Machine + d.Machine}
 }
 
+// total is the measured processes' CPU (Machine is not one of them).
 func (c cpuSample) total() float64 {
 	return c.Client + c.ControlPlane + c.Workers + c.Postgres + c.Other
 }
@@ -153,6 +157,7 @@ func (c cpuSample) total() float64 {
 // plus its live children.
 func (o *observer) cpu() cpuSample {
 	var s cpuSample
+	s.Machine, _ = o.fs.busy()
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
 		s.Client = tvSeconds(ru.Utime) + tvSeconds(ru.Stime)

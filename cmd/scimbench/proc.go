@@ -180,6 +180,36 @@ func (p procFS) loadavg() (float64, error) {
 	return strconv.ParseFloat(f[0], 64)
 }
 
+// busy is the machine's CPU seconds spent on anything but idling, from
+// the first line of /proc/stat (user nice system idle iowait irq softirq
+// steal ...; guest time is already inside user).
+func (p procFS) busy() (float64, error) {
+	b, err := os.ReadFile(filepath.Join(p.root, "stat"))
+	if err != nil {
+		return 0, err
+	}
+	return parseBusy(b)
+}
+
+func parseBusy(b []byte) (float64, error) {
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := strings.Fields(string(line))
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, fmt.Errorf("/proc/stat first line %q", truncate(string(line)))
+	}
+	var busy int64
+	for i, v := range f[1:9] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/stat field %d: %w", i+1, err)
+		}
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return float64(busy) / clockTicks, nil
+}
+
 // backendKind classifies a child of the postmaster by its process title.
 type backendKind uint8
 

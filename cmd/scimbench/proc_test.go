@@ -101,6 +101,7 @@ func fakeProc(t *testing.T) string {
 	// PostgreSQL pads its title with NULs.
 	title := func(s string) string { return s + strings.Repeat("\x00", 40) }
 	write("loadavg", "1.25 0.80 0.40 3/250 12345\n")
+	write("stat", "cpu  10000 50 3000 90000 400 0 150 7 0 0\ncpu0 5000 25 1500 45000 200 0 75 3 0 0\nintr 1 2 3\n")
 	write("100/stat", statLine(100, "controlplane", 1, 300, 100, 500, 100))
 	write("100/task/100/children", "200 300 ")
 	write("100/task/101/children", "400 500")
@@ -156,6 +157,11 @@ func TestProcFS_CmdlineAndLoad(t *testing.T) {
 	load, err := fs.loadavg()
 	require.NoError(t, err)
 	require.Equal(t, 1.25, load)
+	busy, err := fs.busy()
+	require.NoError(t, err)
+	require.InDelta(t, (10000+50+3000+150+7)/100.0, busy, 1e-9, "everything but idle and iowait")
+	_, err = parseBusy([]byte("intr 1 2\n"))
+	require.Error(t, err)
 }
 
 func TestObserver(t *testing.T) {
@@ -177,6 +183,7 @@ func TestObserver(t *testing.T) {
 	require.InDelta(t, 11.0+0.1+0.2+0.3+0.4+0.1, c.Postgres, 1e-9)
 	require.InDelta(t, 0.1, c.Other, 1e-9)
 	require.Positive(t, c.Client)
+	require.InDelta(t, 132.07, c.Machine, 1e-9)
 
 	m := o.memory()
 	require.Equal(t, memory{Workers: 2, WorkerKiB: 17000, Backends: 2, BackendKiB: 6000, OwnBackends: 1, OwnBackendsKiB: 3000}, m)

@@ -31,6 +31,9 @@ type result struct {
 	ErrorCount    int                `json:"error_count"`
 	CPU           cpuSample          `json:"cpu_seconds"`
 	CPUPerRequest cpuSample          `json:"cpu_ms_per_request"`
+	// OtherCores is the CPU the machine spent outside the measured
+	// processes during the window (other work, interrupts), in cores.
+	OtherCores float64 `json:"other_cores"`
 	Peaks         peakFigures        `json:"peaks"`
 	BaselineConns int                `json:"baseline_conns"` // the control plane's own, before any tenant
 
@@ -95,11 +98,14 @@ func (r *result) fill(rec *recorder, elapsed time.Duration, cpu cpuSample) {
 	r.CPU = cpu
 	if rec.requests > 0 {
 		per := 1000 / float64(rec.requests)
-		r.CPUPerRequest = cpuSample{cpu.Client * per, cpu.ControlPlane * per, cpu.Workers * per, cpu.Postgres * per, cpu.Other * per}
+		r.CPUPerRequest = cpuSample{cpu.Client * per, cpu.ControlPlane * per, cpu.Workers * per, cpu.Postgres * per, cpu.Other * per, 0}
+	}
+	if r.Seconds > 0 {
+		r.OtherCores = max(0, cpu.Machine-cpu.total()) / r.Seconds
 	}
 }
 
-var tableHeader = []string{"scenario", "run", "shape", "load1/CPUs", "req/s", "p50 ms", "p99 ms", "errors",
+var tableHeader = []string{"scenario", "run", "shape", "load1 before / others' cores / CPUs", "req/s", "p50 ms", "p99 ms", "errors",
 	"CPU ms/req client / cp / workers / pg = total", "peak DB conns all / tenants", "cold p50 / p99 ms",
 	"burst p50 / p99 ms", "idle MiB/tenant", "after eviction", "verify"}
 
@@ -138,7 +144,7 @@ func rowCells(r *result) []string {
 		run = "**median**"
 	}
 	if r.Failure != "" {
-		cells := []string{r.Scenario, run, r.Shape, fmt.Sprintf("%.2f/%d", r.Load1, r.CPUs), "failed: " + oneLine(r.Failure)}
+		cells := []string{r.Scenario, run, r.Shape, fmt.Sprintf("%.2f / - / %d", r.Load1, r.CPUs), "failed: " + oneLine(r.Failure)}
 		for len(cells) < len(tableHeader) {
 			cells = append(cells, "")
 		}
@@ -178,7 +184,7 @@ func rowCells(r *result) []string {
 	if r.Run == 0 {
 		errs = fmt.Sprintf("%d", r.ErrorCount)
 	}
-	return []string{r.Scenario, run, r.Shape, fmt.Sprintf("%.2f/%d", r.Load1, r.CPUs),
+	return []string{r.Scenario, run, r.Shape, fmt.Sprintf("%.2f / %.2f / %d", r.Load1, r.OtherCores, r.CPUs),
 		fmt.Sprintf("%.0f", r.RPS), ms(r.Latency.P50), ms(r.Latency.P99), errs, cpu,
 		fmt.Sprintf("%d / %d", r.Peaks.Conns, r.Peaks.TenantConns), cold, burst, idle, evicted, verify}
 }
@@ -224,6 +230,7 @@ func medianResult(runs []*result) (*result, bool) {
 	}
 	m := &result{Scenario: ok[0].Scenario, Shape: ok[0].Shape, CPUs: ok[0].CPUs}
 	m.Load1 = med(func(r *result) float64 { return r.Load1 })
+	m.OtherCores = med(func(r *result) float64 { return r.OtherCores })
 	m.RPS = med(func(r *result) float64 { return r.RPS })
 	m.Latency.P50 = med(func(r *result) float64 { return r.Latency.P50 })
 	m.Latency.P99 = med(func(r *result) float64 { return r.Latency.P99 })

@@ -141,6 +141,7 @@ func (r *runner) createTenants(ctx context.Context, svc *service, n int) ([]*ten
 // warmUp sends each tenant's first request (its cold start) before the
 // window, not measured.
 func (r *runner) warmUp(ctx context.Context, tenants []*tenant) {
+	r.log.Printf("warming up %d tenants (first requests, not measured)", len(tenants))
 	var wg sync.WaitGroup
 	next := make(chan *tenant)
 	for range 8 {

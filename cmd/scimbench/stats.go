@@ -45,7 +45,7 @@ type recorder struct {
 	lat      [numKinds][]time.Duration
 	statuses map[int]int    // every status received
 	errs     map[string]int // failures by status or class
-	requests int
+	requests int            // sent
 }
 
 func newRecorder() *recorder {
@@ -67,9 +67,9 @@ func (r *recorder) add(k kind, d time.Duration, status int, ok bool, err error) 
 	}
 }
 
-// overflow records an open-loop arrival that could not be sent.
+// overflow records an open-loop arrival that could not be sent: an error,
+// but no request.
 func (r *recorder) overflow() {
-	r.requests++
 	r.errs[errOverflow]++
 }
 
