@@ -196,8 +196,8 @@ func tvSeconds(tv syscall.Timeval) float64 {
 	return float64(tv.Sec) + float64(tv.Usec)/1e6
 }
 
-// memory is the PSS of the live workers and of the client backends that
-// are not the control plane's own, in KiB.
+// memory is the PSS in KiB of the live workers, of the client backends
+// that are not the control plane's own and of those that are.
 type memory struct {
 	Workers        int   `json:"workers"`
 	WorkerKiB      int64 `json:"worker_pss_kib"`
@@ -205,14 +205,27 @@ type memory struct {
 	BackendKiB     int64 `json:"backend_pss_kib"`
 	OwnBackends    int   `json:"own_backends"`
 	OwnBackendsKiB int64 `json:"own_backend_pss_kib"`
+	// OtherKiB is the control plane's other children (a pooler, say).
+	OtherKiB int64 `json:"other_children_pss_kib"`
 }
 
 func (o *observer) memory() memory {
 	var m memory
-	for _, pid := range o.workers() {
-		if kib, err := o.fs.pss(pid); err == nil {
+	kids, _ := o.fs.children(o.cp)
+	for _, pid := range kids {
+		st, err := o.fs.stat(pid)
+		if err != nil || pid == o.pg {
+			continue
+		}
+		kib, err := o.fs.pss(pid)
+		if err != nil {
+			continue
+		}
+		if st.comm == o.workerComm {
 			m.Workers++
 			m.WorkerKiB += kib
+		} else {
+			m.OtherKiB += kib
 		}
 	}
 	for pid, b := range o.backends() {

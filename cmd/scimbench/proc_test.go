@@ -124,7 +124,7 @@ func fakeProc(t *testing.T) string {
 	write("300/stat", statLine(300, "worker", 100, 200, 100, 0, 0))
 	write("400/stat", statLine(400, "worker", 100, 100, 0, 0, 0))
 	write("500/stat", statLine(500, "pgbouncer", 100, 7, 3, 0, 0))
-	for pid, pss := range map[string]string{"202": "3000", "203": "2500", "204": "3500", "300": "8000", "400": "9000"} {
+	for pid, pss := range map[string]string{"202": "3000", "203": "2500", "204": "3500", "300": "8000", "400": "9000", "500": "1200"} {
 		write(pid+"/smaps_rollup", "Rss: 99999 kB\nPss:  "+pss+" kB\n")
 	}
 	return root
@@ -186,7 +186,7 @@ func TestObserver(t *testing.T) {
 	require.InDelta(t, 132.07, c.Machine, 1e-9)
 
 	m := o.memory()
-	require.Equal(t, memory{Workers: 2, WorkerKiB: 17000, Backends: 2, BackendKiB: 6000, OwnBackends: 1, OwnBackendsKiB: 3000}, m)
+	require.Equal(t, memory{Workers: 2, WorkerKiB: 17000, Backends: 2, BackendKiB: 6000, OwnBackends: 1, OwnBackendsKiB: 3000, OtherKiB: 1200}, m)
 }
 
 func TestObserver_LearnOwnBackends(t *testing.T) {

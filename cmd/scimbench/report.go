@@ -18,8 +18,9 @@ type result struct {
 	Load1    float64   `json:"load1_before"`
 	CPUs     int       `json:"cpus"`
 	// ServiceEnv is the control plane's SCIMPLANE_* settings, the key
-	// left out.
+	// left out; Args the bench's command line.
 	ServiceEnv []string `json:"service_env"`
+	Args       []string `json:"args"`
 
 	Requests      int                `json:"requests"`
 	Seconds       float64            `json:"window_seconds"`

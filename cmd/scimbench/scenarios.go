@@ -7,6 +7,7 @@ import (
 	"log"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -42,7 +43,7 @@ func (r *runner) serviceDefaults(name string) map[string]string {
 }
 
 func (r *runner) runScenario(ctx context.Context, name string, run int) *result {
-	res := &result{Scenario: name, Run: run, Started: time.Now().UTC(), CPUs: runtime.NumCPU()}
+	res := &result{Scenario: name, Run: run, Started: time.Now().UTC(), CPUs: runtime.NumCPU(), Args: os.Args[1:]}
 	res.Load1, _ = r.fs.loadavg()
 	r.log.Printf("%s run %d: starting the control plane (load %.2f)", name, run, res.Load1)
 	svc, err := startService(ctx, serviceParams{
