@@ -34,9 +34,9 @@ type result struct {
 	CPUPerRequest cpuSample          `json:"cpu_ms_per_request"`
 	// OtherCores is the CPU the machine spent outside the measured
 	// processes during the window (other work, interrupts), in cores.
-	OtherCores float64 `json:"other_cores"`
-	Peaks         peakFigures        `json:"peaks"`
-	BaselineConns int                `json:"baseline_conns"` // the control plane's own, before any tenant
+	OtherCores    float64     `json:"other_cores"`
+	Peaks         peakFigures `json:"peaks"`
+	BaselineConns int         `json:"baseline_conns"` // the control plane's own, before any tenant
 
 	T3      *t3Figures    `json:"t3,omitempty"`
 	Verify  *verifyResult `json:"verify,omitempty"`
