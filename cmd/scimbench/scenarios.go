@@ -287,11 +287,14 @@ func (r *runner) openLoop(ctx context.Context, svc *service, obs *observer, res 
 		})
 	}
 	overflow := newRecorder()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
 	for _, a := range arrivals {
 		if d := time.Until(start.Add(a.at)); d > 0 {
+			timer.Reset(d)
 			select {
 			case <-ctx.Done():
-			case <-time.After(d):
+			case <-timer.C:
 			}
 		}
 		if ctx.Err() != nil {
