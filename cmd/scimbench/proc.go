@@ -102,6 +102,16 @@ func (p procFS) children(pid int) ([]int, error) {
 	return out, nil
 }
 
+// mainThreadChildren lists the children of a single-threaded process (the
+// postmaster): one read instead of a directory walk, for frequent sampling.
+func (p procFS) mainThreadChildren(pid int) ([]int, error) {
+	b, err := os.ReadFile(p.path(pid, "task", strconv.Itoa(pid), "children"))
+	if err != nil {
+		return p.children(pid)
+	}
+	return appendPIDs(nil, b)
+}
+
 func appendPIDs(out []int, b []byte) ([]int, error) {
 	for _, f := range bytes.Fields(b) {
 		pid, err := strconv.Atoi(string(f))

@@ -144,6 +144,14 @@ func TestProcFS_Children(t *testing.T) {
 
 	_, err = fs.children(999)
 	require.Error(t, err)
+
+	kids, err = fs.mainThreadChildren(200)
+	require.NoError(t, err)
+	require.Equal(t, []int{201, 202, 203, 204, 205, 206, 207}, kids)
+	// No task/*/children files: the scan.
+	kids, err = fs.mainThreadChildren(100)
+	require.NoError(t, err)
+	require.ElementsMatch(t, []int{200, 300, 400, 500}, kids)
 }
 
 func TestProcFS_CmdlineAndLoad(t *testing.T) {
