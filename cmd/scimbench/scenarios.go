@@ -442,6 +442,7 @@ func (r *runner) t3(ctx context.Context, svc *service, obs *observer, res *resul
 	}
 	fig.CreateSeconds = time.Since(began).Seconds()
 	r.log.Printf("T3: created %d tenants in %.1fs", len(tenants), fig.CreateSeconds)
+	res.Shape = fmt.Sprintf("%d tenants (created in %.0f s), %d active, bursts of %d", o.t3Tenants, fig.CreateSeconds, o.t3Active, o.t3Burst)
 	for _, t := range tenants {
 		t.shares = []*share{newShare(t, 0, shareSeed(t, 0), o.t3Users, 1)}
 	}
