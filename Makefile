@@ -71,3 +71,16 @@ chart: $(HELM)
 	$(HELM) template scimplane $(CHART) >/dev/null
 	$(HELM) template scimplane $(CHART) -f $(CHART)/ci/scale-values.yaml >/dev/null
 	HELM=$(CURDIR)/$(HELM) $(GO) test -count=1 ./deploy/helm/
+
+# bench measures hosted scale end to end (issue 16's T1-T5) and prints one
+# markdown table: for each scenario run it starts bin/controlplane on the
+# embedded PostgreSQL in a temporary directory, creates tenants through the
+# admin API, drives them with Entra's request sequence on 127.0.0.1, reads
+# back and compares everything it wrote, and reads CPU, database connections
+# and memory from /proc. BENCHFLAGS overrides e.g. -scenarios, -duration,
+# -runs, -json out.json; SCIMPLANE_* variables in the environment pass to the
+# control plane. See docs/benchmarks.md.
+.PHONY: bench
+bench: build
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/scimbench ./cmd/scimbench
+	$(BIN)/scimbench -controlplane $(BIN)/controlplane -worker $(BIN)/worker $(BENCHFLAGS)
