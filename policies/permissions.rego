@@ -81,6 +81,17 @@ denials contains {"rule": row.rule, "group": group.id, "permission": row.permiss
 	reason := sprintf("group %q matches, but the condition on %s does not hold", [group.displayName, condition.attribute])
 }
 
+# user_attributes lists the user attributes the decision reads through
+# computed paths, as arrays of keys into input.user: those the mapping's
+# conditions name. The worker re-evaluates a user only when its groups, one
+# of these, or an attribute the policy names directly (input.user.active)
+# changes; if you read other attributes through computed paths, list them
+# here too.
+user_attributes contains c.path if {
+	some grant in data.mapping.grants
+	some c in conditions(grant)
+}
+
 # A user without an "active" attribute counts as active: SCIM makes it optional.
 default user_active := true
 

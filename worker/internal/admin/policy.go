@@ -79,7 +79,7 @@ func (a *Server) LoadPolicy(ctx context.Context, def func() (*policy.Decider, er
 		if err != nil {
 			return err
 		}
-		a.svc.SetPolicy(&provision.Policy{Version: 0, Decider: decider{d}})
+		a.svc.SetPolicy(&provision.Policy{Version: 0, Decider: decider{d}, Reads: d.Reads()})
 		return nil
 	}
 	if err != nil {
@@ -93,7 +93,7 @@ func (a *Server) LoadPolicy(ctx context.Context, def func() (*policy.Decider, er
 	if err != nil {
 		return fmt.Errorf("compile policy version %d: %w", rec.Version, err)
 	}
-	a.svc.SetPolicy(&provision.Policy{Version: rec.Version, Decider: decider{d}})
+	a.svc.SetPolicy(&provision.Policy{Version: rec.Version, Decider: decider{d}, Reads: d.Reads()})
 	return nil
 }
 
@@ -193,7 +193,7 @@ func (a *Server) policyDryRun(ctx context.Context, args []byte) *reply {
 	if d == nil {
 		return r
 	}
-	candidate := &provision.Policy{Decider: decider{d}}
+	candidate := &provision.Policy{Decider: decider{d}, Reads: d.Reads()}
 	const maxListed = 1000
 	changes := []map[string]any{}
 	var users, changed int
@@ -241,7 +241,7 @@ func (a *Server) policyActivate(ctx context.Context, args []byte) *reply {
 	if err := a.st.SavePolicy(ctx, doc.Version, stored); err != nil {
 		return internal(err)
 	}
-	a.svc.SetPolicy(&provision.Policy{Version: doc.Version, Decider: decider{d}})
+	a.svc.SetPolicy(&provision.Policy{Version: doc.Version, Decider: decider{d}, Reads: d.Reads()})
 	start := a.now()
 	n, err := a.svc.RecomputeAll(ctx, func(done int) {
 		a.log.InfoContext(ctx, "recomputing permissions", "policy_version", doc.Version, "users_done", done)

@@ -76,7 +76,12 @@ type Decider struct {
 	denials   rego.PreparedEvalQuery
 	timeout   time.Duration
 	maxGrants int
+	reads     [][]string
 }
+
+// Reads lists what the policy reads of input.user as key paths; nil means
+// it may read anything. A decision depends only on these and the groups.
+func (d *Decider) Reads() [][]string { return d.reads }
 
 // Compile parses and compiles the bundle's non-test modules with its mapping
 // as data.mapping and prepares the queries once. Problems in the Rego or the
@@ -127,6 +132,9 @@ func Compile(ctx context.Context, b Bundle, opts Options) (*Decider, error) {
 	}
 	if d.denials, err = prepare(DenialsRule); err != nil {
 		return nil, fmt.Errorf("prepare denials: %w", err)
+	}
+	if d.reads, err = reads(ctx, compiler, store); err != nil {
+		return nil, &CompileError{Problems: []Problem{{File: "(bundle)", Message: err.Error()}}}
 	}
 	return d, nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/scimplane/scimplane/worker/internal/resource"
@@ -48,6 +50,13 @@ func (s *Service) readGroup(body []byte) (resource.Doc, []string, []string, erro
 	return doc, ignored, takeMembers(doc), nil
 }
 
+// ref is a group as the permission policy sees it.
+func (g *GroupRecord) ref() GroupRef {
+	name, _ := g.Doc["displayName"].(string)
+	ext, _ := g.Doc["externalId"].(string)
+	return GroupRef{ID: g.ID, ExternalID: ext, DisplayName: name}
+}
+
 // CreateGroup handles POST /Groups.
 func (s *Service) CreateGroup(ctx context.Context, c *Call, body []byte) (*Result, error) {
 	doc, ignored, ids, err := s.readGroup(body)
@@ -62,17 +71,20 @@ func (s *Service) CreateGroup(ctx context.Context, c *Call, body []byte) (*Resul
 		if err := tx.InsertGroup(ctx, g); err != nil {
 			return err
 		}
-		added, _, err := tx.ApplyMembers(ctx, g.ID, []resource.MemberOp{{Kind: resource.MembersAdd, IDs: ids}})
-		if err != nil {
-			return err
-		}
-		if err := s.membershipChanged(ctx, tx, g.ID, added, nil, added); err != nil {
-			return err
+		var changes []MemberChange
+		if len(ids) > 0 {
+			var err error
+			if changes, err = tx.ChangeMembers(ctx, g.ID, []resource.MemberOp{{Kind: resource.MembersAdd, IDs: ids}}); err != nil {
+				return err
+			}
+			if err := s.membersChanged(ctx, tx, g.ref(), changes); err != nil {
+				return err
+			}
 		}
 		out = s.renderGroup(c, g, nil, resource.Projection{Excluded: []string{"members"}})
 		summary := "created group " + c.Entry.DisplayName
-		if len(added) > 0 {
-			summary += " with " + itoa(len(added)) + " members"
+		if len(changes) > 0 {
+			summary += " with " + itoa(len(changes)) + " members"
 		}
 		return s.commit(ctx, tx, c, 201, out, summary+dropped(ignored))
 	})
@@ -153,17 +165,12 @@ func (s *Service) ReplaceGroup(ctx context.Context, c *Call, id string, body []b
 		if err := tx.UpdateGroup(ctx, g); err != nil {
 			return err
 		}
-		added, removed, err := tx.ApplyMembers(ctx, g.ID, []resource.MemberOp{{Kind: resource.MembersReplace, IDs: ids}})
+		changes, err := tx.ChangeMembers(ctx, g.ID, []resource.MemberOp{{Kind: resource.MembersReplace, IDs: ids}})
 		if err != nil {
 			return err
 		}
-		// The name may have changed, which the policy can match on: every
-		// member is re-evaluated, and those who left.
-		members, err := tx.GroupMemberIDs(ctx, g.ID)
-		if err != nil {
-			return err
-		}
-		if err := s.membershipChanged(ctx, tx, g.ID, added, removed, append(members, removed...)); err != nil {
+		// The name may have changed, which the policy can match on.
+		if err := s.groupRenamed(ctx, tx, g, changes); err != nil {
 			return err
 		}
 		c.describeGroup(g.ID, doc)
@@ -174,10 +181,52 @@ func (s *Service) ReplaceGroup(ctx context.Context, c *Call, id string, body []b
 	return res, s.writeErr(err, "Group", id, "displayName")
 }
 
+// groupRenamed records membership changes and re-evaluates every member of
+// g, and those who left it: its name or externalId, which a policy may
+// match on, changed.
+func (s *Service) groupRenamed(ctx context.Context, tx Tx, g *GroupRecord, changes []MemberChange) error {
+	feed := make([]Change, len(changes))
+	var left []*Subject
+	for i, ch := range changes {
+		kind := "member_removed"
+		if ch.Added {
+			kind = "member_added"
+		}
+		feed[i] = Change{Kind: kind, UserID: ch.Subject.UserID, GroupID: g.ID}
+		if !ch.Added {
+			left = append(left, ch.Subject)
+		}
+	}
+	if err := tx.RecordChanges(ctx, feed); err != nil {
+		return err
+	}
+	// Read after the group's update and membership changes: current groups.
+	members, err := tx.GroupSubjects(ctx, g.ID)
+	if err != nil {
+		return err
+	}
+	in := make(map[string]bool, len(members))
+	for _, m := range members {
+		in[m.UserID] = true
+	}
+	for _, sub := range left {
+		if !in[sub.UserID] {
+			sub.Groups = slices.DeleteFunc(sub.Groups, func(r GroupRef) bool { return r.ID == g.ID })
+			members = append(members, sub)
+		}
+	}
+	return s.apply(ctx, tx, members)
+}
+
 // PatchGroup handles PATCH /Groups/{id}. Membership changes touch only the
 // rows that change; the group row is locked so concurrent PATCHes of one
 // group serialise and no add is lost. It answers 204, as Entra prefers.
 func (s *Service) PatchGroup(ctx context.Context, c *Call, id string, body []byte) (*Result, error) {
+	// Entra's group PATCHes mostly only add or remove members: those need
+	// no document, so the lock and the membership changes go together.
+	if pr, err := s.group.Patch(resource.Doc{}, body); err == nil && !pr.Changed && len(pr.Members) > 0 {
+		return s.patchMembers(ctx, c, id, pr)
+	}
 	err := s.inTx(ctx, c, func(tx Tx) error {
 		g, err := tx.LockGroup(ctx, id)
 		if err != nil {
@@ -187,46 +236,78 @@ func (s *Service) PatchGroup(ctx context.Context, c *Call, id string, body []byt
 		if err != nil {
 			return err
 		}
-		added, removed, err := tx.ApplyMembers(ctx, g.ID, pr.Members)
-		if err != nil {
-			return err
-		}
 		if pr.Changed {
 			if err := requireString(pr.Doc, "displayName"); err != nil {
 				return err
 			}
 			g.Doc = pr.Doc
 		}
-		if pr.Changed || len(added)+len(removed) > 0 {
+		var changes []MemberChange
+		if len(pr.Members) > 0 {
+			if changes, err = tx.ChangeMembers(ctx, g.ID, pr.Members); err != nil {
+				return err
+			}
+		}
+		if pr.Changed || len(changes) > 0 {
 			g.LastModified, g.Version = s.now(), g.Version+1
 			if err := tx.UpdateGroup(ctx, g); err != nil {
 				return err
 			}
 		}
-		// Only the users whose membership changed are re-evaluated, unless
-		// the group's name or externalId changed, which the policy may match.
-		affected := append(append([]string{}, added...), removed...)
 		if pr.Changed {
-			members, err := tx.GroupMemberIDs(ctx, g.ID)
-			if err != nil {
-				return err
-			}
-			affected = append(members, removed...)
+			err = s.groupRenamed(ctx, tx, g, changes)
+		} else {
+			err = s.membersChanged(ctx, tx, g.ref(), changes)
 		}
-		if err := s.membershipChanged(ctx, tx, g.ID, added, removed, affected); err != nil {
+		if err != nil {
 			return err
 		}
-		c.describeGroup(g.ID, g.Doc)
-		summary := "patched group " + c.Entry.DisplayName + ": " + strings.Join(pr.Summary, ", ")
-		if len(pr.Members) > 0 {
-			summary += " (" + itoa(len(added)) + " added, " + itoa(len(removed)) + " removed)"
-		}
-		return s.commit(ctx, tx, c, 204, nil, summary+dropped(pr.Dropped))
+		return s.commitGroupPatch(ctx, tx, c, g, pr, changes)
 	})
 	if err := s.writeErr(err, "Group", id, "displayName"); err != nil {
 		return nil, err
 	}
 	return &Result{Status: 204}, nil
+}
+
+// patchMembers applies a PATCH that only changes members in two round
+// trips: lock and membership changes, then the rest and COMMIT.
+func (s *Service) patchMembers(ctx context.Context, c *Call, id string, pr *resource.PatchResult) (*Result, error) {
+	err := s.inTx(ctx, c, func(tx Tx) error {
+		g, changes, err := tx.LockGroupAndChangeMembers(ctx, id, pr.Members)
+		if err != nil {
+			return err
+		}
+		if len(changes) > 0 {
+			g.LastModified, g.Version = s.now(), g.Version+1
+			if err := tx.UpdateGroup(ctx, g); err != nil {
+				return err
+			}
+		}
+		if err := s.membersChanged(ctx, tx, g.ref(), changes); err != nil {
+			return err
+		}
+		return s.commitGroupPatch(ctx, tx, c, g, pr, changes)
+	})
+	if err := s.writeErr(err, "Group", id, "displayName"); err != nil {
+		return nil, err
+	}
+	return &Result{Status: 204}, nil
+}
+
+func (s *Service) commitGroupPatch(ctx context.Context, tx Tx, c *Call, g *GroupRecord, pr *resource.PatchResult, changes []MemberChange) error {
+	c.describeGroup(g.ID, g.Doc)
+	summary := "patched group " + c.Entry.DisplayName + ": " + strings.Join(pr.Summary, ", ")
+	if len(pr.Members) > 0 {
+		added := 0
+		for _, ch := range changes {
+			if ch.Added {
+				added++
+			}
+		}
+		summary += " (" + itoa(added) + " added, " + itoa(len(changes)-added) + " removed)"
+	}
+	return s.commit(ctx, tx, c, 204, nil, summary+dropped(pr.Dropped))
 }
 
 // DeleteGroup handles DELETE /Groups/{id}; member users are untouched.
@@ -237,7 +318,7 @@ func (s *Service) DeleteGroup(ctx context.Context, c *Call, id string) (*Result,
 			return err
 		}
 		c.describeGroup(g.ID, g.Doc)
-		members, err := tx.GroupMemberIDs(ctx, g.ID)
+		members, err := tx.GroupSubjects(ctx, g.ID)
 		if err != nil {
 			return err
 		}
@@ -247,7 +328,10 @@ func (s *Service) DeleteGroup(ctx context.Context, c *Call, id string) (*Result,
 		if err := tx.RecordChanges(ctx, []Change{{Kind: "group_deleted", GroupID: id}}); err != nil {
 			return err
 		}
-		if err := s.recompute(ctx, tx, members); err != nil {
+		for _, m := range members {
+			m.Groups = slices.DeleteFunc(m.Groups, func(r GroupRef) bool { return r.ID == g.ID })
+		}
+		if err := s.apply(ctx, tx, members); err != nil {
 			return err
 		}
 		return s.commit(ctx, tx, c, 204, nil, "deleted group "+c.Entry.DisplayName)
@@ -258,17 +342,6 @@ func (s *Service) DeleteGroup(ctx context.Context, c *Call, id string) (*Result,
 	return &Result{Status: 204}, nil
 }
 
-// membershipChanged records membership changes in the feed and
-// re-evaluates the affected users, all in the change's transaction.
-func (s *Service) membershipChanged(ctx context.Context, tx Tx, groupID string, added, removed, affected []string) error {
-	changes := append(memberChanges("member_added", groupID, added), memberChanges("member_removed", groupID, removed)...)
-	if err := tx.RecordChanges(ctx, changes); err != nil {
-		return err
-	}
-	return s.recompute(ctx, tx, affected)
-}
-
 func itoa(n int) string {
-	b, _ := json.Marshal(n)
-	return string(b)
+	return strconv.Itoa(n)
 }

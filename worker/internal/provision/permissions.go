@@ -2,7 +2,10 @@ package provision
 
 import (
 	"context"
+	"encoding/json"
+	"reflect"
 	"slices"
+	"strings"
 
 	"github.com/scimplane/scimplane/worker/internal/resource"
 )
@@ -45,6 +48,56 @@ type Decider interface {
 type Policy struct {
 	Version int64
 	Decider Decider
+	// Reads lists what the policy reads of its input.user, as key paths
+	// (["active"], ["urn:...:User", "department"]); nil means it may read
+	// anything. A user whose groups and read attributes did not change
+	// keeps its decision without an evaluation, and users that agree on
+	// both share one.
+	Reads [][]string
+}
+
+// readsChanged reports whether the policy's view of a user differs
+// between two inputs.
+func (p *Policy) readsChanged(before, after map[string]any) bool {
+	if p.Reads == nil {
+		return !reflect.DeepEqual(before, after)
+	}
+	for _, path := range p.Reads {
+		if !reflect.DeepEqual(lookup(before, path), lookup(after, path)) {
+			return true
+		}
+	}
+	return false
+}
+
+func lookup(v any, path []string) any {
+	for _, k := range path {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
+}
+
+// memoKey identifies what a decision depends on, for policies that say
+// what they read: the read attributes and the groups.
+func (p *Policy) memoKey(sub *Subject) (string, bool) {
+	if p.Reads == nil {
+		return "", false
+	}
+	values := make([]any, len(p.Reads))
+	for i, path := range p.Reads {
+		values[i] = lookup(sub.User, path)
+	}
+	groups := slices.Clone(sub.Groups)
+	slices.SortFunc(groups, func(a, b GroupRef) int { return strings.Compare(a.ID, b.ID) })
+	b, err := json.Marshal(struct {
+		V []any
+		G []GroupRef
+	}{values, groups})
+	return string(b), err == nil
 }
 
 // Subject is a user with what the policy needs and what is stored now.
@@ -101,21 +154,9 @@ func Evaluate(ctx context.Context, p *Policy, sub *Subject) Permissions {
 	return perms
 }
 
-// recompute re-evaluates the users' permissions inside tx and records what
-// changed, so permissions never disagree with the directory.
-func (s *Service) recompute(ctx context.Context, tx Tx, ids []string) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	subjects, err := tx.Subjects(ctx, ids)
-	if err != nil {
-		return err
-	}
-	return s.apply(ctx, tx, subjects)
-}
-
 // apply evaluates subjects under the policy in force and stores the rows
-// that differ from what is stored.
+// that differ from what is stored (a row for every user evaluated, so that
+// its policy version tells whether it is current).
 func (s *Service) apply(ctx context.Context, tx Tx, subjects []*Subject) error {
 	p := s.policy.Load()
 	if p == nil {
@@ -123,12 +164,28 @@ func (s *Service) apply(ctx context.Context, tx Tx, subjects []*Subject) error {
 	}
 	var rows []UserPermissions
 	var changes []Change
+	var memo map[string]Permissions
+	if len(subjects) > 1 && p.Reads != nil {
+		memo = make(map[string]Permissions)
+	}
 	for _, sub := range subjects {
-		next := Evaluate(ctx, p, sub)
+		var next Permissions
+		key, ok := "", false
+		if memo != nil {
+			key, ok = p.memoKey(sub)
+		}
+		if prev, hit := memo[key]; ok && hit {
+			next = prev
+		} else {
+			next = Evaluate(ctx, p, sub)
+			if ok {
+				memo[key] = next
+			}
+		}
 		if next.Error != "" {
 			s.log.WarnContext(ctx, "permission policy failed for user", "user_id", sub.UserID, "policy_version", p.Version, "err", next.Error)
 		}
-		if sub.Version == p.Version && samePermissions(sub.Current, next) || sub.Version == -1 && next.Empty() {
+		if sub.Version == p.Version && samePermissions(sub.Current, next) {
 			continue
 		}
 		rows = append(rows, UserPermissions{UserID: sub.UserID, Permissions: next})
@@ -166,14 +223,6 @@ func Diff(prev, next []string) (gained, lost []string) {
 	return gained, lost
 }
 
-func memberChanges(kind, groupID string, ids []string) []Change {
-	out := make([]Change, len(ids))
-	for i, id := range ids {
-		out[i] = Change{Kind: kind, UserID: id, GroupID: groupID}
-	}
-	return out
-}
-
 // RecomputeBatch is how many users one bulk transaction re-evaluates.
 const RecomputeBatch = 1000
 
@@ -204,4 +253,38 @@ func (s *Service) RecomputeAll(ctx context.Context, progress func(done int)) (in
 			progress(done)
 		}
 	}
+}
+
+// membersChanged records membership changes of group in the feed and
+// re-evaluates each user concerned once, with its groups after all the
+// changes.
+func (s *Service) membersChanged(ctx context.Context, tx Tx, group GroupRef, changes []MemberChange) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	feed := make([]Change, len(changes))
+	byUser := make(map[string]*Subject, len(changes))
+	var subjects []*Subject
+	for i, ch := range changes {
+		kind := "member_removed"
+		if ch.Added {
+			kind = "member_added"
+		}
+		feed[i] = Change{Kind: kind, UserID: ch.Subject.UserID, GroupID: group.ID}
+		sub := byUser[ch.Subject.UserID]
+		if sub == nil {
+			sub = ch.Subject
+			byUser[sub.UserID] = sub
+			subjects = append(subjects, sub)
+		}
+		// The statement that changed the link did not see its own change.
+		sub.Groups = slices.DeleteFunc(sub.Groups, func(g GroupRef) bool { return g.ID == group.ID })
+		if ch.Added {
+			sub.Groups = append(sub.Groups, group)
+		}
+	}
+	if err := tx.RecordChanges(ctx, feed); err != nil {
+		return err
+	}
+	return s.apply(ctx, tx, subjects)
 }

@@ -64,10 +64,10 @@ type LogEntry struct {
 
 // Store is what the use cases need from storage.
 type Store interface {
+	// InTx runs fn in a transaction. Its writes are sent together with its
+	// next read or with COMMIT, so a change costs a round trip per read it
+	// needs, plus one.
 	InTx(ctx context.Context, fn func(Tx) error) error
-	// InWriteBatch runs a transaction whose fn only writes in one round
-	// trip; any read in fn fails.
-	InWriteBatch(ctx context.Context, fn func(Tx) error) error
 	GetUser(ctx context.Context, id string) (*UserRecord, error)
 	ListUsers(ctx context.Context, q Query) ([]*UserRecord, int, error)
 	GetGroup(ctx context.Context, id string) (*GroupRecord, error)
@@ -77,30 +77,43 @@ type Store interface {
 }
 
 // Tx is one transaction. Lock* take a row lock so concurrent writers of one
-// resource serialise instead of losing updates.
+// resource serialise instead of losing updates; methods that return nothing
+// but an error only queue their statement, and its failure surfaces from
+// the transaction's next read or its commit.
 type Tx interface {
 	InsertUser(ctx context.Context, u *UserRecord) error
 	LockUser(ctx context.Context, id string) (*UserRecord, error)
+	// LockSubject locks a user and loads what the policy needs about it.
+	LockSubject(ctx context.Context, id string) (*UserRecord, *Subject, error)
 	UpdateUser(ctx context.Context, u *UserRecord) error
 	DeleteUser(ctx context.Context, id string) error
 	InsertGroup(ctx context.Context, g *GroupRecord) error
 	LockGroup(ctx context.Context, id string) (*GroupRecord, error)
 	UpdateGroup(ctx context.Context, g *GroupRecord) error
 	DeleteGroup(ctx context.Context, id string) error
-	// ApplyMembers applies membership changes in order; unknown user ids are
-	// ignored. It returns the users whose link was added or removed.
-	ApplyMembers(ctx context.Context, groupID string, ops []resource.MemberOp) (added, removed []string, err error)
-	// GroupMemberIDs returns the ids of a group's members.
-	GroupMemberIDs(ctx context.Context, groupID string) ([]string, error)
+	// ChangeMembers applies membership changes in order; unknown user ids
+	// are ignored. It returns a change per user whose link was added or
+	// removed, with the user's groups as they were before that change.
+	ChangeMembers(ctx context.Context, groupID string, ops []resource.MemberOp) ([]MemberChange, error)
+	// LockGroupAndChangeMembers is LockGroup then ChangeMembers in one
+	// round trip.
+	LockGroupAndChangeMembers(ctx context.Context, groupID string, ops []resource.MemberOp) (*GroupRecord, []MemberChange, error)
+	// GroupSubjects loads the subjects of a group's members.
+	GroupSubjects(ctx context.Context, groupID string) ([]*Subject, error)
 	// SubjectsAfter loads up to limit users after a creation-order cursor
 	// and returns the cursor of the last (0 when none are left).
 	SubjectsAfter(ctx context.Context, after int64, limit int) ([]*Subject, int64, error)
 	// Subjects loads users with their groups and stored permissions.
 	Subjects(ctx context.Context, userIDs []string) ([]*Subject, error)
-	// SavePermissions stores permission rows computed under version; rows
-	// that grant nothing and record no error are deleted.
+	// SavePermissions stores permission rows computed under version.
 	SavePermissions(ctx context.Context, version int64, rows []UserPermissions) error
 	// RecordChanges appends to the change feed.
 	RecordChanges(ctx context.Context, changes []Change) error
 	Log(ctx context.Context, e *LogEntry) error
+}
+
+// MemberChange is a user added to or removed from a group.
+type MemberChange struct {
+	Added   bool
+	Subject *Subject
 }

@@ -81,15 +81,6 @@ func (s *Service) inTx(ctx context.Context, c *Call, fn func(Tx) error) error {
 	return err
 }
 
-// inWriteBatch is inTx for transactions that only write.
-func (s *Service) inWriteBatch(ctx context.Context, c *Call, fn func(Tx) error) error {
-	err := s.store.InWriteBatch(ctx, fn)
-	if err != nil {
-		c.Logged = false
-	}
-	return err
-}
-
 // commit finishes a write: it renders the response, writes the log row in
 // the same transaction and marks the call logged.
 func (s *Service) commit(ctx context.Context, tx Tx, c *Call, status int, body []byte, summary string) error {
@@ -160,7 +151,7 @@ func (s *Service) CreateUser(ctx context.Context, c *Call, body []byte) (*Result
 	c.describeUser(u.ID, doc)
 	out := s.renderUser(c, u)
 	// Everything a create writes is known up front: one round trip.
-	err = s.inWriteBatch(ctx, c, func(tx Tx) error {
+	err = s.inTx(ctx, c, func(tx Tx) error {
 		if err := tx.InsertUser(ctx, u); err != nil {
 			return err
 		}
@@ -203,15 +194,11 @@ func (s *Service) ReplaceUser(ctx context.Context, c *Call, id string, body []by
 	}
 	var res *Result
 	err = s.inTx(ctx, c, func(tx Tx) error {
-		u, err := tx.LockUser(ctx, id)
+		u, sub, err := tx.LockSubject(ctx, id)
 		if err != nil {
 			return err
 		}
-		u.Doc, u.LastModified, u.Version = doc, s.now(), u.Version+1
-		if err := tx.UpdateUser(ctx, u); err != nil {
-			return err
-		}
-		if err := s.recompute(ctx, tx, []string{u.ID}); err != nil {
+		if err := s.updateUser(ctx, tx, u, sub, doc); err != nil {
 			return err
 		}
 		c.describeUser(u.ID, doc)
@@ -222,11 +209,28 @@ func (s *Service) ReplaceUser(ctx context.Context, c *Call, id string, body []by
 	return res, s.writeErr(err, "User", id, "userName")
 }
 
+// updateUser stores u's new document and re-evaluates its permissions if
+// anything the policy reads changed (or they were computed under another
+// version). A PATCH that changes a title the policy never reads costs no
+// evaluation.
+func (s *Service) updateUser(ctx context.Context, tx Tx, u *UserRecord, sub *Subject, doc resource.Doc) error {
+	before := PolicyInput(u.ID, u.Doc)
+	u.Doc, u.LastModified, u.Version = doc, s.now(), u.Version+1
+	if err := tx.UpdateUser(ctx, u); err != nil {
+		return err
+	}
+	sub.User = PolicyInput(u.ID, doc)
+	if p := s.policy.Load(); p != nil && sub.Version == p.Version && !p.readsChanged(before, sub.User) {
+		return nil
+	}
+	return s.apply(ctx, tx, []*Subject{sub})
+}
+
 // PatchUser handles PATCH /Users/{id}.
 func (s *Service) PatchUser(ctx context.Context, c *Call, id string, body []byte) (*Result, error) {
 	var res *Result
 	err := s.inTx(ctx, c, func(tx Tx) error {
-		u, err := tx.LockUser(ctx, id)
+		u, sub, err := tx.LockSubject(ctx, id)
 		if err != nil {
 			return err
 		}
@@ -238,11 +242,7 @@ func (s *Service) PatchUser(ctx context.Context, c *Call, id string, body []byte
 			if err := requireString(pr.Doc, "userName"); err != nil {
 				return err
 			}
-			u.Doc, u.LastModified, u.Version = pr.Doc, s.now(), u.Version+1
-			if err := tx.UpdateUser(ctx, u); err != nil {
-				return err
-			}
-			if err := s.recompute(ctx, tx, []string{u.ID}); err != nil {
+			if err := s.updateUser(ctx, tx, u, sub, pr.Doc); err != nil {
 				return err
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/scimplane/scimplane/worker/internal/provision"
+	"github.com/scimplane/scimplane/worker/internal/resource"
 )
 
 // PolicyRecord is the policy version stored in the tenant schema.
@@ -45,28 +46,27 @@ func (s *Store) SavePolicy(ctx context.Context, version int64, bundle json.RawMe
 	return mapErr(err, "save policy")
 }
 
-// SubjectsAfter loads up to limit users after the seq cursor, for bulk
-// re-evaluation, and returns the cursor of the last one.
-func (t *Tx) SubjectsAfter(ctx context.Context, after int64, limit int) ([]*provision.Subject, int64, error) {
-	return subjectsAfter(ctx, t.q, after, limit)
-}
-
-// SubjectsAfter is the read-only form, for dry runs.
+// SubjectsAfter loads up to limit users after the seq cursor, for dry
+// runs, and returns the cursor of the last one.
 func (s *Store) SubjectsAfter(ctx context.Context, after int64, limit int) ([]*provision.Subject, int64, error) {
-	return subjectsAfter(ctx, s.pool, after, limit)
-}
-
-func subjectsAfter(ctx context.Context, q querier, after int64, limit int) ([]*provision.Subject, int64, error) {
-	var last int64
-	err := q.QueryRow(ctx, `SELECT coalesce(max(seq), 0) FROM (SELECT seq FROM users WHERE seq > $1 ORDER BY seq LIMIT $2) s`, after, limit).Scan(&last)
+	rows, err := s.pool.Query(ctx, `SELECT u.seq, u.id, u.doc, `+subjectCols+` FROM users u LEFT JOIN permissions p ON p.user_id = u.id
+		WHERE u.seq > $1 ORDER BY u.seq LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, 0, mapErr(err, "page users")
 	}
-	if last == 0 {
-		return nil, 0, nil
+	defer rows.Close()
+	var out []*provision.Subject
+	var last int64
+	for rows.Next() {
+		s := &provision.Subject{}
+		var doc resource.Doc
+		if err := rows.Scan(&last, &s.UserID, &doc, &s.Groups, &s.Current.Permissions, &s.Current.Sets, &s.Current.Grants, &s.Current.Error, &s.Version); err != nil {
+			return nil, 0, mapErr(err, "page users")
+		}
+		s.User = provision.PolicyInput(s.UserID, doc)
+		out = append(out, s)
 	}
-	subs, err := subjects(ctx, q, subjectsSQL+` WHERE u.seq > $1 AND u.seq <= $2 ORDER BY u.seq`, after, last)
-	return subs, last, err
+	return out, last, mapErr(rows.Err(), "page users")
 }
 
 // GroupSummary is a row of the groups page.
@@ -177,14 +177,11 @@ func collectUsersWithSeq(rows pgx.Rows, err error, limit int) ([]UserSummary, st
 
 // Subject loads one user as the policy sees it, with its stored permissions.
 func (s *Store) Subject(ctx context.Context, id string) (*provision.Subject, error) {
-	subs, err := subjects(ctx, s.pool, subjectsSQL+` WHERE u.id = $1`, id)
+	sub, err := scanSubject(s.pool.QueryRow(ctx, subjectsSQL+` WHERE u.id = $1`, id))
 	if err != nil {
-		return nil, err
+		return nil, mapErr(err, "load subject")
 	}
-	if len(subs) == 0 {
-		return nil, provision.ErrNotFound
-	}
-	return subs[0], nil
+	return sub, nil
 }
 
 // FeedChange is a change feed entry.
