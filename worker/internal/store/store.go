@@ -67,10 +67,11 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, tenant string) error {
 // Store implements provision.Store on a pool pinned to one tenant schema.
 type Store struct {
 	pool *pgxpool.Pool
+	logs *logBatcher
 }
 
 // New returns a Store over pool.
-func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool, logs: &logBatcher{pool: pool}} }
 
 var _ provision.Store = (*Store)(nil)
 
@@ -151,19 +152,13 @@ const resourceEnterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.
 
 // Log writes a SCIM log row outside any change transaction (reads and
 // failures). The row is committed before the reply leaves, so a worker crash
-// cannot lose it, but without waiting for the WAL flush, and in one
-// pipelined round trip: only a crash of PostgreSQL itself within its WAL
-// writer delay could drop such a row.
+// cannot lose it, but without waiting for the WAL flush: only a crash of
+// PostgreSQL itself within its WAL writer delay could drop such a row.
+// Rows of concurrent exchanges share one round trip and one commit. The
+// write does not end with the request's context: an exchange that reached
+// the worker is logged even if its client went away.
 func (s *Store) Log(ctx context.Context, e *provision.LogEntry) error {
-	b := &pgx.Batch{}
-	b.Queue(`BEGIN`)
-	b.Queue(`SET LOCAL synchronous_commit TO OFF`)
-	b.Queue(insertLog, logArgs(e)...)
-	b.Queue(`COMMIT`)
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
-		return mapErr(err, "write scim log")
-	}
-	return nil
+	return s.logs.write(ctx, e)
 }
 
 // clean makes arbitrary request text storable in a PostgreSQL text column,
