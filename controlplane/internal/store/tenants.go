@@ -25,9 +25,12 @@ func (s *Store) CreateTenant(ctx context.Context, nt tenant.NewTenant, a tenant.
 		if err := insertToken(ctx, tx, nt.Token, nt.TokenHash); err != nil {
 			return err
 		}
-		var db string
-		if err := tx.QueryRow(ctx, "SELECT current_database()").Scan(&db); err != nil {
-			return err
+		// CONNECT comes from the login group (migration 000004): granting
+		// it per role would update pg_database's row, which concurrent
+		// creations (here or on another replica) fail on.
+		var group string
+		if err := tx.QueryRow(ctx, "SELECT name FROM control.tenant_login_group").Scan(&group); err != nil {
+			return fmt.Errorf("tenant login group: %w", err)
 		}
 		// DDL takes no bind parameters: the identifiers are sanitised and
 		// the password is a quoted literal of hex digits.
@@ -36,8 +39,10 @@ func (s *Store) CreateTenant(ctx context.Context, nt tenant.NewTenant, a tenant.
 			return err
 		}
 		for _, stmt := range []string{
-			"CREATE ROLE " + role + " LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS PASSWORD " + password,
-			"GRANT CONNECT ON DATABASE " + pgx.Identifier{db}.Sanitize() + " TO " + role,
+			// INHERIT so that the group's CONNECT applies; the group has
+			// no other privilege.
+			"CREATE ROLE " + role + " LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT NOREPLICATION NOBYPASSRLS IN ROLE " +
+				pgx.Identifier{group}.Sanitize() + " PASSWORD " + password,
 			"CREATE SCHEMA " + role + " AUTHORIZATION " + role,
 		} {
 			if _, err := tx.Exec(ctx, stmt); err != nil {
@@ -74,7 +79,9 @@ func (s *Store) SetTenantStatus(ctx context.Context, id string, st tenant.Status
 }
 
 // DeleteTenant ends the role's sessions (workers on any replica), drops its
-// schema with everything in it, the role, and the control rows.
+// schema with everything in it, the role, and the control rows. It leaves
+// the database's ACL alone (see CreateTenant) unless the role still has an
+// entry there from before the login group.
 func (s *Store) DeleteTenant(ctx context.Context, id string, a tenant.AuditEntry) error {
 	if !tenant.ValidTenantID(id) {
 		return tenant.ErrNotFound
@@ -90,15 +97,18 @@ func (s *Store) DeleteTenant(ctx context.Context, id string, a tenant.AuditEntry
 		if _, err := tx.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`, id); err != nil {
 			return fmt.Errorf("end tenant sessions: %w", err)
 		}
-		var db string
-		if err := tx.QueryRow(ctx, "SELECT current_database()").Scan(&db); err != nil {
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, id).Scan(&exists); err != nil {
 			return err
 		}
-		for _, stmt := range []string{
-			"DROP SCHEMA IF EXISTS " + role + " CASCADE",
-			"REVOKE ALL ON DATABASE " + pgx.Identifier{db}.Sanitize() + " FROM " + role,
-			"DROP ROLE IF EXISTS " + role,
-		} {
+		stmts := []string{"DROP SCHEMA IF EXISTS " + role + " CASCADE"}
+		if exists {
+			// DROP OWNED revokes what the role was granted in this
+			// database, which touches pg_database only if it has an entry
+			// there.
+			stmts = append(stmts, "DROP OWNED BY "+role, "DROP ROLE "+role)
+		}
+		for _, stmt := range stmts {
 			if _, err := tx.Exec(ctx, stmt); err != nil {
 				return fmt.Errorf("drop role and schema: %w", err)
 			}
