@@ -41,6 +41,7 @@ BEGIN
 		EXECUTE format('GRANT CONNECT ON DATABASE %I TO %I', current_database(), r);
 		EXECUTE format('ALTER ROLE %I NOINHERIT', r);
 	END LOOP;
+	EXECUTE format('REVOKE ALL ON DATABASE %I FROM %I', current_database(), grp);
 	EXECUTE format('DROP ROLE IF EXISTS %I', grp);
 END
 $$;
