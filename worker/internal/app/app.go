@@ -27,6 +27,9 @@ type Config struct {
 	DatabaseURL string
 	// MaxConns bounds the worker's pool; 0 means 4.
 	MaxConns int32
+	// Now is the clock log maintenance and the admin operations read; nil
+	// is time.Now (tests pin it).
+	Now func() time.Time
 }
 
 // Worker implements scimworker.Worker for one tenant.
@@ -86,6 +89,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Worker, error) {
 	schemas := resource.NewSchemas()
 	svc := provision.New(st, schemas, log)
 	adm := admin.New(svc, st, log)
+	if cfg.Now != nil {
+		adm.SetClock(cfg.Now)
+	}
 	err = adm.LoadPolicy(ctx, func() (*policy.Decider, error) {
 		c := <-defaultPolicy
 		return c.d, c.err
