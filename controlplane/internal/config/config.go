@@ -69,10 +69,11 @@ type Config struct {
 }
 
 // Ingress holds the limits on what clients can make the server hold. The
-// defaults bound the memory an unauthenticated client can take to about
-// MaxConns x 24 KiB (a connection's buffers, and at most the first 8 KiB of
-// a body, read before its handler runs) plus MaxInflightBodyBytes: about
-// 160 MiB with the defaults, whatever the clients declare or send.
+// defaults bound the memory unauthenticated clients can take to about
+// MaxConns x 26 KiB (a connection's buffers and goroutine, and at most the
+// first 8 KiB of a body, read before its handler runs) plus
+// MaxInflightBodyBytes: about 170 MiB with the defaults, whatever the
+// clients declare or send.
 type Ingress struct {
 	// MaxConns caps open connections in total; 0 means no cap.
 	MaxConns int
