@@ -56,7 +56,8 @@ func (r row) Scan(dest ...any) error { return unavailable(r.Row.Scan(dest...)) }
 // unavailable wraps err in tenant.ErrUnavailable when it means the
 // database could not be reached or did not answer in time: a failed
 // connect, a broken connection, a server shutting down or out of
-// connections, or a deadline passed while waiting for it.
+// connections, or a deadline passed while waiting for it. SQL errors
+// (constraint, syntax, data) pass unchanged.
 func unavailable(err error) error {
 	if err == nil || errors.Is(err, tenant.ErrUnavailable) {
 		return err
@@ -77,7 +78,8 @@ func unavailable(err error) error {
 		}
 	case errors.As(err, &connErr), errors.As(err, &netErr),
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
-		errors.Is(err, context.DeadlineExceeded), pgconn.Timeout(err):
+		errors.Is(err, context.DeadlineExceeded), pgconn.Timeout(err),
+		pgconn.SafeToRetry(err): // nothing reached the server, e.g. "conn closed"
 	default:
 		return err
 	}
