@@ -142,6 +142,9 @@ func Run(ctx context.Context, cfg Config) error {
 		PublicURL:      cfg.PublicURL,
 		Workers:        workers,
 		CredentialsTTL: cfg.CredentialsTTL,
+
+		CredentialsStaleMax: cfg.CredentialsStaleMax,
+		UnknownTenantTTL:    cfg.UnknownTenantTTL,
 	})
 	key, err := tenants.EnsureBootstrapKey(ctx, cfg.BootstrapKey)
 	if err != nil {
@@ -167,6 +170,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Registry:       reg,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		RequestTimeout: cfg.RequestTimeout,
+		Ingress:        cfg.Ingress,
 	})
 	ln := cfg.Listener
 	if ln == nil {
@@ -176,7 +180,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	console.Mount(srv, console.Params{APIURL: "http://" + ln.Addr().String(), Secret: secret, Logger: log})
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Listener(ln) }()
+	go func() { serveErr <- srv.Listener(httpapi.LimitListener(ln, cfg.Ingress)) }()
 	log.InfoContext(ctx, "listening", "addr", ln.Addr().String(), "public_url", cfg.PublicURL)
 
 	select {

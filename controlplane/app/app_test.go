@@ -1,16 +1,21 @@
 package app_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -718,4 +723,298 @@ func TestRun_RefusedRequestsAreRecordedAgainstTheTenant(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, got.Rejections[1].Status)
 	require.Equal(t, "invalid token", got.Rejections[1].Reason)
 	require.Equal(t, "/scim/"+a.ID+"/v2/Users", got.Rejections[1].Path)
+}
+
+// liveBytes is the process's live heap plus goroutine stacks, after a
+// collection: what the control plane (in this process) holds.
+func liveBytes() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc + m.StackInuse
+}
+
+// slowBodyBound is the most the control plane's live memory may grow while
+// slowBodyConns unauthenticated connections each declare a body and send
+// one byte of it. Streaming bodies bounds it to about 16 KiB a connection
+// (buffers and at most 8 KiB of body read ahead of the handler); before,
+// fasthttp allocated the declared length up front (2 MiB each).
+const (
+	slowBodyConns = 300
+	slowBodyBound = 32 << 20
+)
+
+// The slow-body attack: connections without a token declare a body and
+// send one byte. A body over the limit is answered (401) without being
+// read; a smaller one is read ahead 8 KiB at most, then timed out. Caps on
+// connections are off, so the bound holds without refusing any.
+func TestRun_SlowBodyAttackKeepsMemoryBounded(t *testing.T) {
+	e := boot(t, map[string]string{"SCIMPLANE_MAX_CONNS": "0", "SCIMPLANE_MAX_CONNS_PER_CLIENT": "0", "SCIMPLANE_READ_TIMEOUT": "2s"})
+	a := e.createTenant("A")
+	addr := strings.TrimPrefix(e.base, "http://")
+	for _, declared := range []int{2 << 20, 8 << 10} {
+		t.Run(fmt.Sprintf("declares %d bytes", declared), func(t *testing.T) {
+			before := liveBytes()
+			answered := make(chan int, slowBodyConns)
+			var conns []net.Conn
+			t.Cleanup(func() {
+				for _, c := range conns {
+					c.Close()
+				}
+			})
+			for range slowBodyConns {
+				c, err := net.Dial("tcp", addr)
+				require.NoError(t, err)
+				conns = append(conns, c)
+				_, err = fmt.Fprintf(c, "POST /scim/%s/v2/Users HTTP/1.1\r\nHost: x\r\nContent-Type: application/scim+json\r\nContent-Length: %d\r\n\r\n{", a.ID, declared)
+				require.NoError(t, err)
+				go func() {
+					status := 0
+					_ = c.SetReadDeadline(time.Now().Add(time.Minute))
+					if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err == nil {
+						status = resp.StatusCode
+						resp.Body.Close()
+					}
+					answered <- status
+				}()
+			}
+			var peak uint64
+			statuses := map[int]int{}
+			tick := time.NewTicker(50 * time.Millisecond)
+			defer tick.Stop()
+			for n := 0; n < slowBodyConns; {
+				select {
+				case s := <-answered:
+					statuses[s]++
+					n++
+					continue
+				case <-tick.C:
+				}
+				peak = max(peak, liveBytes())
+				require.Less(t, int64(peak)-int64(before), int64(slowBodyBound), "live memory grew past the bound; answers so far %v", statuses)
+			}
+			t.Logf("live memory before %.1f MiB, peak %.1f MiB (+%.1f MiB); answers %v",
+				float64(before)/(1<<20), float64(peak)/(1<<20), (float64(peak)-float64(before))/(1<<20), statuses)
+			want := http.StatusUnauthorized
+			if declared <= 1<<20 {
+				want = http.StatusRequestTimeout
+			}
+			require.Equal(t, map[int]int{want: slowBodyConns}, statuses)
+		})
+	}
+	require.Equal(t, http.StatusOK, e.scim(a.ID, a.Token, "GET", lookup, nil).status)
+}
+
+// rawRequest sends request bytes as they are and reads the answer.
+func (e *env) rawRequest(request string) response {
+	e.t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(e.base, "http://"))
+	require.NoError(e.t, err)
+	defer c.Close()
+	_, err = io.WriteString(c, request)
+	require.NoError(e.t, err)
+	require.NoError(e.t, c.SetReadDeadline(time.Now().Add(30*time.Second)))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	require.NoError(e.t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(e.t, err)
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// SCIM routes answer every error with the RFC 7644 body and a request id;
+// admin routes with a 4xx and a JSON message.
+func TestRun_ErrorShapes(t *testing.T) {
+	e := boot(t, nil)
+	a := e.createTenant("A")
+	scimPath := "/scim/" + a.ID + "/v2/Users"
+	huge := []byte(`{"userName":"` + strings.Repeat("x", 3<<20) + `"}`)
+	bigHeader := "X-Padding: " + strings.Repeat("p", 10<<10) + "\r\n"
+	multipart := "--b\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\nnot a part"
+	scimTests := []struct {
+		name string
+		do   func() response
+		want int
+	}{
+		{"body over 2 MiB", func() response { return e.scim(a.ID, a.Token, "POST", "/Users", huge) }, http.StatusRequestEntityTooLarge},
+		{"headers too large", func() response {
+			return e.rawRequest("GET " + scimPath + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + a.Token + "\r\n" + bigHeader + "\r\n")
+		}, http.StatusRequestHeaderFieldsTooLarge},
+		{"malformed multipart", func() response {
+			return e.rawRequest(fmt.Sprintf("POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: %d\r\n\r\n%s",
+				scimPath, a.Token, len(multipart), multipart))
+		}, http.StatusBadRequest},
+		{"upper-case path", func() response { return e.do("GET", "/SCIM/"+a.ID+"/v2/Users", "", nil) }, http.StatusUnauthorized},
+		{"mixed-case path", func() response { return e.do("GET", "/Scim/"+a.ID+"/v2/Users", "scimtok_wrong", nil) }, http.StatusUnauthorized},
+	}
+	for _, tt := range scimTests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := tt.do()
+			requireSCIMError(t, r, tt.want)
+			require.NotEmpty(t, r.header.Get("X-Request-Id"))
+		})
+	}
+	require.Equal(t, http.StatusOK, e.scim(a.ID, a.Token, "GET", lookup, nil).status)
+
+	adminTests := []struct {
+		name, method, path, body string
+	}{
+		{"NUL in a tenant name", "POST", "/api/v1/tenants", `{"name":"a\u0000b"}`},
+		{"control character in a tenant name", "POST", "/api/v1/tenants", `{"name":"a\u001bb"}`},
+		{"NUL in a token name", "POST", "/api/v1/tenants/" + a.ID + "/tokens", `{"name":"a\u0000b"}`},
+		{"NUL in an api key name", "POST", "/api/v1/api-keys", `{"name":"a\u0000b","role":"support"}`},
+		{"NUL in a policy comment", "POST", "/api/v1/tenants/" + a.ID + "/policies", `{"modules":{"a.rego":"package a"},"mapping":{},"comment":"a\u0000b"}`},
+		{"NUL in a query parameter", "GET", "/api/v1/audit?tenant_id=%00", ""},
+		{"NUL in a tenant data query", "GET", "/api/v1/tenants/" + a.ID + "/users?q=a%00b", ""},
+		{"NUL in a path parameter", "GET", "/api/v1/tenants/tnt_%00/tokens", ""},
+		{"invalid UTF-8 in a query parameter", "GET", "/api/v1/audit?tenant_id=%FF", ""},
+	}
+	for _, tt := range adminTests {
+		t.Run(tt.name, func(t *testing.T) {
+			var body []byte
+			if tt.body != "" {
+				body = []byte(tt.body)
+			}
+			r := e.do(tt.method, tt.path, operatorKey, body)
+			require.Equal(t, http.StatusBadRequest, r.status, string(r.body))
+			var msg struct {
+				Error     string `json:"error"`
+				RequestID string `json:"request_id"`
+			}
+			r.json(t, &msg)
+			require.NotEmpty(t, msg.Error)
+			require.NotEmpty(t, msg.RequestID)
+		})
+	}
+}
+
+// Bytes a proto string cannot carry (invalid UTF-8) or PostgreSQL text
+// cannot store (NUL) in the path, query or a forwarded header are refused at
+// ingress with 400 invalidSyntax, and recorded against the tenant.
+func TestRun_NonUTF8RequestIsInvalidSyntaxAndRecorded(t *testing.T) {
+	e := boot(t, nil)
+	a := e.createTenant("A")
+	head := func(target, extra string) string {
+		return "GET /scim/" + a.ID + "/v2" + target + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + a.Token + "\r\n" + extra + "\r\n"
+	}
+	tests := []struct{ name, request string }{
+		{"raw byte in the path", head("/Users/\xff", "")},
+		{"encoded byte in the path", head("/Users/%FF", "")},
+		{"encoded NUL in the path", head("/Users/a%00b", "")},
+		{"raw byte in the query", head("/Users?filter=userName%20eq%20%22\xfe%22", "")},
+		{"encoded byte in the query", head("/Users?filter=userName%20eq%20%22%C3%28%22", "")},
+		{"raw byte in a forwarded header", head("/Users", "If-None-Match: W/\"\xff\"\r\n")},
+	}
+	var ids []string
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := e.rawRequest(tt.request)
+			requireSCIMError(t, r, http.StatusBadRequest)
+			var body struct {
+				ScimType string `json:"scimType"`
+			}
+			r.json(t, &body)
+			require.Equal(t, "invalidSyntax", body.ScimType)
+			ids = append(ids, r.header.Get("X-Request-Id"))
+		})
+	}
+	require.Equal(t, http.StatusOK, e.scim(a.ID, a.Token, "GET", lookup, nil).status)
+
+	var got struct {
+		Rejections []struct {
+			RequestID string `json:"request_id"`
+			Path      string `json:"path"`
+			Status    int    `json:"status"`
+		} `json:"rejections"`
+	}
+	require.Eventually(t, func() bool {
+		e.do("GET", "/api/v1/tenants/"+a.ID+"/rejections", operatorKey, nil).json(t, &got)
+		return len(got.Rejections) == len(tests)
+	}, 5*time.Second, 100*time.Millisecond)
+	for _, r := range got.Rejections {
+		require.Contains(t, ids, r.RequestID)
+		require.Equal(t, http.StatusBadRequest, r.Status)
+		require.True(t, strings.HasPrefix(r.Path, "/scim/"+a.ID+"/v2/Users"), r.Path)
+	}
+}
+
+// consoleClient signs in to the console with cookies it handles itself
+// (the session cookie is Secure; this test speaks plain HTTP).
+type consoleClient struct {
+	t      *testing.T
+	cookie *http.Cookie
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// send makes one console request on base with the client's cookie, without
+// following redirects, and keeps any new cookie.
+func (cc *consoleClient) send(base, method, path string, form url.Values) (int, string, string) {
+	cc.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, base+path, body)
+	require.NoError(cc.t, err)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if cc.cookie != nil {
+		req.AddCookie(&http.Cookie{Name: cc.cookie.Name, Value: cc.cookie.Value})
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	require.NoError(cc.t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(cc.t, err)
+	for _, c := range resp.Cookies() {
+		if c.Name == "scimplane_console" {
+			cc.cookie = c
+		}
+	}
+	return resp.StatusCode, resp.Header.Get("Location"), string(b)
+}
+
+func csrf(t *testing.T, page string) string {
+	t.Helper()
+	m := csrfField.FindStringSubmatch(page)
+	require.NotNil(t, m, "no csrf field in the page")
+	return html.UnescapeString(m[1])
+}
+
+// Signing out of the console ends the session on the server: a copy of the
+// cookie taken before no longer works, on this replica or another.
+func TestRun_ConsoleSignOutEndsTheSessionEverywhere(t *testing.T) {
+	e := boot(t, nil)
+	other := boot(t, map[string]string{"DATABASE_URL": e.db}) // a second replica
+	cc := &consoleClient{t: t}
+	_, _, page := cc.send(e.base, "GET", "/admin/signin", nil)
+	status, loc, _ := cc.send(e.base, "POST", "/admin/signin", url.Values{"key": {operatorKey}, "csrf": {csrf(t, page)}})
+	require.Equal(t, http.StatusSeeOther, status)
+	require.Equal(t, "/admin/", loc)
+	signedIn := *cc.cookie
+
+	status, _, page = cc.send(e.base, "GET", "/admin/tenants", nil)
+	require.Equal(t, http.StatusOK, status)
+	status, _, _ = cc.send(other.base, "GET", "/admin/tenants", nil)
+	require.Equal(t, http.StatusOK, status, "replicas share sessions")
+
+	status, loc, _ = cc.send(e.base, "POST", "/admin/signout", url.Values{"csrf": {csrf(t, page)}})
+	require.Equal(t, http.StatusSeeOther, status)
+	require.Equal(t, "/admin/signin", loc)
+
+	for _, base := range []string{e.base, other.base} {
+		stolen := &consoleClient{t: t, cookie: &signedIn}
+		status, loc, _ := stolen.send(base, "GET", "/admin/tenants", nil)
+		require.Equal(t, http.StatusSeeOther, status, base)
+		require.Equal(t, "/admin/signin", loc, base)
+	}
+	// Signing in again works.
+	_, _, page = cc.send(e.base, "GET", "/admin/signin", nil)
+	status, _, _ = cc.send(e.base, "POST", "/admin/signin", url.Values{"key": {operatorKey}, "csrf": {csrf(t, page)}})
+	require.Equal(t, http.StatusSeeOther, status)
+	status, _, _ = cc.send(e.base, "GET", "/admin/tenants", nil)
+	require.Equal(t, http.StatusOK, status)
 }

@@ -47,6 +47,9 @@ type Config struct {
 	RateBurst     int           // bucket size per tenant
 	RateQueueWait time.Duration // longest a request waits for a token before 429
 	MaxBodyBytes  int
+	// Ingress bounds what clients can make the server hold: connections,
+	// body bytes and time, most of it before they are authenticated.
+	Ingress Ingress
 	// RequestTimeout bounds one SCIM exchange including its queueing.
 	RequestTimeout    time.Duration
 	WorkerIdleTimeout time.Duration
@@ -65,8 +68,42 @@ type Config struct {
 	// CredentialsTTL is how long a replica trusts its cached view of a
 	// tenant's tokens and status (changes made elsewhere apply within it).
 	CredentialsTTL time.Duration
+	// CredentialsStaleMax is how long a replica keeps authenticating SCIM
+	// requests from cached credentials (token hashes) while the database
+	// cannot be reached; 0 answers 503 as soon as the cache lapses.
+	CredentialsStaleMax time.Duration
+	// UnknownTenantTTL is how long an unknown tenant id is remembered, so
+	// that repeated requests for it cost no database query; 0 disables.
+	UnknownTenantTTL time.Duration
 	// RejectionRetention is how long refused SCIM requests are kept.
 	RejectionRetention time.Duration
+}
+
+// Ingress holds the limits on what clients can make the server hold. The
+// defaults bound the memory unauthenticated clients can take to about
+// MaxConns x 26 KiB (a connection's buffers and goroutine, and at most the
+// first 8 KiB of a body, read before its handler runs) plus
+// MaxInflightBodyBytes: about 170 MiB with the defaults, whatever the
+// clients declare or send.
+type Ingress struct {
+	// MaxConns caps open connections in total; 0 means no cap.
+	MaxConns int
+	// MaxConnsPerClient caps open connections per client address (an IPv4
+	// address or an IPv6 /64); 0 means no cap. Behind a reverse proxy every
+	// connection comes from the proxy: raise it or set 0 there.
+	MaxConnsPerClient int
+	// MaxInflightBodyBytes caps the request body bytes held in memory at
+	// once, over all requests; a request that would pass it gets 503.
+	MaxInflightBodyBytes int64
+	// ReadTimeout bounds reading a request's head (and the first 8 KiB of
+	// its body) and, separately, reading the rest of its body.
+	ReadTimeout time.Duration
+	// AuthFailureRate and AuthFailureBurst bound failed SCIM
+	// authentications (bad token, unknown tenant) per client address: a
+	// client past them gets 429 for tenants this replica would have to look
+	// up in the database. A rate of 0 disables the limit.
+	AuthFailureRate  float64
+	AuthFailureBurst int
 }
 
 // FromEnv reads the SCIMPLANE_* variables through getenv, applies the
@@ -112,6 +149,20 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	parse("SCIMPLANE_WORKER_CONNS", "4", intVar(&c.WorkerConns))
 	parse("SCIMPLANE_CREDENTIALS_TTL", "5s", durationVar(&c.CredentialsTTL))
 	parse("SCIMPLANE_REJECTION_RETENTION", "720h", durationVar(&c.RejectionRetention))
+	parse("SCIMPLANE_CREDENTIALS_STALE_MAX", "10m", durationVar(&c.CredentialsStaleMax))
+	parse("SCIMPLANE_UNKNOWN_TENANT_TTL", "10s", durationVar(&c.UnknownTenantTTL))
+	parse("SCIMPLANE_MAX_CONNS", "4096", intVar(&c.Ingress.MaxConns))
+	parse("SCIMPLANE_MAX_CONNS_PER_CLIENT", "256", intVar(&c.Ingress.MaxConnsPerClient))
+	parse("SCIMPLANE_MAX_INFLIGHT_BODY_BYTES", "67108864", func(s string) (err error) {
+		c.Ingress.MaxInflightBodyBytes, err = strconv.ParseInt(s, 10, 64)
+		return err
+	})
+	parse("SCIMPLANE_READ_TIMEOUT", "15s", durationVar(&c.Ingress.ReadTimeout))
+	parse("SCIMPLANE_AUTH_FAILURE_RATE", "5", func(s string) (err error) {
+		c.Ingress.AuthFailureRate, err = strconv.ParseFloat(s, 64)
+		return err
+	})
+	parse("SCIMPLANE_AUTH_FAILURE_BURST", "100", intVar(&c.Ingress.AuthFailureBurst))
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)
 	}
@@ -151,6 +202,15 @@ func (c Config) Validate() error {
 	}
 	check(c.RejectionRetention >= time.Hour, "rejection retention must be at least 1h")
 	check(c.CredentialsTTL >= 0 && c.CredentialsTTL <= time.Minute, "credentials ttl must be between 0 and 1m")
+	check(c.CredentialsStaleMax >= 0 && c.CredentialsStaleMax <= time.Hour, "credentials stale max must be between 0 and 1h")
+	check(c.UnknownTenantTTL >= 0 && c.UnknownTenantTTL <= time.Minute, "unknown tenant ttl must be between 0 and 1m")
+	in := c.Ingress
+	check(in.MaxConns >= 0, "max conns must not be negative")
+	check(in.MaxConnsPerClient >= 0, "max conns per client must not be negative")
+	check(in.MaxInflightBodyBytes >= int64(c.MaxBodyBytes), "max in-flight body bytes must be at least max body bytes")
+	check(in.ReadTimeout >= time.Second, "read timeout must be at least 1s")
+	check(in.AuthFailureRate >= 0, "auth failure rate must not be negative")
+	check(in.AuthFailureRate == 0 || in.AuthFailureBurst >= 1, "auth failure burst must be at least 1")
 	return errors.Join(errs...)
 }
 
@@ -176,6 +236,14 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("worker_conns", c.WorkerConns),
 		slog.String("worker_database_url", redactURL(c.WorkerDatabaseURL)),
 		slog.Duration("credentials_ttl", c.CredentialsTTL),
+		slog.Duration("credentials_stale_max", c.CredentialsStaleMax),
+		slog.Duration("unknown_tenant_ttl", c.UnknownTenantTTL),
+		slog.Int("max_conns", c.Ingress.MaxConns),
+		slog.Int("max_conns_per_client", c.Ingress.MaxConnsPerClient),
+		slog.Int64("max_inflight_body_bytes", c.Ingress.MaxInflightBodyBytes),
+		slog.Duration("read_timeout", c.Ingress.ReadTimeout),
+		slog.Float64("auth_failure_rate", c.Ingress.AuthFailureRate),
+		slog.Int("auth_failure_burst", c.Ingress.AuthFailureBurst),
 	)
 }
 

@@ -24,6 +24,10 @@ func TestFromEnv_Defaults(t *testing.T) {
 	require.Equal(t, 2*time.Second, c.RateQueueWait)
 	require.Equal(t, 1<<20, c.MaxBodyBytes)
 	require.Equal(t, 2*time.Minute, c.WorkerIdleTimeout)
+	require.Equal(t, 10*time.Minute, c.CredentialsStaleMax)
+	require.Equal(t, 10*time.Second, c.UnknownTenantTTL)
+	require.Equal(t, Ingress{MaxConns: 4096, MaxConnsPerClient: 256, MaxInflightBodyBytes: 64 << 20,
+		ReadTimeout: 15 * time.Second, AuthFailureRate: 5, AuthFailureBurst: 100}, c.Ingress)
 }
 
 func TestFromEnv_Invalid(t *testing.T) {
@@ -38,6 +42,10 @@ func TestFromEnv_Invalid(t *testing.T) {
 		{name: "bootstrap key without the spk_ prefix", env: map[string]string{"SCIMPLANE_BOOTSTRAP_KEY": "opkey-0123456789abcdef0123456789"}, want: "spk_"},
 		{name: "zero rate", env: map[string]string{"SCIMPLANE_RATE_LIMIT": "0"}, want: "rate limit"},
 		{name: "tiny body limit", env: map[string]string{"SCIMPLANE_MAX_BODY_BYTES": "10"}, want: "max body bytes"},
+		{name: "in-flight budget below one body", env: map[string]string{"SCIMPLANE_MAX_INFLIGHT_BODY_BYTES": "1024"}, want: "in-flight"},
+		{name: "negative connection cap", env: map[string]string{"SCIMPLANE_MAX_CONNS_PER_CLIENT": "-1"}, want: "per client"},
+		{name: "sub-second read timeout", env: map[string]string{"SCIMPLANE_READ_TIMEOUT": "100ms"}, want: "read timeout"},
+		{name: "stale credentials past an hour", env: map[string]string{"SCIMPLANE_CREDENTIALS_STALE_MAX": "2h"}, want: "stale"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

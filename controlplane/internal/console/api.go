@@ -10,13 +10,16 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/scimplane/scimplane/controlplane/internal/httpapi"
 )
 
 // client calls the control plane's admin API as the signed-in user.
 type client struct {
-	http *http.Client
-	base string // e.g. http://127.0.0.1:8080
-	key  string
+	http    *http.Client
+	base    string // e.g. http://127.0.0.1:8080
+	key     string
+	session string // the console session's ID, checked by the API
 }
 
 // apiError is an answer outside 2xx. Message is the API's "error" field, or
@@ -77,6 +80,9 @@ func (c *client) send(ctx context.Context, method, path string, query url.Values
 		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+c.key)
+	if c.session != "" {
+		req.Header.Set(httpapi.ConsoleSessionHeader, c.session)
+	}
 	req.Header.Set("Accept", "application/json")
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")

@@ -35,7 +35,17 @@ func (con *console) signIn(r *request) error {
 	return r.c.Redirect(next, http.StatusSeeOther)
 }
 
+// signOut ends the session on the server first, so a copy of the cookie
+// stops working on every replica; if that fails the cookie is kept and the
+// user can try again. An API answer of 401 (session already ended, key
+// revoked) starts over like any other (see wrap).
 func (con *console) signOut(r *request) error {
+	if r.sess.SignedIn() {
+		in := map[string]any{"expires_at": r.sess.Expires}
+		if err := r.api.do(r.c.UserContext(), http.MethodDelete, "/api/v1/console-session", nil, in, nil); err != nil {
+			return err
+		}
+	}
 	con.setSession(r.c, newSession(con.now(), sessionTTL))
 	return r.redirect("/signin")
 }

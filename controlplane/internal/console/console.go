@@ -136,7 +136,7 @@ func (con *console) wrap(h func(*request) error, signIn bool) fiber.Handler {
 			sess = newSession(con.now(), sessionTTL)
 			con.setSession(c, sess)
 		}
-		r := &request{c: c, sess: sess, api: &client{http: con.http, base: con.api, key: sess.Key}}
+		r := &request{c: c, sess: sess, api: &client{http: con.http, base: con.api, key: sess.Key, session: sess.ID}}
 		if c.Method() == fiber.MethodPost && !sess.validCSRF(c.FormValue("csrf")) {
 			return con.fail(r, fiber.StatusForbidden, errors.New("the form expired or did not come from this console; reload the page and try again"))
 		}

@@ -15,8 +15,11 @@ import (
 
 // session is what the console keeps between requests, sealed in a cookie
 // so that any replica can read it. An anonymous session (no Key) only
-// carries the CSRF token the sign-in form needs.
+// carries the CSRF token the sign-in form needs. ID names the session to
+// the API, which refuses it once signed out (on any replica), however long
+// the cookie would still be valid.
 type session struct {
+	ID      string    `json:"i"`
 	Key     string    `json:"k,omitempty"` // the admin API key
 	Role    string    `json:"r,omitempty"` // operator, tenant_admin or support
 	Tenant  string    `json:"t,omitempty"` // tenant scope; "" for unscoped keys
@@ -46,7 +49,7 @@ const (
 )
 
 func newSession(now time.Time, ttl time.Duration) *session {
-	return &session{CSRF: randomToken(), Expires: now.Add(ttl)}
+	return &session{ID: randomToken(), CSRF: randomToken(), Expires: now.Add(ttl)}
 }
 
 func randomToken() string {
@@ -95,7 +98,8 @@ func (s *sealer) open(value string, now time.Time) (*session, error) {
 		return nil, errBadSession
 	}
 	var sess session
-	if err := json.Unmarshal(plain, &sess); err != nil || !now.Before(sess.Expires) || sess.CSRF == "" {
+	// Cookies sealed before sessions had an ID cannot be signed out: refuse them.
+	if err := json.Unmarshal(plain, &sess); err != nil || !now.Before(sess.Expires) || sess.CSRF == "" || sess.ID == "" {
 		return nil, errBadSession
 	}
 	return &sess, nil

@@ -32,6 +32,8 @@ func TestSealer_Rejects(t *testing.T) {
 	sealed := s.seal(newSession(now, time.Hour))
 	tampered := []byte(sealed)
 	tampered[len(tampered)/2] ^= 1
+	noID := newSession(now, time.Hour)
+	noID.ID = ""
 	for _, tc := range []struct {
 		name   string
 		sealer *sealer
@@ -43,6 +45,7 @@ func TestSealer_Rejects(t *testing.T) {
 		{"tampered", s, string(tampered), now},
 		{"empty", s, "", now},
 		{"garbage", s, "not base64!", now},
+		{"sealed before sessions had an id", s, s.seal(noID), now},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := tc.sealer.open(tc.value, tc.at)

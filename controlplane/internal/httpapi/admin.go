@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"strconv"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -10,11 +11,12 @@ import (
 )
 
 // decode reads an optional JSON body into v.
-func decode(c *fiber.Ctx, v any) error {
-	if len(c.Body()) == 0 {
-		return nil
+func (s *server) decode(c *fiber.Ctx, v any) error {
+	body, err := s.body(c)
+	if err != nil || len(body) == 0 {
+		return err
 	}
-	if err := json.Unmarshal(c.Body(), v); err != nil {
+	if err := json.Unmarshal(body, v); err != nil {
 		return &httpError{code: fiber.StatusBadRequest, msg: "invalid JSON body", err: err}
 	}
 	return nil
@@ -24,7 +26,7 @@ func (s *server) createTenant(c *fiber.Ctx) error {
 	var in struct {
 		Name string `json:"name"`
 	}
-	if err := decode(c, &in); err != nil {
+	if err := s.decode(c, &in); err != nil {
 		return err
 	}
 	t, err := s.Tenants.CreateTenant(c.UserContext(), principal(c), in.Name)
@@ -70,7 +72,7 @@ func (s *server) deleteTenant(c *fiber.Ctx) error {
 
 func (s *server) createToken(c *fiber.Ctx) error {
 	var in tenant.CreateTokenParams
-	if err := decode(c, &in); err != nil {
+	if err := s.decode(c, &in); err != nil {
 		return err
 	}
 	t, err := s.Tenants.CreateToken(c.UserContext(), principal(c), c.Params("id"), in)
@@ -97,7 +99,7 @@ func (s *server) revokeToken(c *fiber.Ctx) error {
 
 func (s *server) createAPIKey(c *fiber.Ctx) error {
 	var in tenant.CreateAPIKeyParams
-	if err := decode(c, &in); err != nil {
+	if err := s.decode(c, &in); err != nil {
 		return err
 	}
 	k, err := s.Tenants.CreateAPIKey(c.UserContext(), principal(c), in)
@@ -145,4 +147,19 @@ func (s *server) listWorkers(c *fiber.Ctx) error {
 		return tenant.ErrForbidden
 	}
 	return c.JSON(fiber.Map{"workers": s.Running()})
+}
+
+// endConsoleSession signs out the console session the request names (its
+// ConsoleSessionHeader): the console calls it on sign-out.
+func (s *server) endConsoleSession(c *fiber.Ctx) error {
+	var in struct {
+		ExpiresAt time.Time `json:"expires_at"`
+	}
+	if err := s.decode(c, &in); err != nil {
+		return err
+	}
+	if err := s.Tenants.EndConsoleSession(c.UserContext(), principal(c), in.ExpiresAt); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
 }

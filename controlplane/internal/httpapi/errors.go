@@ -2,7 +2,7 @@ package httpapi
 
 import (
 	"errors"
-	"strconv"
+	"net/http"
 	"strings"
 	"time"
 
@@ -19,6 +19,7 @@ type httpError struct {
 	msg        string
 	err        error
 	retryAfter time.Duration
+	scimType   string // on SCIM routes, the RFC 7644 scimType, if any
 }
 
 func (e *httpError) Error() string {
@@ -54,13 +55,32 @@ func toHTTPError(err error) *httpError {
 		return &httpError{code: fiber.StatusNotFound, msg: "not found"}
 	case errors.Is(err, tenant.ErrConflict):
 		return &httpError{code: fiber.StatusConflict, msg: "conflict"}
+	case errors.Is(err, tenant.ErrUnavailable):
+		return &httpError{code: fiber.StatusServiceUnavailable, msg: "database unavailable, retry later", err: err, retryAfter: dbRetryAfter}
 	}
 	return &httpError{code: fiber.StatusInternalServerError, msg: "internal error", err: err}
 }
 
-// handleError is the app's only ErrorHandler.
+// dbRetryAfter is the Retry-After of answers refused because the database
+// is unavailable.
+const dbRetryAfter = 5 * time.Second
+
+// handleError is the app's only ErrorHandler. It also answers errors
+// fasthttp meets before any route runs (headers too large, malformed
+// request, timeouts): those get a request id here, a fixed message (never
+// fasthttp's, which may quote the request) and, unless the path is known
+// to be the admin API's or the console's, the SCIM error body, since a
+// request line that could not be read may well have been a SCIM one.
 func (s *server) handleError(c *fiber.Ctx, err error) error {
 	he := toHTTPError(err)
+	preRoute := requestID(c) == ""
+	if preRoute {
+		assignRequestID(c)
+		he = &httpError{code: he.code, msg: strings.ToLower(http.StatusText(he.code)), err: err}
+		if he.code == fiber.StatusBadRequest {
+			he.msg = "malformed request"
+		}
+	}
 	ctx := c.UserContext()
 	switch {
 	case he.code >= 500:
@@ -69,17 +89,18 @@ func (s *server) handleError(c *fiber.Ctx, err error) error {
 		s.Logger.InfoContext(ctx, "request refused", "status", he.code, "path", c.Path(), "msg", he.msg)
 	}
 	if he.retryAfter > 0 {
-		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(max(1, int((he.retryAfter+time.Second-1)/time.Second))))
+		c.Set(fiber.HeaderRetryAfter, retryAfterSeconds(he.retryAfter))
 	}
 	c.Locals(localErrorMsg, he.msg)
-	scimRoute := strings.HasPrefix(c.Path(), "/scim/")
+	path := c.Path()
+	scimRoute := routeKind(path) == "scim" || preRoute && routeKind(path) == "other" && !hasPrefixFold(path, "/admin")
 	if he.code == fiber.StatusUnauthorized {
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="scimplane"`)
 	}
 	c.Status(he.code)
 	if scimRoute {
 		c.Set(fiber.HeaderContentType, scim.MediaType)
-		return c.Send(scim.NewError(he.code, "", he.msg).Body())
+		return c.Send(scim.NewError(he.code, he.scimType, he.msg).Body())
 	}
 	return c.JSON(fiber.Map{"error": he.msg, "request_id": requestID(c)})
 }

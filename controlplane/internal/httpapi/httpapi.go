@@ -13,6 +13,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"golang.org/x/sync/semaphore"
+
+	"github.com/scimplane/scimplane/controlplane/internal/config"
 	"github.com/scimplane/scimplane/controlplane/internal/ratelimit"
 	"github.com/scimplane/scimplane/controlplane/internal/tenant"
 	"github.com/scimplane/scimplane/plugins/scimworker"
@@ -47,27 +50,60 @@ type Params struct {
 	Registry       *prometheus.Registry
 	MaxBodyBytes   int
 	RequestTimeout time.Duration
+	// Ingress bounds connections (LimitListener), in-flight body bytes,
+	// read time and failed authentications per client. Zero fields take
+	// the defaults below.
+	Ingress config.Ingress
 }
+
+// Fallbacks for a zero Params.Ingress (config sets its own defaults).
+const (
+	defaultReadTimeout          = 15 * time.Second
+	defaultMaxInflightBodyBytes = 64 << 20
+)
 
 type server struct {
 	Params
-	metrics *metrics
+	metrics      *metrics
+	inflight     *semaphore.Weighted
+	authFailures *ratelimit.Failures
 }
 
-// New returns the fiber app serving every route.
+// New returns the fiber app serving every route. Serve it on a
+// LimitListener to cap connections.
 func New(p Params) *fiber.App {
-	s := &server{Params: p, metrics: newMetrics(p.Registry)}
+	if p.Ingress.ReadTimeout <= 0 {
+		p.Ingress.ReadTimeout = defaultReadTimeout
+	}
+	if p.Ingress.MaxInflightBodyBytes <= 0 {
+		p.Ingress.MaxInflightBodyBytes = defaultMaxInflightBodyBytes
+	}
+	// A chunked body holds MaxBodyBytes+1 while it is read.
+	p.Ingress.MaxInflightBodyBytes = max(p.Ingress.MaxInflightBodyBytes, int64(p.MaxBodyBytes)+1)
+	s := &server{
+		Params:       p,
+		metrics:      newMetrics(p.Registry),
+		inflight:     semaphore.NewWeighted(p.Ingress.MaxInflightBodyBytes),
+		authFailures: ratelimit.NewFailures(p.Ingress.AuthFailureRate, p.Ingress.AuthFailureBurst),
+	}
 	app := fiber.New(fiber.Config{
 		ErrorHandler: s.handleError,
-		// Twice the SCIM limit, so that a body somewhat over it reaches the
-		// handler, which answers 413 and records it against the tenant;
-		// fasthttp refuses larger ones outright.
-		BodyLimit:             2 * p.MaxBodyBytes,
-		DisableStartupMessage: true,
-		ReadTimeout:           time.Minute,
-		WriteTimeout:          time.Minute,
-		IdleTimeout:           2 * time.Minute,
+		// Bodies are streamed (see body.go): BodyLimit only bounds what
+		// fasthttp reads ahead of the handler, at most 8 KiB of it.
+		StreamRequestBody:            true,
+		BodyLimit:                    p.MaxBodyBytes,
+		DisablePreParseMultipartForm: true,
+		DisableStartupMessage:        true,
+		ReadTimeout:                  p.Ingress.ReadTimeout,
+		WriteTimeout:                 time.Minute,
+		IdleTimeout:                  2 * time.Minute,
 	})
+	srv := app.Server()
+	srv.HeaderReceived = s.headerReceived
+	// fasthttp's own error messages may quote the request (its
+	// Authorization header among it); handleError never sends them, and
+	// this keeps them out of the log too.
+	srv.SecureErrorLogMessage = true
 	app.Use(s.requestContext)
 
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok") })
@@ -94,6 +130,7 @@ func New(p Params) *fiber.App {
 	api.Delete("/api-keys/:id", s.revokeAPIKey)
 	api.Get("/audit", s.listAudit)
 	api.Get("/workers", s.listWorkers)
+	api.Delete("/console-session", s.endConsoleSession)
 	return app
 }
 

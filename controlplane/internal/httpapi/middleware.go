@@ -25,17 +25,10 @@ const (
 
 // requestContext runs first: it assigns the request id, puts it and a
 // deadline on the user context, answers errors right here so the status is
-// final, and records metrics.
+// final, settles the request body and records metrics.
 func (s *server) requestContext(c *fiber.Ctx) error {
 	start := time.Now()
-	id := c.Get("X-Request-Id")
-	if !validRequestID(id) {
-		id = newRequestID()
-	} else {
-		id = strings.Clone(id)
-	}
-	c.Locals(localRequestID, id)
-	c.Set("X-Request-Id", id)
+	id := assignRequestID(c)
 	// The root of the request's context. Not fasthttp's RequestCtx: its
 	// Done races with Server.Shutdown (fasthttp 1.51, seen by -race);
 	// shutdown waits for in-flight requests, bounded by RequestTimeout.
@@ -43,13 +36,18 @@ func (s *server) requestContext(c *fiber.Ctx) error {
 	defer cancel()
 	c.SetUserContext(logctx.With(ctx, slog.String("request_id", id)))
 
-	if err := c.Next(); err != nil {
+	route := routeKind(c.Path())
+	err := s.screen(c, route)
+	if err == nil {
+		err = c.Next()
+	}
+	if err != nil {
 		if err := s.handleError(c, err); err != nil {
 			return err
 		}
 	}
+	s.settleBody(c)
 	code := c.Response().StatusCode()
-	route := routeKind(c.Path())
 	s.metrics.observe(route, code, time.Since(start))
 	if tenantID, ok := c.Locals(localTenantID).(string); ok {
 		s.metrics.scim.WithLabelValues(tenantID, strconv.Itoa(code)).Inc()
@@ -63,14 +61,52 @@ func (s *server) requestContext(c *fiber.Ctx) error {
 	return nil
 }
 
+// screen refuses what no route should see; SCIM routes check the same
+// after authentication (scim), so the refusal is recorded for the tenant.
+// Other routes (the console) get their body read here, bounded: their
+// handlers parse forms with fiber.
+func (s *server) screen(c *fiber.Ctx, route string) error {
+	if route == "scim" {
+		return nil
+	}
+	if err := checkRequestText(c, false); err != nil {
+		return err
+	}
+	if route == "other" && hasBody(c) {
+		_, err := s.body(c)
+		return err
+	}
+	return nil
+}
+
+// routeKind names the route family for metrics and error shapes. Routes
+// match case-insensitively (fiber's default), so the prefixes do too.
 func routeKind(path string) string {
 	switch {
-	case strings.HasPrefix(path, "/scim/"):
+	case hasPrefixFold(path, "/scim/"):
 		return "scim"
-	case strings.HasPrefix(path, "/api/"):
+	case hasPrefixFold(path, "/api/"):
 		return "api"
 	}
 	return "other"
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// assignRequestID takes the caller's X-Request-Id if it is sound, or makes
+// one, and echoes it.
+func assignRequestID(c *fiber.Ctx) string {
+	id := c.Get("X-Request-Id")
+	if !validRequestID(id) {
+		id = newRequestID()
+	} else {
+		id = strings.Clone(id)
+	}
+	c.Locals(localRequestID, id)
+	c.Set("X-Request-Id", id)
+	return id
 }
 
 func requestID(c *fiber.Ctx) string {
@@ -106,9 +142,13 @@ func bearer(c *fiber.Ctx) string {
 	return ""
 }
 
+// ConsoleSessionHeader carries the console session a request to the admin
+// API comes from; a signed-out session is refused even with a valid key.
+const ConsoleSessionHeader = "X-Scimplane-Console-Session"
+
 // authenticateKey resolves the admin API key to a Principal.
 func (s *server) authenticateKey(c *fiber.Ctx) error {
-	p, err := s.Tenants.AuthenticateKey(c.UserContext(), bearer(c))
+	p, err := s.Tenants.AuthenticateKey(c.UserContext(), bearer(c), strings.Clone(c.Get(ConsoleSessionHeader)))
 	if err != nil {
 		return err
 	}

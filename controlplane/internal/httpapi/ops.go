@@ -37,7 +37,10 @@ func (s *server) workerOp(c *fiber.Ctx) error {
 	if !ok {
 		return fiber.ErrNotFound
 	}
-	args := c.Body()
+	args, err := s.body(c)
+	if err != nil {
+		return err
+	}
 	if len(args) == 0 {
 		args = []byte("{}")
 	}

@@ -38,7 +38,10 @@ func (s *server) policyVersion(c *fiber.Ctx) (tenant.PolicyVersion, error) {
 // and stores it as a new version only if they pass (else the worker's 422).
 func (s *server) savePolicy(c *fiber.Ctx) error {
 	var in tenant.NewPolicy
-	if err := decode(c, &in); err != nil {
+	if err := s.decode(c, &in); err != nil {
+		return err
+	}
+	if err := in.Check(); err != nil {
 		return err
 	}
 	args, err := json.Marshal(fiber.Map{"modules": in.Modules, "mapping": in.Mapping})

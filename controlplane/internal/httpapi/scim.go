@@ -14,12 +14,22 @@ import (
 )
 
 // scim authenticates the token for the tenant in the URL, applies the
-// tenant's rate and size limits and forwards the exchange, unparsed, to the
-// tenant's worker.
+// tenant's rate and size limits, reads the body and forwards the exchange,
+// unparsed, to the tenant's worker. Nothing past the first 8 KiB of the
+// body is read before the token is checked.
 func (s *server) scim(c *fiber.Ctx) error {
 	tenantID := strings.Clone(c.Params("tenant")) // kept past the handler by the pool and limiter
 	ctx := c.UserContext()
+	client := clientKey(c.Context().RemoteAddr())
+	// A client that keeps failing authentication may not make this replica
+	// look up tenant ids it has never seen; tenants it knows cost nothing.
+	if retry, blocked := s.authFailures.Blocked(client); blocked && s.Tenants.NeedsLookup(tenantID) {
+		return &httpError{code: fiber.StatusTooManyRequests, msg: "too many failed authentications from this address, retry later", retryAfter: retry}
+	}
 	err := s.Tenants.AuthenticateSCIM(ctx, tenantID, bearer(c))
+	if errors.Is(err, tenant.ErrUnauthenticated) {
+		s.authFailures.Fail(client)
+	}
 	if errors.Is(err, tenant.ErrUnknownTenant) || err != nil && !errors.Is(err, tenant.ErrUnauthenticated) && !errors.Is(err, tenant.ErrDisabled) {
 		return err
 	}
@@ -39,8 +49,12 @@ func (s *server) scim(c *fiber.Ctx) error {
 	if !ok {
 		return &httpError{code: fiber.StatusTooManyRequests, msg: "too many requests for this tenant", retryAfter: retry}
 	}
-	if len(c.Body()) > s.MaxBodyBytes {
-		return fiber.ErrRequestEntityTooLarge
+	if err := checkRequestText(c, true); err != nil {
+		return err
+	}
+	body, err := s.body(c)
+	if err != nil {
+		return err
 	}
 
 	ex := &scimworker.Exchange{
@@ -51,7 +65,7 @@ func (s *server) scim(c *fiber.Ctx) error {
 		ContentType: c.Get(fiber.HeaderContentType),
 		IfMatch:     c.Get(fiber.HeaderIfMatch),
 		IfNoneMatch: c.Get(fiber.HeaderIfNoneMatch),
-		Body:        c.Body(),
+		Body:        body,
 	}
 	reply, err := s.Workers.Handle(ctx, tenantID, ex)
 	if err != nil {

@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -47,4 +48,37 @@ func TestLimiter_Wait(t *testing.T) {
 func TestRetryAfterSeconds(t *testing.T) {
 	require.Equal(t, 1, RetryAfterSeconds(10*time.Millisecond))
 	require.Equal(t, 2, RetryAfterSeconds(1500*time.Millisecond))
+}
+
+func TestFailures_BlocksAfterBurstUntilRefill(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	f := NewFailures(1, 3)
+	f.now = func() time.Time { return now }
+	for range 3 {
+		_, blocked := f.Blocked("10.0.0.1")
+		require.False(t, blocked)
+		f.Fail("10.0.0.1")
+	}
+	retry, blocked := f.Blocked("10.0.0.1")
+	require.True(t, blocked)
+	require.Equal(t, time.Second, retry)
+	_, blocked = f.Blocked("10.0.0.2")
+	require.False(t, blocked, "another client has its own bucket")
+
+	now = now.Add(time.Second)
+	_, blocked = f.Blocked("10.0.0.1")
+	require.False(t, blocked, "a failure refilled")
+
+	var off *Failures = NewFailures(0, 3)
+	off.Fail("x")
+	_, blocked = off.Blocked("x")
+	require.False(t, blocked, "rate 0 disables")
+}
+
+func TestFailures_KeysAreBounded(t *testing.T) {
+	f := NewFailures(1, 1)
+	for i := range maxFailureKeys + 10 {
+		f.Fail(strconv.Itoa(i))
+	}
+	require.LessOrEqual(t, len(f.buckets), maxFailureKeys)
 }

@@ -7,6 +7,7 @@ package rejectlog
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -73,8 +74,25 @@ func New(p Params) *Recorder {
 	return r
 }
 
-// Record queues x without blocking.
+// maxText bounds the path and reason kept per record.
+const maxText = 2048
+
+// storable makes s valid UTF-8 without NUL, which PostgreSQL text needs
+// (one bad row would fail the whole batch), and at most maxText bytes.
+func storable(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.ReplaceAll(s, "\x00", "\uFFFD")
+	if len(s) > maxText {
+		s = strings.ToValidUTF8(s[:maxText], "")
+	}
+	return s
+}
+
+// Record queues x without blocking. A path or reason that is not valid
+// text (a request refused for that very reason) is kept with the bad bytes
+// replaced by U+FFFD.
 func (r *Recorder) Record(x tenant.Rejection) {
+	x.Path, x.Reason = storable(x.Path), storable(x.Reason)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.stopped {

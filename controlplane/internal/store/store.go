@@ -23,15 +23,16 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Store implements tenant.Store on a pgx pool.
+// Store implements tenant.Store on a pgx pool. Its errors wrap
+// tenant.ErrUnavailable when the database cannot be reached.
 type Store struct {
-	pool *pgxpool.Pool
+	pool db
 }
 
 var _ tenant.Store = (*Store)(nil)
 
 // New returns a Store on pool. Call Migrate before use.
-func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: db{pool}} }
 
 // Migrate creates schema control and applies the embedded migrations. A
 // PostgreSQL advisory lock keeps concurrent replicas from racing.
@@ -47,7 +48,7 @@ func (s *Store) Migrate(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("migration lock: %w", err)
 	}
-	db := stdlib.OpenDBFromPool(s.pool)
+	db := stdlib.OpenDBFromPool(s.pool.pool)
 	defer db.Close()
 	p, err := goose.NewProvider(goose.DialectPostgres, db, sub,
 		goose.WithTableName("control.goose_db_version"),
@@ -71,7 +72,7 @@ func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 
 // inTx runs fn in a transaction, committing if it returns nil.
 func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
-	return pgx.BeginFunc(ctx, s.pool, fn)
+	return unavailable(pgx.BeginFunc(ctx, s.pool, fn))
 }
 
 func audit(ctx context.Context, tx pgx.Tx, a tenant.AuditEntry) error {

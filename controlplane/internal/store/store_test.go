@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/url"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,19 +44,24 @@ func tenantID() string {
 func createTenant(t *testing.T, s *store.Store) string {
 	t.Helper()
 	id := tenantID()
+	require.NoError(t, provision(t, s, id))
+	return id
+}
+
+// provision creates tenant id with its role and schema, and drops them when
+// the test ends.
+func provision(t *testing.T, s *store.Store, id string) error {
 	now := time.Now()
 	hash := make([]byte, 32)
 	_, _ = rand.Read(hash)
-	err := s.CreateTenant(context.Background(), tenant.NewTenant{
+	t.Cleanup(func() {
+		_ = s.DeleteTenant(context.Background(), id, tenant.AuditEntry{KeyID: "key_test", Action: "tenant.delete", TenantID: id})
+	})
+	return s.CreateTenant(context.Background(), tenant.NewTenant{
 		Tenant:    tenant.Tenant{ID: id, Name: id, Status: tenant.StatusActive, CreatedAt: now},
 		Token:     tenant.Token{ID: "tok_" + id[4:], TenantID: id, CreatedAt: now},
 		TokenHash: hash,
 	}, tenant.AuditEntry{KeyID: "key_test", Action: "tenant.create", TenantID: id})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_ = s.DeleteTenant(context.Background(), id, tenant.AuditEntry{KeyID: "key_test", Action: "tenant.delete", TenantID: id})
-	})
-	return id
 }
 
 // workerConn opens a session the way a worker does: as a login role of its
@@ -263,4 +269,48 @@ func TestStore_CredentialsAndTokens(t *testing.T) {
 func TestStore_MigrateIsIdempotent(t *testing.T) {
 	s, _ := setup(t)
 	require.NoError(t, s.Migrate(context.Background(), slog.New(slog.DiscardHandler)))
+}
+
+// Concurrent creations, here or on other replicas, must not collide on the
+// database's ACL ("tuple concurrently updated" from GRANT CONNECT), and
+// each role must still connect and stay confined to its own schema.
+func TestStore_ConcurrentTenantCreation(t *testing.T) {
+	s, dbURL := setup(t)
+	ctx := context.Background()
+	const n, concurrency = 40, 8
+	ids := make([]string, n)
+	errs := make([]error, n)
+	sem := make(chan struct{}, concurrency)
+	var wg sync.WaitGroup
+	for i := range ids {
+		ids[i] = tenantID()
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			errs[i] = provision(t, s, ids[i])
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		require.NoError(t, err, "tenant %d of %d", i+1, n)
+	}
+
+	for _, id := range ids {
+		conn := connectAs(t, s, dbURL, id)
+		_, err := conn.Exec(ctx, "CREATE TABLE secrets (v text); INSERT INTO secrets VALUES ('"+id+"')")
+		require.NoError(t, err, id)
+		require.NoError(t, conn.Close(ctx))
+	}
+	for i, id := range ids {
+		conn := connectAs(t, s, dbURL, id)
+		var v string
+		require.NoError(t, conn.QueryRow(ctx, "SELECT v FROM secrets").Scan(&v))
+		require.Equal(t, id, v)
+		other := pgx.Identifier{ids[(i+1)%n]}.Sanitize()
+		_, err := conn.Exec(ctx, "SELECT v FROM "+other+".secrets")
+		var pgErr *pgconn.PgError
+		require.True(t, errors.As(err, &pgErr), "want a permission error, got %v", err)
+		require.Equal(t, "42501", pgErr.Code, pgErr.Message)
+		require.NoError(t, conn.Close(ctx))
+	}
 }

@@ -65,7 +65,9 @@ func (s *Store) SetTenantStatus(ctx context.Context, id string, st tenant.Status
 }
 
 // DeleteTenant ends the role's sessions (workers on any replica), drops its
-// schema with everything in it, the role, and the control rows.
+// schema with everything in it, the role, and the control rows. It leaves
+// the database's ACL alone (see CreateTenant) unless the role still has an
+// entry there from before the login group.
 func (s *Store) DeleteTenant(ctx context.Context, id string, a tenant.AuditEntry) error {
 	if !tenant.ValidTenantID(id) {
 		return tenant.ErrNotFound
@@ -84,10 +86,18 @@ func (s *Store) DeleteTenant(ctx context.Context, id string, a tenant.AuditEntry
 			JOIN pg_roles t ON t.oid = m.roleid WHERE t.rolname = $1`, id); err != nil {
 			return fmt.Errorf("end tenant sessions: %w", err)
 		}
-		for _, stmt := range []string{
-			"DROP SCHEMA IF EXISTS " + role + " CASCADE",
-			"DROP ROLE IF EXISTS " + role,
-		} {
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, id).Scan(&exists); err != nil {
+			return err
+		}
+		stmts := []string{"DROP SCHEMA IF EXISTS " + role + " CASCADE"}
+		if exists {
+			// DROP OWNED revokes what the role was granted in this
+			// database, which touches pg_database only if it has an entry
+			// there.
+			stmts = append(stmts, "DROP OWNED BY "+role, "DROP ROLE "+role)
+		}
+		for _, stmt := range stmts {
 			if _, err := tx.Exec(ctx, stmt); err != nil {
 				return fmt.Errorf("drop role and schema: %w", err)
 			}

@@ -14,8 +14,8 @@ import (
 const WorkerRolePrefix = "wkr_"
 
 // CreateWorkerRole creates a login role for one worker process: a member of
-// scimplane_workers, whose only privilege is to connect to this database,
-// and nothing else. It inherits what it is granted, which is how it may
+// the worker login group, whose only privilege is to connect to this
+// database, and nothing else. It inherits what it is granted, which is how it may
 // connect; the tenant's role is granted when the worker is bound.
 func (s *Store) CreateWorkerRole(ctx context.Context) (string, string, error) {
 	raw := make([]byte, 10)
@@ -26,11 +26,15 @@ func (s *Store) CreateWorkerRole(ctx context.Context) (string, string, error) {
 	password := hex.EncodeToString(pw)
 	role := pgx.Identifier{name}.Sanitize()
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		// Neither takes bind parameters; the name is sanitised and the
+		var group string
+		if err := tx.QueryRow(ctx, "SELECT name FROM control.worker_login_group").Scan(&group); err != nil {
+			return fmt.Errorf("worker login group: %w", err)
+		}
+		// Neither takes bind parameters; the names are sanitised and the
 		// password is hex digits.
 		for _, stmt := range []string{
 			"CREATE ROLE " + role + " LOGIN INHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS" +
-				" CONNECTION LIMIT 16 PASSWORD '" + password + "' IN ROLE scimplane_workers",
+				" CONNECTION LIMIT 16 PASSWORD '" + password + "' IN ROLE " + pgx.Identifier{group}.Sanitize(),
 			"ALTER ROLE " + role + " SET statement_timeout = '30s'",
 		} {
 			if _, err := tx.Exec(ctx, stmt); err != nil {
@@ -56,7 +60,7 @@ func (s *Store) GrantTenant(ctx context.Context, role, tenantID string) error {
 	b.Queue("SET LOCAL synchronous_commit TO off")
 	b.Queue("GRANT " + pgx.Identifier{tenantID}.Sanitize() + " TO " + pgx.Identifier{role}.Sanitize())
 	b.Queue("COMMIT")
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+	if err := s.pool.sendBatch(ctx, b); err != nil {
 		return fmt.Errorf("grant tenant role: %w", err)
 	}
 	return nil

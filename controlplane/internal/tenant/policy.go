@@ -36,18 +36,38 @@ type NewPolicy struct {
 	Comment string            `json:"comment"`
 }
 
+// Check refuses a policy that cannot be stored, before anything compiles
+// it.
+func (in NewPolicy) Check() error {
+	switch {
+	case len(in.Modules) == 0:
+		return invalid("a policy needs at least one module")
+	case len(in.Mapping) == 0 || !json.Valid(in.Mapping):
+		return invalid("mapping must be a JSON document")
+	case utf8.RuneCountInString(in.Comment) > 1000:
+		return invalid("comment must be at most 1000 characters")
+	}
+	if err := checkStorable("comment", in.Comment); err != nil {
+		return err
+	}
+	for name, src := range in.Modules {
+		if err := checkText("module name", name); err != nil {
+			return err
+		}
+		if err := checkStorable("module "+name, src); err != nil {
+			return err
+		}
+	}
+	return checkStorableJSON("mapping", in.Mapping)
+}
+
 // SavePolicy stores a new version of the tenant's policy.
 func (s *Service) SavePolicy(ctx context.Context, p Principal, tenantID string, in NewPolicy) (PolicyVersion, error) {
 	if !p.canManage(tenantID) {
 		return PolicyVersion{}, ErrForbidden
 	}
-	switch {
-	case len(in.Modules) == 0:
-		return PolicyVersion{}, invalid("a policy needs at least one module")
-	case len(in.Mapping) == 0 || !json.Valid(in.Mapping):
-		return PolicyVersion{}, invalid("mapping must be a JSON document")
-	case utf8.RuneCountInString(in.Comment) > 1000:
-		return PolicyVersion{}, invalid("comment must be at most 1000 characters")
+	if err := in.Check(); err != nil {
+		return PolicyVersion{}, err
 	}
 	v := PolicyVersion{Author: p.KeyID, Comment: in.Comment, CreatedAt: s.now().UTC(), Modules: in.Modules, Mapping: in.Mapping}
 	n, err := s.store.CreatePolicyVersion(ctx, tenantID, v, p.audit("policy.save", tenantID, ""))

@@ -5,6 +5,8 @@ type Principal struct {
 	KeyID    string
 	Role     Role
 	TenantID string // scope; empty for operators and unscoped support keys
+	// consoleSession is the console session the request came with, if any.
+	consoleSession string
 }
 
 // canRead: operators and unscoped support read everything; scoped keys

@@ -11,8 +11,16 @@ import (
 	"unicode/utf8"
 )
 
-// touchInterval is how often a token's last-used time is written at most.
-const touchInterval = time.Minute
+const (
+	// touchInterval is how often a token's last-used time is written at most.
+	touchInterval = time.Minute
+	// lookupTimeout bounds a credentials read or last-use write on the SCIM
+	// path, so that an unreachable database turns into stale credentials or
+	// a 503 well before the request's own deadline.
+	lookupTimeout = 3 * time.Second
+	// maxUnknown bounds the unknown tenant ids remembered at once.
+	maxUnknown = 10000
+)
 
 // Service holds the control plane's use cases. Methods taking a Principal
 // enforce its role and tenant scope.
@@ -23,20 +31,28 @@ type Service struct {
 	workers   Workers
 	now       func() time.Time
 
-	credTTL time.Duration
+	credTTL    time.Duration
+	staleMax   time.Duration
+	unknownTTL time.Duration
 
 	mu      sync.Mutex
 	touched map[string]time.Time   // token id -> last TouchToken by this replica
 	creds   map[string]cachedCreds // tenant id -> its status and active tokens
+	unknown map[string]time.Time   // tenant id -> until when it is known not to exist
+	// forgets counts forget calls, so that a read that raced with a change
+	// made here is not cached.
+	forgets uint64
 }
 
 // cachedCreds spares the database one query per SCIM request. This replica
 // drops an entry whenever it changes the tenant's tokens or status; changes
-// made on other replicas apply here within credTTL.
+// made on other replicas apply here within credTTL. While the database is
+// unavailable an entry keeps serving until it is staleMax old.
 type cachedCreds struct {
 	tenant  Tenant
 	hashes  []TokenHash
-	fetched time.Time
+	fetched time.Time // read from the database
+	checked time.Time // last read attempted
 }
 
 // Params configures a Service.
@@ -48,22 +64,32 @@ type Params struct {
 	PublicURL string
 	Workers   Workers
 	// CredentialsTTL bounds how long a token revocation or tenant status
-	// change made by another replica takes to apply here; 0 disables the
-	// cache.
+	// change made by another replica takes to apply here; 0 reads the
+	// database on every request.
 	CredentialsTTL time.Duration
+	// CredentialsStaleMax is how long cached credentials keep
+	// authenticating while the database is unavailable; 0 answers
+	// ErrUnavailable as soon as they lapse.
+	CredentialsStaleMax time.Duration
+	// UnknownTenantTTL is how long an unknown tenant id is remembered; 0
+	// looks every one up.
+	UnknownTenantTTL time.Duration
 }
 
 // New returns a Service.
 func New(p Params) *Service {
 	return &Service{
-		store:     p.Store,
-		secret:    p.Secret,
-		publicURL: p.PublicURL,
-		workers:   p.Workers,
-		now:       time.Now,
-		credTTL:   p.CredentialsTTL,
-		touched:   make(map[string]time.Time),
-		creds:     make(map[string]cachedCreds),
+		store:      p.Store,
+		secret:     p.Secret,
+		publicURL:  p.PublicURL,
+		workers:    p.Workers,
+		now:        time.Now,
+		credTTL:    p.CredentialsTTL,
+		staleMax:   p.CredentialsStaleMax,
+		unknownTTL: p.UnknownTenantTTL,
+		touched:    make(map[string]time.Time),
+		creds:      make(map[string]cachedCreds),
+		unknown:    make(map[string]time.Time),
 	}
 }
 
@@ -75,6 +101,8 @@ func (s *Service) SCIMURL(tenantID string) string {
 // AuthenticateSCIM checks a bearer token against tenantID's active tokens.
 // A token of another tenant, an unknown tenant and a bad token are all
 // ErrUnauthenticated; a disabled tenant with a good token is ErrDisabled.
+// While the database is unavailable it answers from cached credentials up
+// to CredentialsStaleMax old, and ErrUnavailable when it has none.
 func (s *Service) AuthenticateSCIM(ctx context.Context, tenantID, token string) error {
 	if !ValidTenantID(tenantID) {
 		return ErrUnknownTenant
@@ -104,32 +132,95 @@ func (s *Service) AuthenticateSCIM(ctx context.Context, tenantID, token string) 
 		return ErrDisabled
 	}
 	if s.shouldTouch(match.ID, now) {
-		if err := s.store.TouchToken(ctx, match.ID); err != nil {
-			return fmt.Errorf("record token use: %w", err)
-		}
+		// Last use is a statistic: failing to write it (the database is
+		// down) must not refuse a valid token. The next try is a minute on.
+		tctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+		_ = s.store.TouchToken(tctx, match.ID)
+		cancel()
 	}
 	return nil
 }
 
+// NeedsLookup reports whether authenticating for tenantID would read the
+// database for an id this replica holds nothing about: neither cached
+// credentials (of any age) nor a recent "unknown". Callers use it to refuse
+// clients that keep failing before they cost another query.
+func (s *Service) NeedsLookup(tenantID string) bool {
+	if !ValidTenantID(tenantID) {
+		return false
+	}
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.creds[tenantID]; ok {
+		return false
+	}
+	until, ok := s.unknown[tenantID]
+	return !ok || !now.Before(until)
+}
+
 // credentials returns the tenant and its active token hashes, from the
-// cache when fresh.
+// cache when fresh, or stale while the database is unavailable.
 func (s *Service) credentials(ctx context.Context, tenantID string, now time.Time) (Tenant, []TokenHash, error) {
 	s.mu.Lock()
-	c, ok := s.creds[tenantID]
+	c, cached := s.creds[tenantID]
+	until, unknown := s.unknown[tenantID]
+	forgets := s.forgets
 	s.mu.Unlock()
-	if ok && now.Sub(c.fetched) < s.credTTL {
+	switch {
+	case cached && now.Sub(c.checked) < s.credTTL:
+		return c.tenant, c.hashes, nil
+	case !cached && unknown && now.Before(until):
+		return Tenant{}, nil, ErrNotFound
+	}
+	lctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	t, hashes, err := s.store.GetCredentials(lctx, tenantID)
+	cancel()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case err == nil:
+		delete(s.unknown, tenantID)
+		if (s.credTTL > 0 || s.staleMax > 0) && s.forgets == forgets {
+			s.creds[tenantID] = cachedCreds{tenant: t, hashes: hashes, fetched: now, checked: now}
+		}
+		return t, hashes, nil
+	case errors.Is(err, ErrNotFound):
+		delete(s.creds, tenantID)
+		s.rememberUnknown(tenantID, now)
+		return Tenant{}, nil, err
+	case errors.Is(err, ErrUnavailable) && cached && now.Sub(c.fetched) < s.staleMax:
+		// Serve what this replica last read; try the database again after
+		// another TTL rather than on every request.
+		if cur, ok := s.creds[tenantID]; ok && cur.fetched.Equal(c.fetched) {
+			cur.checked = now
+			s.creds[tenantID] = cur
+		}
 		return c.tenant, c.hashes, nil
 	}
-	t, hashes, err := s.store.GetCredentials(ctx, tenantID)
-	if err != nil {
-		return Tenant{}, nil, err
+	return Tenant{}, nil, err
+}
+
+// rememberUnknown caches tenantID as unknown; s.mu is held. When the cache
+// is full it drops expired entries, then an arbitrary one.
+func (s *Service) rememberUnknown(tenantID string, now time.Time) {
+	if s.unknownTTL <= 0 {
+		return
 	}
-	if s.credTTL > 0 {
-		s.mu.Lock()
-		s.creds[tenantID] = cachedCreds{tenant: t, hashes: hashes, fetched: now}
-		s.mu.Unlock()
+	if len(s.unknown) >= maxUnknown {
+		for id, until := range s.unknown {
+			if !now.Before(until) {
+				delete(s.unknown, id)
+			}
+		}
+		for id := range s.unknown {
+			if len(s.unknown) < maxUnknown {
+				break
+			}
+			delete(s.unknown, id)
+		}
 	}
-	return t, hashes, nil
+	s.unknown[tenantID] = now.Add(s.unknownTTL)
 }
 
 // forget drops the tenant's cached credentials after this replica changed
@@ -137,6 +228,8 @@ func (s *Service) credentials(ctx context.Context, tenantID string, now time.Tim
 func (s *Service) forget(tenantID string) {
 	s.mu.Lock()
 	delete(s.creds, tenantID)
+	delete(s.unknown, tenantID)
+	s.forgets++
 	s.mu.Unlock()
 }
 
@@ -150,8 +243,10 @@ func (s *Service) shouldTouch(tokenID string, now time.Time) bool {
 	return true
 }
 
-// AuthenticateKey resolves an admin API key to its Principal.
-func (s *Service) AuthenticateKey(ctx context.Context, key string) (Principal, error) {
+// AuthenticateKey resolves an admin API key to its Principal. A console
+// session id, when the request comes from the console, must not have been
+// signed out.
+func (s *Service) AuthenticateKey(ctx context.Context, key, consoleSession string) (Principal, error) {
 	if !strings.HasPrefix(key, KeyPrefix) {
 		return Principal{}, ErrUnauthenticated
 	}
@@ -162,7 +257,38 @@ func (s *Service) AuthenticateKey(ctx context.Context, key string) (Principal, e
 	if err != nil {
 		return Principal{}, fmt.Errorf("authenticate key: %w", err)
 	}
-	return Principal{KeyID: k.ID, Role: k.Role, TenantID: k.TenantID}, nil
+	if consoleSession != "" {
+		ended, err := s.store.ConsoleSessionEnded(ctx, hashSecret(consoleSession))
+		if err != nil {
+			return Principal{}, fmt.Errorf("authenticate key: console session: %w", err)
+		}
+		if ended {
+			return Principal{}, ErrUnauthenticated
+		}
+	}
+	return Principal{KeyID: k.ID, Role: k.Role, TenantID: k.TenantID, consoleSession: consoleSession}, nil
+}
+
+// maxConsoleSession bounds how long a signed-out console session is
+// remembered, whatever expiry the console claims for it.
+const maxConsoleSession = 24 * time.Hour
+
+// EndConsoleSession signs out the console session p came with: from now
+// on, on every replica, the API refuses requests carrying its id even
+// with a valid key. The session's own expiry bounds how long that is
+// remembered.
+func (s *Service) EndConsoleSession(ctx context.Context, p Principal, expires time.Time) error {
+	if p.consoleSession == "" {
+		return invalid("the request names no console session")
+	}
+	now := s.now()
+	if expires.Before(now) || expires.After(now.Add(maxConsoleSession)) {
+		expires = now.Add(maxConsoleSession)
+	}
+	if err := s.store.EndConsoleSession(ctx, hashSecret(p.consoleSession), p.KeyID, expires); err != nil {
+		return fmt.Errorf("end console session: %w", err)
+	}
+	return nil
 }
 
 // EnsureBootstrapKey makes key the bootstrap operator key. With an empty
@@ -202,6 +328,9 @@ func (s *Service) CreateTenant(ctx context.Context, p Principal, name string) (C
 	if name == "" || utf8.RuneCountInString(name) > 200 {
 		return CreatedTenant{}, invalid("name must be 1 to 200 characters")
 	}
+	if err := checkText("name", name); err != nil {
+		return CreatedTenant{}, err
+	}
 	now := s.now().UTC()
 	t := Tenant{ID: newID(TenantPrefix), Name: name, Status: StatusActive, CreatedAt: now}
 	secret := newSecret(TokenPrefix)
@@ -210,6 +339,7 @@ func (s *Service) CreateTenant(ctx context.Context, p Principal, name string) (C
 	if err := s.store.CreateTenant(ctx, nt, p.audit("tenant.create", t.ID, name)); err != nil {
 		return CreatedTenant{}, fmt.Errorf("create tenant: %w", err)
 	}
+	s.forget(t.ID)
 	// Best effort: if it fails, the first SCIM request binds a worker.
 	_ = s.workers.Warm(ctx, t.ID)
 	return CreatedTenant{Tenant: t, SCIMURL: s.SCIMURL(t.ID), Token: secret, TokenID: tok.ID}, nil
@@ -321,6 +451,9 @@ func (s *Service) CreateToken(ctx context.Context, p Principal, tenantID string,
 	if utf8.RuneCountInString(in.Name) > 200 {
 		return CreatedToken{}, invalid("name must be at most 200 characters")
 	}
+	if err := checkText("name", in.Name); err != nil {
+		return CreatedToken{}, err
+	}
 	secret := newSecret(TokenPrefix)
 	t := Token{ID: newID(tokenIDPfx), TenantID: tenantID, Name: in.Name, CreatedAt: now, ExpiresAt: in.ExpiresAt}
 	if err := s.store.CreateToken(ctx, t, hashSecret(secret), p.audit("token.create", tenantID, t.ID)); err != nil {
@@ -382,6 +515,9 @@ func (s *Service) CreateAPIKey(ctx context.Context, p Principal, in CreateAPIKey
 		return CreatedAPIKey{}, invalid("tenant_admin keys need a tenant_id")
 	case utf8.RuneCountInString(in.Name) > 200:
 		return CreatedAPIKey{}, invalid("name must be at most 200 characters")
+	}
+	if err := checkText("name", in.Name); err != nil {
+		return CreatedAPIKey{}, err
 	}
 	if in.TenantID != "" {
 		if _, err := s.store.GetTenant(ctx, in.TenantID); err != nil {

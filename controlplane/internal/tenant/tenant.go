@@ -20,6 +20,9 @@ var (
 	// ErrUnknownTenant is an ErrUnauthenticated for a tenant id that does
 	// not exist.
 	ErrUnknownTenant = fmt.Errorf("%w: unknown tenant", ErrUnauthenticated)
+	// ErrUnavailable wraps store errors that mean the database cannot be
+	// reached (or is shutting down): the caller should retry later.
+	ErrUnavailable = errors.New("database unavailable")
 )
 
 // ValidationError is a request the caller can fix; its message is safe to show.
@@ -137,6 +140,12 @@ type Store interface {
 	PolicyStore
 
 	ListRejections(ctx context.Context, tenantID string, limit int) ([]Rejection, error)
+
+	// EndConsoleSession records that the console session with this id hash
+	// was signed out; the record may be forgotten after expires.
+	EndConsoleSession(ctx context.Context, idHash []byte, keyID string, expires time.Time) error
+	// ConsoleSessionEnded reports whether the session was signed out.
+	ConsoleSessionEnded(ctx context.Context, idHash []byte) (bool, error)
 }
 
 // Workers starts and stops tenants' workers.

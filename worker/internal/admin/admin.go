@@ -29,6 +29,10 @@ func New(svc *provision.Service, st *store.Store, log *slog.Logger) *Server {
 	return &Server{svc: svc, st: st, log: log, now: time.Now}
 }
 
+// SetClock replaces time.Now as the server's clock; call it before the
+// server is used.
+func (a *Server) SetClock(now func() time.Time) { a.now = now }
+
 type reply struct {
 	status int
 	body   any

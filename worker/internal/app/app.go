@@ -32,6 +32,9 @@ type Options struct {
 	// PolicyCheck is how often an active worker looks for a policy version
 	// activated through another replica (default 10s).
 	PolicyCheck time.Duration
+	// Now is the clock log maintenance and the admin operations read; nil
+	// is time.Now (tests pin it).
+	Now func() time.Time
 }
 
 // Worker implements scimworker.Worker.
@@ -127,6 +130,9 @@ func (w *Worker) Bind(ctx context.Context, b *scimworker.Binding) (*scimworker.B
 	schemas := resource.NewSchemas()
 	svc := provision.New(st, schemas, log)
 	adm := admin.New(svc, st, log)
+	if w.opts.Now != nil {
+		adm.SetClock(w.opts.Now)
+	}
 	if err := adm.LoadPolicy(ctx, w.builtin); err != nil {
 		return nil, fmt.Errorf("bind: %w", err)
 	}

@@ -29,8 +29,8 @@ func newTestWorker(tb testing.TB) *Worker {
 }
 
 // newTestWorkerWithAdmin also returns a superuser URL of the worker's
-// database and its role name.
-func newTestWorkerWithAdmin(tb testing.TB) (*Worker, string) {
+// database. Options adjust the worker's Config.
+func newTestWorkerWithAdmin(tb testing.TB, opts ...func(*Config)) (*Worker, string) {
 	tb.Helper()
 	ctx := context.Background()
 	admin := pgtest.NewDatabase(tb)
@@ -59,7 +59,11 @@ func newTestWorkerWithAdmin(tb testing.TB) (*Worker, string) {
 	q := u.Query()
 	q.Set("search_path", role)
 	u.RawQuery = q.Encode()
-	w, err := Open(ctx, Config{TenantID: role, DatabaseURL: u.String(), BaseURL: testBase, MaxConns: 8}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	cfg := Config{TenantID: role, DatabaseURL: u.String(), BaseURL: testBase, MaxConns: 8}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	w, err := Open(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.NoError(tb, err)
 	tb.Cleanup(w.Close)
 	return w, admin

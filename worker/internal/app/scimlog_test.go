@@ -103,14 +103,17 @@ func TestSCIMLog_Filters(t *testing.T) {
 }
 
 func TestSCIMLog_RetentionDropsOldPartitions(t *testing.T) {
-	w := newTestWorker(t)
+	// A fixed clock: with the wall clock, "old plus an hour" crossed into
+	// the next day's partition between 23:00 and 24:00 UTC.
+	now := time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC)
+	w, _ := newTestWorkerWithAdmin(t, func(c *Config) { c.Options.Now = func() time.Time { return now } })
 	ctx := context.Background()
 	<-w.maintained
-	old := time.Now().UTC().AddDate(0, 0, -40)
+	old := now.AddDate(0, 0, -40)
 	require.NoError(t, w.bound.Load().admin.MaintainAt(ctx, old))
 	_, err := w.pool.Load().Exec(ctx, `INSERT INTO scim_requests (at, request_id, method, path, status, latency_us) VALUES
-		($1, 'old', 'GET', '/Users', 200, 1), ($2, 'very-old-default', 'GET', '/Users', 200, 1), (now(), 'new', 'GET', '/Users', 200, 1)`,
-		old.Add(time.Hour), old.AddDate(0, 0, -30))
+		($1, 'old', 'GET', '/Users', 200, 1), ($2, 'very-old-default', 'GET', '/Users', 200, 1), ($3, 'new', 'GET', '/Users', 200, 1)`,
+		old.Add(time.Hour), old.AddDate(0, 0, -30), now)
 	require.NoError(t, err)
 	var partition string
 	require.NoError(t, w.pool.Load().QueryRow(ctx, `SELECT tableoid::regclass::text FROM scim_requests WHERE request_id = 'old'`).Scan(&partition))
