@@ -64,7 +64,14 @@ func Serve(impl Worker) {
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: Handshake,
 		Plugins:         map[string]plugin.Plugin{PluginName: &GRPCPlugin{Impl: impl}},
-		GRPCServer:      plugin.DefaultGRPCServer,
+		GRPCServer:      newServer,
 		Logger:          hclog.New(&hclog.LoggerOptions{Name: "worker", Level: hclog.Warn, Output: os.Stderr, JSONFormat: true}),
 	})
+}
+
+// newServer is go-plugin's gRPC server with calls served on a few
+// long-lived goroutines rather than a new one each, whose stack would
+// grow again on every call.
+func newServer(opts []grpc.ServerOption) *grpc.Server {
+	return grpc.NewServer(append(opts, grpc.NumStreamWorkers(4))...)
 }
