@@ -26,7 +26,7 @@ func TestFromEnv_Defaults(t *testing.T) {
 	require.Equal(t, 2*time.Minute, c.WorkerIdleTimeout)
 	require.Equal(t, 10*time.Minute, c.CredentialsStaleMax)
 	require.Equal(t, 10*time.Second, c.UnknownTenantTTL)
-	require.Equal(t, Ingress{MaxConns: 4096, MaxConnsPerClient: 256, MaxInflightBodyBytes: 64 << 20,
+	require.Equal(t, Ingress{MaxConns: 4096, MaxConnsPerClient: 4096, MaxInflightBodyBytes: 64 << 20,
 		ReadTimeout: 15 * time.Second, AuthFailureRate: 5, AuthFailureBurst: 100}, c.Ingress)
 }
 
