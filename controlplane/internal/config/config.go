@@ -147,7 +147,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	parse("SCIMPLANE_REQUEST_TIMEOUT", "30s", durationVar(&c.RequestTimeout))
 	parse("SCIMPLANE_WORKER_IDLE_TIMEOUT", "2m", durationVar(&c.WorkerIdleTimeout))
 	parse("SCIMPLANE_MAX_WORKERS", "500", intVar(&c.MaxWorkers))
-	parse("SCIMPLANE_WORKER_SPARES", "16", intVar(&c.WorkerSpares))
+	parse("SCIMPLANE_WORKER_SPARES", "32", intVar(&c.WorkerSpares))
 	parse("SCIMPLANE_DB_CONNECTIONS", "0", intVar(&c.DBConnections))
 	parse("SCIMPLANE_WORKER_CONNS", "4", intVar(&c.WorkerConns))
 	parse("SCIMPLANE_CREDENTIALS_TTL", "5s", durationVar(&c.CredentialsTTL))
