@@ -136,7 +136,7 @@ type rowWriter interface {
 type ndjsonRows struct{ enc *json.Encoder }
 
 func (r ndjsonRows) write(e *scimworker.LogEntry) error { return r.enc.Encode(e) }
-func (ndjsonRows) flush() error                        { return nil }
+func (ndjsonRows) flush() error                         { return nil }
 
 type csvRows struct{ w *csv.Writer }
 
