@@ -22,6 +22,11 @@ func (s *server) decode(c *fiber.Ctx, v any) error {
 	return nil
 }
 
+// me describes the calling key: its id, role and tenant scope.
+func (s *server) me(c *fiber.Ctx) error {
+	return c.JSON(principal(c))
+}
+
 func (s *server) createTenant(c *fiber.Ctx) error {
 	var in struct {
 		Name string `json:"name"`
