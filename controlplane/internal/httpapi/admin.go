@@ -8,6 +8,18 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/scimplane/scimplane/controlplane/internal/tenant"
+	"github.com/scimplane/scimplane/controlplane/internal/workerpool"
+)
+
+// The admin API's list answers, which the console decodes too.
+type (
+	TenantList    struct{ Tenants []tenant.TenantView `json:"tenants"` }
+	TokenList     struct{ Tokens []tenant.Token `json:"tokens"` }
+	APIKeyList    struct{ APIKeys []tenant.APIKey `json:"api_keys"` }
+	AuditList     struct{ Entries []tenant.AuditEntry `json:"entries"` }
+	RejectionList struct{ Rejections []tenant.Rejection `json:"rejections"` }
+	PolicyList    struct{ Versions []tenant.PolicyVersion `json:"versions"` }
+	WorkerList    struct{ Workers []workerpool.Info `json:"workers"` }
 )
 
 // decode reads an optional JSON body into v.
@@ -46,7 +58,7 @@ func (s *server) listTenants(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"tenants": ts})
+	return c.JSON(TenantList{ts})
 }
 
 func (s *server) getTenant(c *fiber.Ctx) error {
@@ -92,7 +104,7 @@ func (s *server) listTokens(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"tokens": ts})
+	return c.JSON(TokenList{ts})
 }
 
 func (s *server) revokeToken(c *fiber.Ctx) error {
@@ -119,7 +131,7 @@ func (s *server) listAPIKeys(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"api_keys": ks})
+	return c.JSON(APIKeyList{ks})
 }
 
 func (s *server) revokeAPIKey(c *fiber.Ctx) error {
@@ -135,7 +147,7 @@ func (s *server) listAudit(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"entries": es})
+	return c.JSON(AuditList{es})
 }
 
 func (s *server) listRejections(c *fiber.Ctx) error {
@@ -144,14 +156,14 @@ func (s *server) listRejections(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"rejections": rs})
+	return c.JSON(RejectionList{rs})
 }
 
 func (s *server) listWorkers(c *fiber.Ctx) error {
 	if principal(c).Role != tenant.RoleOperator {
 		return tenant.ErrForbidden
 	}
-	return c.JSON(fiber.Map{"workers": s.Running()})
+	return c.JSON(WorkerList{s.Running()})
 }
 
 // endConsoleSession signs out the console session the request names (its

@@ -18,6 +18,7 @@ import (
 	"github.com/scimplane/scimplane/controlplane/internal/config"
 	"github.com/scimplane/scimplane/controlplane/internal/ratelimit"
 	"github.com/scimplane/scimplane/controlplane/internal/tenant"
+	"github.com/scimplane/scimplane/controlplane/internal/workerpool"
 	"github.com/scimplane/scimplane/plugins/scimworker"
 )
 
@@ -42,7 +43,7 @@ type Params struct {
 	Tenants *tenant.Service
 	Workers Workers
 	// Running lists running workers for the admin API.
-	Running        func() any
+	Running        func() []workerpool.Info
 	Limiter        *ratelimit.Limiter
 	Rejections     Rejections
 	DB             Pinger

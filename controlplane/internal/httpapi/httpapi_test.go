@@ -28,6 +28,7 @@ import (
 	"github.com/scimplane/scimplane/controlplane/internal/rejectlog"
 	"github.com/scimplane/scimplane/controlplane/internal/store"
 	"github.com/scimplane/scimplane/controlplane/internal/tenant"
+	"github.com/scimplane/scimplane/controlplane/internal/workerpool"
 	"github.com/scimplane/scimplane/plugins/scimworker"
 	"github.com/scimplane/scimplane/tests/pgtest"
 )
@@ -253,7 +254,7 @@ func serve(t *testing.T, tp tenant.Params, in config.Ingress) *fixture {
 	app := httpapi.New(httpapi.Params{
 		Tenants:        svc,
 		Workers:        workers,
-		Running:        func() any { return nil },
+		Running:        func() []workerpool.Info { return nil },
 		Limiter:        ratelimit.New(1000, 1000, 0),
 		Rejections:     rejections,
 		DB:             st,

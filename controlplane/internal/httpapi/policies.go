@@ -14,7 +14,7 @@ func (s *server) listPolicies(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"versions": vs})
+	return c.JSON(PolicyList{vs})
 }
 
 // version is the policy version in the path; one that is not a number is
