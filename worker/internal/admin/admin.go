@@ -72,13 +72,13 @@ func run[Rep any](ctx context.Context, a *Server, name string, op func(*Tenant) 
 	return out, nil
 }
 
-// page bounds a page size: 50 by default, at most max.
-func page(limit, max int) int {
+// page bounds a page size: 50 by default, at most most.
+func page(limit, most int) int {
 	switch {
 	case limit <= 0:
 		return 50
-	case limit > max:
-		return max
+	case limit > most:
+		return most
 	}
 	return limit
 }

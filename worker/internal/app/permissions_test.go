@@ -122,6 +122,18 @@ func TestPermissions_ActivateRollbackAndRejects(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"forms.view"}, userPermissions(t, w, u))
 
+	// Activating the version in force again (a retry) recomputes and
+	// changes nothing.
+	before, err := w.Changes(bg, &scimworker.ChangesRequest{Limit: 500})
+	require.NoError(t, err)
+	again, err := activate(t, w, 3, v1)
+	require.NoError(t, err)
+	require.Equal(t, 1, again.Users)
+	after, err := w.Changes(bg, &scimworker.ChangesRequest{Limit: 500})
+	require.NoError(t, err)
+	require.Equal(t, before.Changes, after.Changes)
+	require.Equal(t, []string{"forms.view"}, userPermissions(t, w, u))
+
 	broken := defaultBundle(t, "")
 	broken.Modules["permissions.rego"] += "\nthis is not rego\n"
 	_, err = activate(t, w, 4, broken)
