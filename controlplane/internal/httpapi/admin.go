@@ -13,13 +13,27 @@ import (
 
 // The admin API's list answers, which the console decodes too.
 type (
-	TenantList    struct{ Tenants []tenant.TenantView `json:"tenants"` }
-	TokenList     struct{ Tokens []tenant.Token `json:"tokens"` }
-	APIKeyList    struct{ APIKeys []tenant.APIKey `json:"api_keys"` }
-	AuditList     struct{ Entries []tenant.AuditEntry `json:"entries"` }
-	RejectionList struct{ Rejections []tenant.Rejection `json:"rejections"` }
-	PolicyList    struct{ Versions []tenant.PolicyVersion `json:"versions"` }
-	WorkerList    struct{ Workers []workerpool.Info `json:"workers"` }
+	TenantList struct {
+		Tenants []tenant.TenantView `json:"tenants"`
+	}
+	TokenList struct {
+		Tokens []tenant.Token `json:"tokens"`
+	}
+	APIKeyList struct {
+		APIKeys []tenant.APIKey `json:"api_keys"`
+	}
+	AuditList struct {
+		Entries []tenant.AuditEntry `json:"entries"`
+	}
+	RejectionList struct {
+		Rejections []tenant.Rejection `json:"rejections"`
+	}
+	PolicyList struct {
+		Versions []tenant.PolicyVersion `json:"versions"`
+	}
+	WorkerList struct {
+		Workers []workerpool.Info `json:"workers"`
+	}
 )
 
 // decode reads an optional JSON body into v.
