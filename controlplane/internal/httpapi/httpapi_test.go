@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -157,12 +158,37 @@ func (w *okWorkers) Stop(string)                        {}
 func (w *okWorkers) Warm(context.Context, string) error { return nil }
 
 // policyWorker serves the policy operations as a worker would, recording
-// them; the rest of the Worker is left nil.
+// them, and a log export paced by the test; the rest of the Worker is left
+// nil.
 type policyWorker struct {
 	scimworker.Worker
 	mu     sync.Mutex
 	ops    []string
 	active int64
+	// export paces ExportLog: it writes a line, then one more line for
+	// each value received, until the channel is closed.
+	export      chan struct{}
+	exportEnded chan error
+}
+
+func (w *policyWorker) ExportLog(ctx context.Context, req *scimworker.LogExportRequest, out io.Writer) (err error) {
+	defer func() { w.exportEnded <- err }()
+	if req.Status == "teapot" {
+		return scimworker.BadRequest("status is a code like 409 or a class like 4xx")
+	}
+	for i := 1; ; i++ {
+		if _, err := fmt.Fprintf(out, `{"id":%d}`+"\n", i); err != nil {
+			return err
+		}
+		select {
+		case _, more := <-w.export:
+			if !more {
+				return nil
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 func (w *policyWorker) record(op string) {

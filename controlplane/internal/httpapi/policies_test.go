@@ -1,17 +1,21 @@
 package httpapi_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/scimplane/scimplane/controlplane/internal/config"
 	"github.com/scimplane/scimplane/controlplane/internal/tenant"
+	"github.com/scimplane/scimplane/plugins/scimworker"
 )
 
 // send makes one admin API request with a JSON body (or none).
@@ -205,4 +209,66 @@ func TestMe(t *testing.T) {
 		})
 	}
 	require.Equal(t, http.StatusUnauthorized, f.send("GET", "/api/v1/me", "spk_nope", nil).status)
+}
+
+// The export reaches the client as the worker writes it, not once it is
+// whole; a refusal before any data is an error answer; a client that goes
+// away ends the worker's export.
+func TestLogs_ExportStreams(t *testing.T) {
+	f := serve(t, tenant.Params{}, config.Ingress{})
+	a := f.createTenant("A")
+	f.workers.policy.export = make(chan struct{})
+	f.workers.policy.exportEnded = make(chan error, 1)
+	ended := func() error {
+		select {
+		case err := <-f.workers.policy.exportEnded:
+			return err
+		case <-time.After(time.Minute):
+			t.Fatal("the worker's export did not end")
+			return nil
+		}
+	}
+
+	bad := f.send("GET", "/api/v1/tenants/"+a.ID+"/logs?format=ndjson&status=teapot", operatorKey, nil)
+	require.Equal(t, http.StatusBadRequest, bad.status)
+	require.Equal(t, "status is a code like 409 or a class like 4xx", bad.body["error"])
+	require.Equal(t, scimworker.BadRequest("status is a code like 409 or a class like 4xx"), ended())
+
+	req, err := http.NewRequest("GET", f.base+"/api/v1/tenants/"+a.ID+"/logs?format=ndjson", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+operatorKey)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, "application/x-ndjson", resp.Header.Get("Content-Type"))
+	lines := bufio.NewReader(resp.Body)
+	for i := 1; i <= 3; i++ {
+		line, err := lines.ReadString('\n')
+		require.NoError(t, err)
+		require.Equal(t, `{"id":`+strconv.Itoa(i)+"}\n", line, "line %d arrives while the export runs", i)
+		f.workers.policy.export <- struct{}{}
+	}
+	require.NoError(t, resp.Body.Close())
+	// The worker keeps writing, as a real export does, until writing fails.
+	timeout := time.After(time.Minute)
+	for gone := false; !gone; {
+		select {
+		case f.workers.policy.export <- struct{}{}:
+		case err := <-f.workers.policy.exportEnded:
+			require.Error(t, err, "the client left: the export ends with an error")
+			gone = true
+		case <-timeout:
+			t.Fatal("the worker's export did not end")
+		}
+	}
+
+	// A whole export, to its end.
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	close(f.workers.policy.export)
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, "{\"id\":1}\n", string(body))
+	require.NoError(t, ended())
 }
