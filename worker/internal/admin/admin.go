@@ -21,6 +21,7 @@ import (
 // Tenant is what the admin operations use of the tenant a worker is bound
 // to.
 type Tenant struct {
+	ID        string
 	Provision *provision.Service
 	Store     *store.Store
 	Policies  *policy.Lifecycle
@@ -46,7 +47,7 @@ func New(tenant func() (*Tenant, error), log *slog.Logger, now func() time.Time)
 
 // refusal turns err into what the caller may see: refusals pass, bad
 // arguments become 400, anything else is logged and answered 500.
-func (a *Server) refusal(ctx context.Context, op string, err error) error {
+func (a *Server) refusal(ctx context.Context, t *Tenant, op string, err error) error {
 	var refused *scimworker.Error
 	switch {
 	case errors.As(err, &refused):
@@ -54,7 +55,7 @@ func (a *Server) refusal(ctx context.Context, op string, err error) error {
 	case errors.Is(err, store.ErrBadArgument):
 		return scimworker.BadRequest(err.Error())
 	}
-	a.log.ErrorContext(ctx, "admin operation failed", "op", op, "request_id", scimworker.RequestID(ctx), "err", err)
+	a.log.ErrorContext(ctx, "admin operation failed", "tenant_id", t.ID, "op", op, "request_id", scimworker.RequestID(ctx), "err", err)
 	return &scimworker.Error{Status: 500, Message: "internal error"}
 }
 
@@ -67,7 +68,7 @@ func run[Rep any](ctx context.Context, a *Server, name string, op func(*Tenant) 
 	}
 	out, err := op(t)
 	if err != nil {
-		return nil, a.refusal(ctx, name, err)
+		return nil, a.refusal(ctx, t, name, err)
 	}
 	return out, nil
 }

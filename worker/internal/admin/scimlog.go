@@ -97,7 +97,7 @@ func (a *Server) ExportLog(ctx context.Context, req *scimworker.LogExportRequest
 	// the store refuses is refused whole.
 	entries, next, err := t.Store.QueryLog(ctx, f)
 	if err != nil {
-		return a.refusal(ctx, "export log", err)
+		return a.refusal(ctx, t, "export log", err)
 	}
 	var out rowWriter = ndjsonRows{json.NewEncoder(w)}
 	if req.Format == scimworker.FormatCSV {
@@ -122,7 +122,7 @@ func (a *Server) ExportLog(ctx context.Context, req *scimworker.LogExportRequest
 		}
 		f.After = next
 		if entries, next, err = t.Store.QueryLog(ctx, f); err != nil {
-			return a.refusal(ctx, "export log", err)
+			return a.refusal(ctx, t, "export log", err)
 		}
 	}
 }

@@ -141,7 +141,7 @@ func (w *Worker) Bind(ctx context.Context, b *scimworker.Binding) (*scimworker.B
 	t := &tenant{
 		id:    b.TenantID,
 		scim:  scimserver.New(svc, st, schemas, log, b.BaseURL, int(b.MaxBodyBytes)),
-		admin: &admin.Tenant{Provision: svc, Store: st, Policies: policies},
+		admin: &admin.Tenant{ID: b.TenantID, Provision: svc, Store: st, Policies: policies},
 	}
 	w.bound.Store(t)
 	w.lastUsed.Store(time.Now().UnixNano())
