@@ -138,6 +138,7 @@ func (s *Server) route(ctx context.Context, call *provision.Call, ex *scimworker
 	if err != nil {
 		return nil, err
 	}
+	call.Pre = provision.Preconditions{IfMatch: strings.TrimSpace(ex.IfMatch), IfNoneMatch: strings.TrimSpace(ex.IfNoneMatch)}
 	method := strings.ToUpper(ex.Method)
 	switch strings.ToLower(segs[0]) {
 	case "users":
@@ -160,8 +161,8 @@ func (s *Server) route(ctx context.Context, call *provision.Call, ex *scimworker
 // endpoints are the use cases of one resource type.
 type endpoints struct {
 	create  func(ctx context.Context, c *provision.Call, body []byte) (*provision.Result, error)
-	get     func(ctx context.Context, c *provision.Call, id string, p resource.Projection) (*provision.Result, error)
-	list    func(ctx context.Context, c *provision.Call, q provision.Query, p resource.Projection) (*provision.Result, error)
+	get     func(ctx context.Context, c *provision.Call, id string) (*provision.Result, error)
+	list    func(ctx context.Context, c *provision.Call, q provision.Query) (*provision.Result, error)
 	replace func(ctx context.Context, c *provision.Call, id string, body []byte) (*provision.Result, error)
 	patch   func(ctx context.Context, c *provision.Call, id string, body []byte) (*provision.Result, error)
 	remove  func(ctx context.Context, c *provision.Call, id string) (*provision.Result, error)
@@ -170,7 +171,7 @@ type endpoints struct {
 func (s *Server) resource(ctx context.Context, call *provision.Call, method, id string, q query, body []byte, kind *resource.Kind, o endpoints) (*provision.Result, error) {
 	call.Entry.ResourceType = kind.Name
 	call.Entry.ResourceID = id
-	proj := resource.ParseProjection(q.get("attributes"), q.get("excludedAttributes"))
+	call.Projection = resource.ParseProjection(q.get("attributes"), q.get("excludedAttributes"))
 	switch {
 	case method == http.MethodGet && id == "":
 		lq, err := listQuery(kind, q)
@@ -178,9 +179,9 @@ func (s *Server) resource(ctx context.Context, call *provision.Call, method, id 
 			return nil, err
 		}
 		call.Entry.Filter = q.get("filter")
-		return o.list(ctx, call, lq, proj)
+		return o.list(ctx, call, lq)
 	case method == http.MethodGet:
-		return o.get(ctx, call, id, proj)
+		return o.get(ctx, call, id)
 	case method == http.MethodPost && id == "":
 		return o.create(ctx, call, body)
 	case method == http.MethodPut && id != "":

@@ -296,7 +296,12 @@ func (s *Store) list(ctx context.Context, table string, q provision.Query, scan 
 	return total, nil
 }
 
-// Members returns the members of each group, with their display names.
+// groupMembersSQL reads one group's members as Members does.
+const groupMembersSQL = `SELECT m.user_id, coalesce(u.display_name, '')
+	FROM members m JOIN users u ON u.id = m.user_id WHERE m.group_id = $1 ORDER BY u.seq`
+
+// Members returns the members of each group, with their display names, in
+// creation order of the users.
 func (s *Store) Members(ctx context.Context, groupIDs []string) (map[string][]resource.Member, error) {
 	rows, err := s.pool.Query(ctx, `SELECT m.group_id, m.user_id, coalesce(u.display_name, '')
 		FROM members m JOIN users u ON u.id = m.user_id WHERE m.group_id = ANY($1) ORDER BY m.group_id, u.seq`, groupIDs)
