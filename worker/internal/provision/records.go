@@ -33,9 +33,18 @@ type GroupRecord struct {
 	Doc resource.Doc
 }
 
-// Query selects a page of a list request. Start is 1-based.
+// Resource is a user or a group of a query over both.
+type Resource struct {
+	Group bool
+	resource.Meta
+	Doc resource.Doc
+}
+
+// Query selects a page of a list request. Start is 1-based. Without
+// Sort, resources come in creation order.
 type Query struct {
 	Filter resource.Filter
+	Sort   *resource.Sort
 	Start  int
 	Count  int
 }
@@ -72,6 +81,9 @@ type Store interface {
 	ListUsers(ctx context.Context, q Query) ([]*UserRecord, int, error)
 	GetGroup(ctx context.Context, id string) (*GroupRecord, error)
 	ListGroups(ctx context.Context, q Query) ([]*GroupRecord, int, error)
+	// ListSorted merges users and groups in the order of the sort both
+	// queries carry (at least one of them); the users query gives the page.
+	ListSorted(ctx context.Context, users, groups Query) ([]Resource, int, error)
 	Members(ctx context.Context, groupIDs []string) (map[string][]resource.Member, error)
 	Log(ctx context.Context, e *LogEntry) error
 }
