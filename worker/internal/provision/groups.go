@@ -350,7 +350,7 @@ func (s *Service) commitGroupPatch(ctx context.Context, tx Tx, c *Call, g *Group
 		}
 		summary += " (" + itoa(added) + " added, " + itoa(len(changes)-added) + " removed)"
 	}
-	res := s.groupResult(c, 204, g, nil)
+	res := &Result{Status: 204, ETag: g.ETag()}
 	if withBody {
 		res = s.groupResult(c, 200, g, s.renderGroup(c, g, members))
 	}

@@ -191,7 +191,7 @@ func (s *Server) resource(ctx context.Context, call *provision.Call, method, id 
 		method = http.MethodGet
 	}
 	call.Entry.ResourceID = id
-	call.Projection = resource.ParseProjection(q.get("attributes"), q.get("excludedAttributes"))
+	call.Projection = resource.ParseProjection(q.get("attributes"), q.get("excludedattributes"))
 	switch {
 	case method == http.MethodGet && id == "":
 		lq, err := listQuery(kind, q)
@@ -227,7 +227,7 @@ func listQuery(kind *resource.Kind, q query) (provision.Query, error) {
 	if err != nil {
 		return lq, err
 	}
-	if lq.Sort, err = kind.ParseSort(q.get("sortBy"), q.get("sortOrder")); err != nil {
+	if lq.Sort, err = kind.ParseSort(q.get("sortby"), q.get("sortorder")); err != nil {
 		return lq, err
 	}
 	if lq.Filter, err = kind.ParseFilter(q.get("filter")); err != nil {
@@ -240,7 +240,7 @@ func listQuery(kind *resource.Kind, q query) (provision.Query, error) {
 // is 1, below 0 is 0; above resource.MaxResults is resource.MaxResults).
 func pageQuery(q query) (provision.Query, error) {
 	lq := provision.Query{Start: 1, Count: DefaultCount}
-	if v := q.get("startIndex"); v != "" {
+	if v := q.get("startindex"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
 			return lq, scim.NewError(400, scim.TypeInvalidValue, "startIndex must be an integer")
@@ -274,7 +274,7 @@ func (s *Server) root(ctx context.Context, call *provision.Call, method string, 
 			return nil, err
 		}
 	}
-	call.Projection = resource.ParseProjection(q.get("attributes"), q.get("excludedAttributes"))
+	call.Projection = resource.ParseProjection(q.get("attributes"), q.get("excludedattributes"))
 	call.Entry.Filter = q.get("filter")
 	users, err := pageQuery(q)
 	if err != nil {
@@ -287,8 +287,8 @@ func (s *Server) root(ctx context.Context, call *provision.Call, method string, 
 	}
 	users.Filter, groups.Filter = filters[0], filters[1]
 	var userErr, groupErr error
-	users.Sort, userErr = s.svc.UserKind().ParseSort(q.get("sortBy"), q.get("sortOrder"))
-	groups.Sort, groupErr = s.svc.GroupKind().ParseSort(q.get("sortBy"), q.get("sortOrder"))
+	users.Sort, userErr = s.svc.UserKind().ParseSort(q.get("sortby"), q.get("sortorder"))
+	groups.Sort, groupErr = s.svc.GroupKind().ParseSort(q.get("sortby"), q.get("sortorder"))
 	if userErr != nil && groupErr != nil {
 		return nil, userErr
 	}
@@ -319,9 +319,12 @@ func (s *Server) discoveryList(method, id string, docs []map[string]any) (*provi
 	return nil, scim.NewError(404, "", id+" not found")
 }
 
-// query holds query parameters with case-insensitive names.
+// query holds query parameters with case-insensitive names, kept in lower
+// case.
 type query map[string]string
 
+// get reads a parameter; callers pass lower-case names, which skips the
+// copy strings.ToLower makes of any other.
 func (q query) get(name string) string { return q[strings.ToLower(name)] }
 
 func parseQuery(raw string) (query, error) {

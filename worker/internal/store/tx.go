@@ -210,11 +210,14 @@ func (t *Tx) ChangeMembers(ctx context.Context, groupID string, ops []resource.M
 	if err != nil {
 		return nil, nil, err
 	}
-	members := t.queueMembers(groupID, list)
+	var members *[]resource.Member
+	if list {
+		members = t.queueMembers(groupID)
+	}
 	if err := t.flush(ctx, "change members"); err != nil {
 		return nil, nil, err
 	}
-	return *changes, *members, nil
+	return *changes, deref(members), nil
 }
 
 // LockGroupAndChangeMembers locks a group and applies membership changes
@@ -225,30 +228,29 @@ func (t *Tx) LockGroupAndChangeMembers(ctx context.Context, groupID string, ops 
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	members := t.queueMembers(groupID, list)
+	var members *[]resource.Member
+	if list {
+		members = t.queueMembers(groupID)
+	}
 	if err := t.flush(ctx, "change members"); err != nil {
 		return nil, nil, nil, err
 	}
-	return g, *changes, *members, nil
+	return g, *changes, deref(members), nil
 }
 
 // Members reads a group's members.
 func (t *Tx) Members(ctx context.Context, groupID string) ([]resource.Member, error) {
-	members := t.queueMembers(groupID, true)
+	members := t.queueMembers(groupID)
 	if err := t.flush(ctx, "list members"); err != nil {
 		return nil, err
 	}
 	return *members, nil
 }
 
-// queueMembers queues the read of a group's members if list is set; the
-// result is filled in when the batch is sent (nil if not listed).
-func (t *Tx) queueMembers(groupID string, list bool) *[]resource.Member {
-	out := new([]resource.Member)
-	if !list {
-		return out
-	}
-	*out = []resource.Member{}
+// queueMembers queues the read of a group's members; the result is filled
+// in when the batch is sent.
+func (t *Tx) queueMembers(groupID string) *[]resource.Member {
+	out := &[]resource.Member{}
 	t.batch.Queue(groupMembersSQL, groupID).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var m resource.Member
@@ -260,6 +262,13 @@ func (t *Tx) queueMembers(groupID string, list bool) *[]resource.Member {
 		return rows.Err()
 	})
 	return out
+}
+
+func deref(members *[]resource.Member) []resource.Member {
+	if members == nil {
+		return nil
+	}
+	return *members
 }
 
 // TouchGroupsOf gives userID's groups a new version, locking them in id
