@@ -83,7 +83,7 @@ type Store interface {
 	ListGroups(ctx context.Context, q Query) ([]*GroupRecord, int, error)
 	// ListSorted merges users and groups in the order of the sort both
 	// queries carry (at least one of them); the users query gives the page.
-	ListSorted(ctx context.Context, users, groups Query) ([]Resource, int, error)
+	ListSorted(ctx context.Context, users, groups Query) ([]*Resource, int, error)
 	Members(ctx context.Context, groupIDs []string) (map[string][]resource.Member, error)
 	Log(ctx context.Context, e *LogEntry) error
 }

@@ -15,7 +15,7 @@ import (
 // sort key, users before groups on equal keys; such a query reads at most
 // the store's bound of matching resources (else 400 tooMany).
 func (s *Service) Search(ctx context.Context, c *Call, users, groups Query) (*Result, error) {
-	var found []Resource
+	var found []*Resource
 	var total int
 	if users.Sort != nil || groups.Sort != nil {
 		var err error
@@ -35,10 +35,10 @@ func (s *Service) Search(ctx context.Context, c *Call, users, groups Query) (*Re
 			return nil, err
 		}
 		for _, u := range us {
-			found = append(found, Resource{Meta: u.Meta, Doc: u.Doc})
+			found = append(found, &Resource{Meta: u.Meta, Doc: u.Doc})
 		}
 		for _, g := range gs {
-			found = append(found, Resource{Group: true, Meta: g.Meta, Doc: g.Doc})
+			found = append(found, &Resource{Group: true, Meta: g.Meta, Doc: g.Doc})
 		}
 		total = ut + gt
 	}

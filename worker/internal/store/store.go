@@ -228,8 +228,10 @@ func (s *Store) GetGroup(ctx context.Context, id string) (*provision.GroupRecord
 // ListUsers returns a page of users matching q and the total match count.
 func (s *Store) ListUsers(ctx context.Context, q provision.Query) ([]*provision.UserRecord, int, error) {
 	var out []*provision.UserRecord
-	total, err := s.list(ctx, "users", q, func(_ int, m resource.Meta, doc resource.Doc) {
-		out = append(out, &provision.UserRecord{Meta: m, Doc: doc})
+	total, err := s.list(ctx, "users", q, func(int) (*resource.Meta, *resource.Doc) {
+		u := &provision.UserRecord{}
+		out = append(out, u)
+		return &u.Meta, &u.Doc
 	})
 	return out, total, err
 }
@@ -237,8 +239,10 @@ func (s *Store) ListUsers(ctx context.Context, q provision.Query) ([]*provision.
 // ListGroups returns a page of groups matching q and the total match count.
 func (s *Store) ListGroups(ctx context.Context, q provision.Query) ([]*provision.GroupRecord, int, error) {
 	var out []*provision.GroupRecord
-	total, err := s.list(ctx, "groups", q, func(_ int, m resource.Meta, doc resource.Doc) {
-		out = append(out, &provision.GroupRecord{Meta: m, Doc: doc})
+	total, err := s.list(ctx, "groups", q, func(int) (*resource.Meta, *resource.Doc) {
+		g := &provision.GroupRecord{}
+		out = append(out, g)
+		return &g.Meta, &g.Doc
 	})
 	return out, total, err
 }
@@ -246,7 +250,7 @@ func (s *Store) ListGroups(ctx context.Context, q provision.Query) ([]*provision
 // ListSorted returns a page of users and groups matching their queries,
 // merged in the order of the sort both carry (a sorted query over the
 // server root). Start and Count are the users query's.
-func (s *Store) ListSorted(ctx context.Context, users, groups provision.Query) ([]provision.Resource, int, error) {
+func (s *Store) ListSorted(ctx context.Context, users, groups provision.Query) ([]*provision.Resource, int, error) {
 	b := &sqlBuilder{}
 	var sources []source
 	for _, q := range []struct {
@@ -271,11 +275,13 @@ func (s *Store) ListSorted(ctx context.Context, users, groups provision.Query) (
 	if sort == nil {
 		sort = groups.Sort
 	}
-	var out []provision.Resource
+	var out []*provision.Resource
 	q := users
 	q.Sort = sort
-	total, err := s.listSorted(ctx, sources, b.args, q, func(src int, m resource.Meta, doc resource.Doc) {
-		out = append(out, provision.Resource{Group: src == 1, Meta: m, Doc: doc})
+	total, err := s.listSorted(ctx, sources, b.args, q, func(src int) (*resource.Meta, *resource.Doc) {
+		r := &provision.Resource{Group: src == 1}
+		out = append(out, r)
+		return &r.Meta, &r.Doc
 	})
 	return out, total, err
 }
@@ -284,7 +290,10 @@ func (s *Store) ListSorted(ctx context.Context, users, groups provision.Query) (
 // neither skip nor repeat, or in the order q.Sort asks. The count query is
 // skipped when the first page already holds every match, the common case
 // for Entra's lookups.
-func (s *Store) list(ctx context.Context, table string, q provision.Query, add func(src int, m resource.Meta, doc resource.Doc)) (int, error) {
+//
+// add gives, for each row, where to scan its metadata and document; src is
+// the row's source in listSorted (0 otherwise).
+func (s *Store) list(ctx context.Context, table string, q provision.Query, add func(src int) (*resource.Meta, *resource.Doc)) (int, error) {
 	b := &sqlBuilder{table: table}
 	where := "true"
 	if q.Filter != nil {
@@ -310,13 +319,11 @@ func (s *Store) list(ctx context.Context, table string, q provision.Query, add f
 			return 0, mapErr(err, "list "+table)
 		}
 		for rows.Next() {
-			var m resource.Meta
-			var doc resource.Doc
-			if err := rows.Scan(&m.ID, &doc, &m.Created, &m.LastModified, &m.Version); err != nil {
+			m, doc := add(0)
+			if err := rows.Scan(&m.ID, doc, &m.Created, &m.LastModified, &m.Version); err != nil {
 				rows.Close()
 				return 0, mapErr(err, "list "+table)
 			}
-			add(0, m, doc)
 			n++
 		}
 		if err := rows.Err(); err != nil {
@@ -369,7 +376,7 @@ func sortedSQL(sources []source, nargs int, sort *resource.Sort) (count, page st
 // matching rows from each: more than MaxSorted matches in all is 400
 // tooMany. The bounded count and the page go in one round trip. scan gets
 // the index of the row's source.
-func (s *Store) listSorted(ctx context.Context, sources []source, args []any, q provision.Query, add func(src int, m resource.Meta, doc resource.Doc)) (int, error) {
+func (s *Store) listSorted(ctx context.Context, sources []source, args []any, q provision.Query, add func(src int) (*resource.Meta, *resource.Doc)) (int, error) {
 	count, page := sortedSQL(sources, len(args), q.Sort)
 	args = append(args, MaxSorted+1)
 	batch := &pgx.Batch{}
@@ -386,7 +393,8 @@ func (s *Store) listSorted(ctx context.Context, sources []source, args []any, q 
 			if err := rows.Scan(&src, &m.ID, &doc, &m.Created, &m.LastModified, &m.Version); err != nil {
 				return err
 			}
-			add(src, m, doc)
+			pm, pd := add(src)
+			*pm, *pd = m, doc
 		}
 		return rows.Err()
 	})
