@@ -3,10 +3,10 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"net/url"
 	"slices"
 	"testing"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/scimplane/scimplane/tests/pgtest"
@@ -33,7 +33,12 @@ func planNodes(node map[string]any, visit func(node map[string]any, below []stri
 // bound (a Limit below every Sort).
 func TestSortPlans(t *testing.T) {
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, pgtest.NewDatabase(t))
+	u, err := url.Parse(pgtest.NewDatabase(t))
+	require.NoError(t, err)
+	password, _ := u.User.Password()
+	login := u.User.Username()
+	u.User = nil
+	pool, err := OpenPool(ctx, PoolParams{URL: u.String(), User: login, Password: password, MaxConns: 4, Permits: grantAll{}})
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	require.NoError(t, Migrate(ctx, pool, "tnt_test"))
@@ -120,3 +125,9 @@ func TestSortPlans(t *testing.T) {
 		}
 	}
 }
+
+// grantAll grants every connection.
+type grantAll struct{}
+
+func (grantAll) AcquireConn(context.Context, bool) error { return nil }
+func (grantAll) ReleaseConn(context.Context) error       { return nil }
