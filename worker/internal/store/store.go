@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/database"
 	"github.com/pressly/goose/v3/lock"
 
 	"github.com/scimplane/scimplane/plugins/scim"
@@ -48,14 +49,19 @@ func Migrate(ctx context.Context, pool *Pool, tenant string) error {
 	if err != nil {
 		return fmt.Errorf("migration lock: %w", err)
 	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithSessionLocker(locker), goose.WithDisableGlobalRegistry(true))
+	versions, err := database.NewStore(goose.DialectPostgres, versionTable)
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectCustom, db, sub, goose.WithStore(versionStore{versions}),
+		goose.WithSessionLocker(locker), goose.WithDisableGlobalRegistry(true))
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
 	sources := p.ListSources()
 	latest := sources[len(sources)-1].Version
 	var current int64
-	err = pool.QueryRow(ctx, `SELECT coalesce(max(version_id), 0) FROM goose_db_version WHERE is_applied`).Scan(&current)
+	err = pool.QueryRow(ctx, `SELECT coalesce(max(version_id), 0) FROM `+versionTable+` WHERE is_applied`).Scan(&current)
 	if err == nil && current == latest {
 		return nil
 	}
@@ -63,6 +69,20 @@ func Migrate(ctx context.Context, pool *Pool, tenant string) error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	return nil
+}
+
+const versionTable = "goose_db_version"
+
+// versionStore is goose's PostgreSQL store, except that it finds its table
+// without the catalogs (goose reads pg_tables), which workers may not read.
+type versionStore struct{ database.Store }
+
+var _ database.StoreExtender = versionStore{}
+
+func (versionStore) TableExists(ctx context.Context, db database.DBTxConn) (bool, error) {
+	var exists bool
+	err := db.QueryRowContext(ctx, `SELECT to_regclass(quote_ident(current_schema()) || '.`+versionTable+`') IS NOT NULL`).Scan(&exists)
+	return exists, err
 }
 
 // Store implements provision.Store on a pool pinned to one tenant schema.

@@ -39,32 +39,38 @@ $$;
 -- - CONNECT and TEMPORARY on template1 and postgres, the databases every
 --   cluster has, from PUBLIC: a worker's login role could otherwise
 --   connect there and read the cluster-wide catalogs (roles, databases,
---   sessions) that are not restricted in them. Other databases of a shared
---   cluster are the operator's: see docs/security-operations.md.
+--   sessions) that are not restricted in them; pg_monitor keeps CONNECT on
+--   postgres. Other databases of a shared cluster are the operator's: see
+--   docs/security-operations.md.
 -- +goose StatementBegin
 CREATE FUNCTION control.restrict_public() RETURNS SETOF text
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	rel regclass;
-	db  name;
+	rels text;
+	db   name;
 BEGIN
-	FOR rel IN SELECT c.oid::regclass FROM pg_class c
+	-- One statement for all: one per relation costs several times as long.
+	SELECT string_agg(c.oid::regclass::text, ', ' ORDER BY c.oid) INTO rels FROM pg_class c
 		WHERE c.relnamespace IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
 		  AND c.relkind IN ('r', 'v', 'm', 'p', 'f')
-		  AND has_table_privilege('public', c.oid, 'SELECT')
-		ORDER BY 1 LOOP
-		EXECUTE format('REVOKE SELECT ON %s FROM PUBLIC', rel);
-		EXECUTE format('GRANT SELECT ON %s TO pg_monitor', rel);
-		RETURN NEXT 'revoked SELECT on ' || rel::text || ' from PUBLIC';
-	END LOOP;
+		  AND has_table_privilege('public', c.oid, 'SELECT');
+	IF rels IS NOT NULL THEN
+		EXECUTE 'REVOKE SELECT ON ' || rels || ' FROM PUBLIC';
+		EXECUTE 'GRANT SELECT ON ' || rels || ' TO pg_monitor';
+		RETURN NEXT 'revoked SELECT from PUBLIC on ' || rels;
+	END IF;
 	FOR db IN SELECT datname FROM pg_database
 		WHERE datname IN ('template1', 'postgres') AND datname <> current_database()
 		  AND (has_database_privilege('public', oid, 'CONNECT') OR has_database_privilege('public', oid, 'TEMPORARY'))
 		ORDER BY 1 LOOP
 		BEGIN
 			EXECUTE format('REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC', db);
+			IF db = 'postgres' THEN
+				-- Where monitoring agents usually connect.
+				EXECUTE 'GRANT CONNECT ON DATABASE postgres TO pg_monitor';
+			END IF;
 			RETURN NEXT 'revoked CONNECT on database ' || db || ' from PUBLIC';
 		EXCEPTION WHEN internal_error THEN
 			-- "tuple concurrently updated": another database of the
