@@ -46,6 +46,8 @@ func TestFromEnv_Invalid(t *testing.T) {
 		{name: "negative connection cap", env: map[string]string{"SCIMPLANE_MAX_CONNS_PER_CLIENT": "-1"}, want: "per client"},
 		{name: "sub-second read timeout", env: map[string]string{"SCIMPLANE_READ_TIMEOUT": "100ms"}, want: "read timeout"},
 		{name: "stale credentials past an hour", env: map[string]string{"SCIMPLANE_CREDENTIALS_STALE_MAX": "2h"}, want: "stale"},
+		{name: "worker user with a space", env: map[string]string{"SCIMPLANE_WORKER_USER": "no body"}, want: "worker user"},
+		{name: "worker user with half a uid:gid", env: map[string]string{"SCIMPLANE_WORKER_USER": "65534:"}, want: "worker user"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -42,8 +42,8 @@ func (s *Store) restrictPublic(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("restrict public privileges: %w", err)
 	}
-	if len(changed) > 0 {
-		log.InfoContext(ctx, "took privileges workers do not need from PUBLIC", "changes", len(changed), "first", changed[0])
+	for _, c := range changed {
+		log.InfoContext(ctx, "took a privilege workers must not have from PUBLIC", "change", c)
 	}
 	return nil
 }

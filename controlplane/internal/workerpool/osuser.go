@@ -20,7 +20,7 @@ const DefaultWorkerUser = "nobody"
 // name (its primary group) or "uid:gid"; empty means DefaultWorkerUser when
 // the control plane runs as root and the control plane's own user
 // otherwise. A nil credential means the control plane's own user. Workers
-// never run as root, and they get no supplementary groups.
+// never run as root or in its group, and get no supplementary groups.
 func WorkerCredential(spec string) (*syscall.Credential, error) {
 	euid, egid := os.Geteuid(), os.Getegid()
 	if spec == "" {
@@ -33,8 +33,8 @@ func WorkerCredential(spec string) (*syscall.Credential, error) {
 	if err != nil {
 		return nil, err
 	}
-	if uid == 0 {
-		return nil, fmt.Errorf("worker user %q is root: workers must run unprivileged", spec)
+	if uid == 0 || gid == 0 {
+		return nil, fmt.Errorf("worker user %q is root or in its group: workers must run unprivileged", spec)
 	}
 	if euid != 0 {
 		if uid == euid && gid == egid {

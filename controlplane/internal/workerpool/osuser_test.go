@@ -37,6 +37,7 @@ func TestWorkerCredential(t *testing.T) {
 		{name: "own user", spec: strconv.Itoa(os.Geteuid()) + ":" + strconv.Itoa(os.Getegid()), errAsRoot: "must run unprivileged"},
 		{name: "root", spec: "0:0", errAsRoot: "must run unprivileged", errAsUser: "must run unprivileged"},
 		{name: "root by name", spec: "root", errAsRoot: "must run unprivileged", errAsUser: "must run unprivileged"},
+		{name: "root's group", spec: "64999:0", errAsRoot: "must run unprivileged", errAsUser: "must run unprivileged"},
 		{name: "unknown name", spec: "no-such-user-here", errAsRoot: "unknown user", errAsUser: "unknown user"},
 		{name: "not numbers", spec: "a:b", errAsRoot: "uid:gid in numbers", errAsUser: "uid:gid in numbers"},
 		{name: "negative", spec: "-1:5", errAsRoot: "uid:gid in numbers", errAsUser: "uid:gid in numbers"},

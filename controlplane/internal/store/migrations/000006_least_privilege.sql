@@ -49,17 +49,18 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	rels text;
+	n    int;
 	db   name;
 BEGIN
 	-- One statement for all: one per relation costs several times as long.
-	SELECT string_agg(c.oid::regclass::text, ', ' ORDER BY c.oid) INTO rels FROM pg_class c
+	SELECT string_agg(c.oid::regclass::text, ', ' ORDER BY c.oid), count(*) INTO rels, n FROM pg_class c
 		WHERE c.relnamespace IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
 		  AND c.relkind IN ('r', 'v', 'm', 'p', 'f')
 		  AND has_table_privilege('public', c.oid, 'SELECT');
 	IF rels IS NOT NULL THEN
 		EXECUTE 'REVOKE SELECT ON ' || rels || ' FROM PUBLIC';
 		EXECUTE 'GRANT SELECT ON ' || rels || ' TO pg_monitor';
-		RETURN NEXT 'revoked SELECT from PUBLIC on ' || rels;
+		RETURN NEXT format('revoked SELECT on %s catalog relations from PUBLIC', n);
 	END IF;
 	FOR db IN SELECT datname FROM pg_database
 		WHERE datname IN ('template1', 'postgres') AND datname <> current_database()
