@@ -75,6 +75,11 @@ func Run(ctx context.Context, cfg Config) error {
 		log.InfoContext(ctx, "workers run as another OS user", "uid", workerUser.Uid, "gid", workerUser.Gid)
 	} else {
 		log.InfoContext(ctx, "workers run as this process's OS user: they are kept from its memory only by being non-dumpable (see SECURITY.md)", "uid", os.Geteuid())
+		if cfg.Secret == "" || cfg.DatabaseURL == "" {
+			// Files are another matter: the user's files are theirs too.
+			log.WarnContext(ctx, "workers share this OS user, so they could read the server secret in the data dir and the embedded database's files: "+
+				"set SCIMPLANE_SECRET and DATABASE_URL, or run as root to run workers as SCIMPLANE_WORKER_USER (see SECURITY.md)")
+		}
 	}
 	// The embedded PostgreSQL runs as another OS user and must traverse
 	// the data dir; its own files stay private.
