@@ -19,7 +19,9 @@ const restrictLockID = 0x73636d70_72737472 // "scmprstr"
 // start and leaves it to the operator (docs/security-operations.md).
 func (s *Store) restrictPublic(ctx context.Context, log *slog.Logger) error {
 	var super bool
-	if err := s.pool.QueryRow(ctx, `SELECT rolsuper FROM pg_roles WHERE rolname = current_user`).Scan(&super); err != nil {
+	// A setting, not the catalogs, which a role that is not a superuser
+	// may no longer read once an operator ran restrict_public.
+	if err := s.pool.QueryRow(ctx, `SELECT current_setting('is_superuser') = 'on'`).Scan(&super); err != nil {
 		return fmt.Errorf("read own role: %w", err)
 	}
 	if !super {

@@ -412,3 +412,65 @@ func TestStore_ConcurrentTenantCreation(t *testing.T) {
 		require.NoError(t, conn.Close(ctx))
 	}
 }
+
+// TestStore_MigrateAsARoleThatIsNotASuperuser: a managed PostgreSQL gives
+// the control plane a role with CREATEROLE that owns its database. It
+// migrates and provisions tenants, leaving the catalogs to the operator,
+// who runs restrict_public once as a superuser and grants the control
+// plane pg_monitor, so that it can still read them
+// (docs/security-operations.md): then they are closed to workers and the
+// control plane still migrates and provisions.
+func TestStore_MigrateAsARoleThatIsNotASuperuser(t *testing.T) {
+	ctx := context.Background()
+	dbURL := pgtest.NewDatabase(t)
+	admin, err := pgx.Connect(ctx, dbURL)
+	require.NoError(t, err)
+	defer admin.Close(ctx)
+	cp := "cp_" + tenantID()[4:]
+	for _, stmt := range []string{
+		"CREATE ROLE " + cp + " LOGIN CREATEROLE PASSWORD 'pw'",
+		"ALTER DATABASE " + pgx.Identifier{admin.Config().Database}.Sanitize() + " OWNER TO " + cp,
+	} {
+		_, err := admin.Exec(ctx, stmt)
+		require.NoError(t, err, stmt)
+	}
+	u, err := url.Parse(dbURL)
+	require.NoError(t, err)
+	u.User = url.UserPassword(cp, "pw")
+	pool, err := pgxpool.New(ctx, u.String())
+	require.NoError(t, err)
+	defer pool.Close()
+	s := store.New(pool)
+	require.NoError(t, s.Migrate(ctx, slog.New(slog.DiscardHandler)))
+	a := createTenant(t, s)
+	conn := connectAs(t, s, u.String(), a)
+	_, err = conn.Exec(ctx, "SELECT nspname FROM pg_namespace")
+	require.NoError(t, err, "not restricted: the role may not")
+
+	for _, stmt := range []string{"SELECT control.restrict_public()", "GRANT pg_monitor TO " + cp} {
+		_, err := admin.Exec(ctx, stmt)
+		require.NoError(t, err, stmt)
+	}
+	requireDenied(t, conn, "SELECT nspname FROM pg_namespace")
+	require.NoError(t, s.Migrate(ctx, slog.New(slog.DiscardHandler)))
+	b := createTenant(t, s)
+	connB := connectAs(t, s, u.String(), b)
+	_, err = connB.Exec(ctx, "CREATE TABLE users (id text)")
+	require.NoError(t, err)
+	requireDenied(t, connB, "SELECT nspname FROM pg_namespace")
+	require.NoError(t, s.TouchWorkerRoles(ctx, nil))
+
+	// Dropping a tenant's objects takes more than this role has (DROP
+	// OWNED BY needs membership in the tenant's role): clean up as the
+	// superuser.
+	superPool, err := pgxpool.New(ctx, dbURL)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		super := store.New(superPool)
+		for _, id := range []string{a, b} {
+			_ = super.DeleteTenant(context.Background(), id, tenant.AuditEntry{KeyID: "key_test", Action: "tenant.delete", TenantID: id})
+		}
+		_, _ = superPool.Exec(context.Background(), "DROP OWNED BY "+cp+" CASCADE")
+		superPool.Close()
+	})
+}
