@@ -5,7 +5,7 @@
 // encoding/json can emit: a nil slice is null, an omitempty field may be
 // absent) and described with their Go doc comments. make openapi writes it
 // to docs/openapi.json, which the control plane embeds and serves; a test
-// fails when that copy is stale, and apitest checks every answer the API
+// fails when that copy is stale, and tests/apitest checks every answer the API
 // tests receive against it.
 package apidoc
 

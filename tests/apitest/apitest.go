@@ -21,7 +21,6 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/legacy"
 
-	"github.com/scimplane/scimplane/controlplane/internal/httpapi"
 	"github.com/scimplane/scimplane/docs"
 )
 
@@ -52,7 +51,9 @@ func NewChecker(document []byte) (*Checker, error) {
 // 404 or 405.
 func (c *Checker) Check(req *http.Request, resp *http.Response, body []byte) error {
 	route, params, err := c.router.FindRoute(req)
-	if errors.Is(err, routers.ErrPathNotFound) || errors.Is(err, routers.ErrMethodNotAllowed) {
+	// The router answers copies of its sentinel errors.
+	var re *routers.RouteError
+	if errors.As(err, &re) && (re.Reason == routers.ErrPathNotFound.Error() || re.Reason == routers.ErrMethodNotAllowed.Error()) {
 		if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed {
 			return nil
 		}
@@ -83,6 +84,9 @@ func Client(t testing.TB) *http.Client {
 	return &http.Client{Transport: &transport{t: t, checker: c, base: http.DefaultTransport}}
 }
 
+// apiPrefix is where the admin API is mounted (httpapi.APIPrefix).
+const apiPrefix = "/api/v1/"
+
 type transport struct {
 	t       testing.TB
 	checker *Checker
@@ -96,7 +100,7 @@ var streams = map[string]bool{"application/x-ndjson": true, "text/csv": true}
 
 func (tr *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := tr.base.RoundTrip(req)
-	if err != nil || !strings.HasPrefix(req.URL.Path, httpapi.APIPrefix+"/") {
+	if err != nil || !strings.HasPrefix(req.URL.Path, apiPrefix) {
 		return resp, err
 	}
 	media, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
