@@ -84,3 +84,12 @@ chart: $(HELM)
 bench: build
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/scimbench ./cmd/scimbench
 	$(BIN)/scimbench -controlplane $(BIN)/controlplane -worker $(BIN)/worker $(BENCHFLAGS)
+
+# openapi writes the admin API's OpenAPI 3.1 document, docs/openapi.json,
+# from the route table (controlplane/internal/httpapi/routes.go) and the Go
+# types it names; the control plane serves that file at
+# /api/v1/openapi.json, and a test (./controlplane/internal/apidoc) fails
+# when it is stale.
+.PHONY: openapi
+openapi:
+	$(GO) run ./controlplane/cmd/openapi -o docs/openapi.json

@@ -29,6 +29,7 @@ import (
 	"github.com/scimplane/scimplane/controlplane/app"
 	"github.com/scimplane/scimplane/controlplane/internal/tenant"
 	"github.com/scimplane/scimplane/plugins/scimworker"
+	"github.com/scimplane/scimplane/tests/apitest"
 	"github.com/scimplane/scimplane/tests/pgtest"
 )
 
@@ -62,6 +63,8 @@ type env struct {
 	t    *testing.T
 	base string
 	db   string
+	// client checks every admin API answer against the OpenAPI document.
+	client *http.Client
 }
 
 // boot starts app.Run on a free port and a fresh database, with vars
@@ -94,7 +97,7 @@ func boot(t *testing.T, vars map[string]string) *env {
 		cancel()
 		require.NoError(t, <-done)
 	})
-	e := &env{t: t, base: "http://" + addr, db: db}
+	e := &env{t: t, base: "http://" + addr, db: db, client: apitest.Client(t)}
 	require.Eventually(t, func() bool {
 		select {
 		case err := <-done:
@@ -132,7 +135,7 @@ func (e *env) do(method, path, bearer string, body []byte) response {
 	if body != nil {
 		req.Header.Set("Content-Type", "application/scim+json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.client.Do(req)
 	require.NoError(e.t, err)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)

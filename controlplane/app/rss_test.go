@@ -17,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/scimplane/scimplane/tests/apitest"
 	"github.com/scimplane/scimplane/tests/pgtest"
 )
 
@@ -75,7 +76,7 @@ func TestRun_SlowBodyAttackRSS(t *testing.T) {
 	}, 30*time.Second, 50*time.Millisecond)
 	req, _ := http.NewRequest("POST", base+"/api/v1/tenants", bytes.NewReader([]byte(`{"name":"A"}`)))
 	req.Header.Set("Authorization", "Bearer "+operatorKey)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := apitest.Client(t).Do(req)
 	require.NoError(t, err)
 	var tn struct {
 		ID string `json:"id"`

@@ -2,13 +2,12 @@ package httpapi
 
 import (
 	"encoding/json"
-	"strconv"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/scimplane/scimplane/controlplane/internal/tenant"
 	"github.com/scimplane/scimplane/controlplane/internal/workerpool"
+	"github.com/scimplane/scimplane/docs"
 )
 
 // The admin API's list answers, which the console decodes too.
@@ -48,15 +47,21 @@ func (s *server) decode(c *fiber.Ctx, v any) error {
 	return nil
 }
 
+// query reads the query string into the fields of v tagged query.
+func query(c *fiber.Ctx, v any) error {
+	if err := c.QueryParser(v); err != nil {
+		return &httpError{code: fiber.StatusBadRequest, msg: "invalid query parameters", err: err}
+	}
+	return nil
+}
+
 // me describes the calling key: its id, role and tenant scope.
 func (s *server) me(c *fiber.Ctx) error {
 	return c.JSON(principal(c))
 }
 
 func (s *server) createTenant(c *fiber.Ctx) error {
-	var in struct {
-		Name string `json:"name"`
-	}
+	var in NewTenant
 	if err := s.decode(c, &in); err != nil {
 		return err
 	}
@@ -93,8 +98,12 @@ func (s *server) setEnabled(enabled bool) fiber.Handler {
 }
 
 func (s *server) deleteTenant(c *fiber.Ctx) error {
+	var q DeleteTenantQuery
+	if err := query(c, &q); err != nil {
+		return err
+	}
 	id := c.Params("id")
-	if err := s.Tenants.DeleteTenant(c.UserContext(), principal(c), id, c.Query("confirm")); err != nil {
+	if err := s.Tenants.DeleteTenant(c.UserContext(), principal(c), id, q.Confirm); err != nil {
 		return err
 	}
 	s.Limiter.Forget(id)
@@ -156,8 +165,11 @@ func (s *server) revokeAPIKey(c *fiber.Ctx) error {
 }
 
 func (s *server) listAudit(c *fiber.Ctx) error {
-	limit, _ := strconv.Atoi(c.Query("limit"))
-	es, err := s.Tenants.ListAudit(c.UserContext(), principal(c), c.Query("tenant_id"), limit)
+	var q AuditQuery
+	if err := query(c, &q); err != nil {
+		return err
+	}
+	es, err := s.Tenants.ListAudit(c.UserContext(), principal(c), q.TenantID, q.Limit)
 	if err != nil {
 		return err
 	}
@@ -165,8 +177,11 @@ func (s *server) listAudit(c *fiber.Ctx) error {
 }
 
 func (s *server) listRejections(c *fiber.Ctx) error {
-	limit, _ := strconv.Atoi(c.Query("limit"))
-	rs, err := s.Tenants.ListRejections(c.UserContext(), principal(c), c.Params("id"), limit)
+	var q LimitQuery
+	if err := query(c, &q); err != nil {
+		return err
+	}
+	rs, err := s.Tenants.ListRejections(c.UserContext(), principal(c), c.Params("id"), q.Limit)
 	if err != nil {
 		return err
 	}
@@ -183,9 +198,7 @@ func (s *server) listWorkers(c *fiber.Ctx) error {
 // endConsoleSession signs out the console session the request names (its
 // ConsoleSessionHeader): the console calls it on sign-out.
 func (s *server) endConsoleSession(c *fiber.Ctx) error {
-	var in struct {
-		ExpiresAt time.Time `json:"expires_at"`
-	}
+	var in ConsoleSignOut
 	if err := s.decode(c, &in); err != nil {
 		return err
 	}
@@ -193,4 +206,11 @@ func (s *server) endConsoleSession(c *fiber.Ctx) error {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// openAPI serves the API's OpenAPI document, without a key: it describes
+// the API, not any tenant.
+func (s *server) openAPI(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(docs.OpenAPI())
 }

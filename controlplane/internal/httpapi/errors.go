@@ -35,6 +35,18 @@ func (e *httpError) Error() string {
 
 func (e *httpError) Unwrap() error { return e.err }
 
+// ErrorBody is every admin API error answer.
+type ErrorBody struct {
+	// Error says what went wrong, in words safe to show.
+	Error string `json:"error"`
+	// RequestID identifies the request in the logs (X-Request-Id).
+	RequestID string `json:"request_id"`
+	// Problems are why a policy does not compile (422).
+	Problems []scimworker.PolicyProblem `json:"problems,omitempty"`
+	// Tests are a policy's test results when some fail (422).
+	Tests []scimworker.PolicyTest `json:"tests,omitempty"`
+}
+
 // toHTTPError maps domain errors to statuses.
 func toHTTPError(err error) *httpError {
 	var (
@@ -111,11 +123,9 @@ func (s *server) handleError(c *fiber.Ctx, err error) error {
 		c.Set(fiber.HeaderContentType, scim.MediaType)
 		return c.Send(scim.NewError(he.code, he.scimType, he.msg).Body())
 	}
+	body := ErrorBody{Error: he.msg, RequestID: requestID(c)}
 	if he.refused != nil {
-		return c.JSON(struct {
-			*scimworker.Error
-			RequestID string `json:"request_id"`
-		}{he.refused, requestID(c)})
+		body.Problems, body.Tests = he.refused.Problems, he.refused.Tests
 	}
-	return c.JSON(fiber.Map{"error": he.msg, "request_id": requestID(c)})
+	return c.JSON(body)
 }

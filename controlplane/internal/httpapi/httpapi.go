@@ -113,25 +113,18 @@ func New(p Params) *fiber.App {
 
 	app.All("/scim/:tenant/v2/*", s.scim)
 
-	api := app.Group("/api/v1", s.authenticateKey, workerRequestID)
-	api.Get("/me", s.me)
-	api.Post("/tenants", s.createTenant)
-	api.Get("/tenants", s.listTenants)
-	api.Get("/tenants/:id", s.getTenant)
-	api.Post("/tenants/:id/disable", s.setEnabled(false))
-	api.Post("/tenants/:id/enable", s.setEnabled(true))
-	api.Delete("/tenants/:id", s.deleteTenant)
-	api.Post("/tenants/:id/tokens", s.createToken)
-	api.Get("/tenants/:id/tokens", s.listTokens)
-	api.Get("/tenants/:id/rejections", s.listRejections)
-	s.mountTenantData(api)
-	api.Delete("/tenants/:id/tokens/:token", s.revokeToken)
-	api.Post("/api-keys", s.createAPIKey)
-	api.Get("/api-keys", s.listAPIKeys)
-	api.Delete("/api-keys/:id", s.revokeAPIKey)
-	api.Get("/audit", s.listAudit)
-	api.Get("/workers", s.listWorkers)
-	api.Delete("/console-session", s.endConsoleSession)
+	routes := Routes()
+	for _, r := range routes {
+		if r.Public {
+			app.Add(r.Method, APIPrefix+r.Path, r.serve(s))
+		}
+	}
+	api := app.Group(APIPrefix, s.authenticateKey, workerRequestID)
+	for _, r := range routes {
+		if !r.Public {
+			api.Add(r.Method, r.Path, r.serve(s))
+		}
+	}
 	return app
 }
 

@@ -31,6 +31,7 @@ import (
 	"github.com/scimplane/scimplane/controlplane/internal/tenant"
 	"github.com/scimplane/scimplane/controlplane/internal/workerpool"
 	"github.com/scimplane/scimplane/plugins/scimworker"
+	"github.com/scimplane/scimplane/tests/apitest"
 	"github.com/scimplane/scimplane/tests/pgtest"
 )
 
@@ -254,6 +255,8 @@ type fixture struct {
 	tenants *tenant.Service
 	proxy   *dbProxy
 	workers *okWorkers
+	// client checks every admin API answer against the OpenAPI document.
+	client *http.Client
 }
 
 // serve boots the HTTP API on a real store, reached through a dbProxy, and
@@ -294,7 +297,8 @@ func serve(t *testing.T, tp tenant.Params, in config.Ingress) *fixture {
 	require.NoError(t, err)
 	go func() { _ = app.Listener(httpapi.LimitListener(ln, in)) }()
 	t.Cleanup(func() { _ = app.ShutdownWithTimeout(5 * time.Second) })
-	return &fixture{t: t, base: "http://" + ln.Addr().String(), store: cs, tenants: svc, proxy: proxy, workers: workers}
+	return &fixture{t: t, base: "http://" + ln.Addr().String(), store: cs, tenants: svc, proxy: proxy, workers: workers,
+		client: apitest.Client(t)}
 }
 
 type answer struct {
@@ -310,7 +314,7 @@ func (f *fixture) get(path, bearer string) answer {
 	if bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := f.client.Do(req)
 	require.NoError(f.t, err)
 	defer resp.Body.Close()
 	a := answer{status: resp.StatusCode, header: resp.Header}

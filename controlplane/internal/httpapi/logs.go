@@ -33,8 +33,8 @@ func (s *server) logs(c *fiber.Ctx) error {
 // only cut the body short.
 func (s *server) exportLog(c *fiber.Ctx) error {
 	var q scimworker.LogExportRequest
-	if err := c.QueryParser(&q); err != nil {
-		return &httpError{code: fiber.StatusBadRequest, msg: "invalid query parameters", err: err}
+	if err := query(c, &q); err != nil {
+		return err
 	}
 	req := cloneExport(q) // used after the handler returns
 	tenantID, p := strings.Clone(c.Params("id")), principal(c)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/scimplane/scimplane/controlplane/internal/config"
 	"github.com/scimplane/scimplane/controlplane/internal/tenant"
+	"github.com/scimplane/scimplane/docs"
 	"github.com/scimplane/scimplane/plugins/scimworker"
 )
 
@@ -33,7 +34,7 @@ func (f *fixture) send(method, path, key string, body any) answer {
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := f.client.Do(req)
 	require.NoError(f.t, err)
 	defer resp.Body.Close()
 	a := answer{status: resp.StatusCode, header: resp.Header}
@@ -174,7 +175,7 @@ func activeVersions(t *testing.T, f *fixture, path string) []int64 {
 	req, err := http.NewRequest("GET", f.base+path, nil)
 	require.NoError(t, err)
 	req.Header.Set("Authorization", "Bearer "+operatorKey)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := f.client.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&list))
@@ -237,7 +238,7 @@ func TestLogs_ExportStreams(t *testing.T) {
 	req, err := http.NewRequest("GET", f.base+"/api/v1/tenants/"+a.ID+"/logs?format=ndjson", nil)
 	require.NoError(t, err)
 	req.Header.Set("Authorization", "Bearer "+operatorKey)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := f.client.Do(req)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Equal(t, "application/x-ndjson", resp.Header.Get("Content-Type"))
@@ -263,7 +264,7 @@ func TestLogs_ExportStreams(t *testing.T) {
 	}
 
 	// A whole export, to its end.
-	resp, err = http.DefaultClient.Do(req)
+	resp, err = f.client.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	close(f.workers.policy.export)
@@ -271,4 +272,17 @@ func TestLogs_ExportStreams(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "{\"id\":1}\n", string(body))
 	require.NoError(t, ended())
+}
+
+// The OpenAPI document is served without a key, as committed.
+func TestOpenAPI_ServedWithoutAKey(t *testing.T) {
+	f := serve(t, tenant.Params{}, config.Ingress{})
+	resp, err := f.client.Get(f.base + "/api/v1/openapi.json")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+	require.Equal(t, docs.OpenAPI(), body)
 }
