@@ -41,6 +41,10 @@ func TestMain(m *testing.M) {
 	if out, err := exec.Command("go", "build", "-o", workerBin, "github.com/scimplane/scimplane/worker").CombinedOutput(); err != nil {
 		panic(fmt.Sprintf("build worker: %v: %s", err, out))
 	}
+	// As root, workers run as nobody, who must be able to run it.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		panic(err)
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
