@@ -127,6 +127,7 @@ type Pool struct {
 	preparing int
 	failures  map[string]*failure
 	closed    bool
+	draining  bool
 
 	refill chan struct{}
 	stop   chan struct{}
@@ -295,6 +296,10 @@ func (p *Pool) acquire(ctx context.Context, tenantID string) (*worker, error) {
 		if p.closed {
 			p.mu.Unlock()
 			return nil, ErrClosed
+		}
+		if p.draining {
+			p.mu.Unlock()
+			return nil, &UnavailableError{TenantID: tenantID, RetryAfter: time.Second, Err: ErrDraining}
 		}
 		if w := p.bound[tenantID]; w != nil {
 			if !w.client.Exited() {
@@ -672,7 +677,7 @@ func (p *Pool) wantSpare() bool {
 }
 
 func (p *Pool) wantSpareLocked() bool {
-	return !p.closed && len(p.spares)+p.preparing < p.p.Spares && len(p.all)+p.preparing < p.p.MaxWorkers &&
+	return !p.closed && !p.draining && len(p.spares)+p.preparing < p.p.Spares && len(p.all)+p.preparing < p.p.MaxWorkers &&
 		p.budget.free() > p.preparing
 }
 
