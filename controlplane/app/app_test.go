@@ -55,6 +55,9 @@ type env struct {
 	t    *testing.T
 	base string
 	db   string
+	// stop ends Run's context and returns what Run returned; the test's
+	// cleanup calls it too.
+	stop func() error
 }
 
 // boot starts app.Run on a free port and a fresh database, with vars
@@ -73,6 +76,8 @@ func boot(t *testing.T, vars map[string]string) *env {
 		"SCIMPLANE_WORKER_BIN":    workerBin,
 		"SCIMPLANE_SECRET":        "test-secret-0123456789abcdef0123456789",
 		"PATH":                    os.Getenv("PATH"),
+		// No load balancer waits for /readyz here.
+		"SCIMPLANE_SHUTDOWN_DELAY": "0s",
 	}
 	for k, v := range vars {
 		all[k] = v
@@ -83,11 +88,12 @@ func boot(t *testing.T, vars map[string]string) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- app.Run(ctx, cfg) }()
-	t.Cleanup(func() {
+	stop := sync.OnceValue(func() error {
 		cancel()
-		require.NoError(t, <-done)
+		return <-done
 	})
-	e := &env{t: t, base: "http://" + addr, db: db}
+	t.Cleanup(func() { require.NoError(t, stop()) })
+	e := &env{t: t, base: "http://" + addr, db: db, stop: stop}
 	require.Eventually(t, func() bool {
 		select {
 		case err := <-done:

@@ -50,6 +50,11 @@ type Params struct {
 	Registry       *prometheus.Registry
 	MaxBodyBytes   int
 	RequestTimeout time.Duration
+	// Draining is closed when the replica starts draining: /readyz then
+	// answers 503, so that load balancers stop sending it requests, and
+	// every answer closes its connection, so that clients reconnect to
+	// another replica. Nil never drains.
+	Draining <-chan struct{}
 	// Ingress bounds connections (LimitListener), in-flight body bytes,
 	// read time and failed authentications per client. Zero fields take
 	// the defaults below.
@@ -135,10 +140,24 @@ func New(p Params) *fiber.App {
 }
 
 func (s *server) readyz(c *fiber.Ctx) error {
+	if s.draining() {
+		// Expected while the replica stops: answered here, not logged as
+		// a failure on every probe.
+		return c.Status(fiber.StatusServiceUnavailable).SendString("draining")
+	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
 	defer cancel()
 	if err := s.DB.Ping(ctx); err != nil {
 		return &httpError{code: fiber.StatusServiceUnavailable, msg: "database unreachable", err: err}
 	}
 	return c.SendString("ok")
+}
+
+func (s *server) draining() bool {
+	select {
+	case <-s.Draining:
+		return true
+	default:
+		return false
+	}
 }
