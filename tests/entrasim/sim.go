@@ -48,6 +48,9 @@ func New(c *Client, dir *Directory, d Dialect, concurrency int) *Sim {
 // UserID is the SCIM id the service issued for user i ("" if none).
 func (s *Sim) UserID(i int) string { return s.userIDs[i] }
 
+// GroupID is the SCIM id the service issued for group j ("" if none).
+func (s *Sim) GroupID(j int) string { return s.groupIDs[j] }
+
 func (s *Sim) do(ctx context.Context, r Request) (*Response, error) {
 	return s.Client.Do(ctx, r, s.Dialect == Flag)
 }
