@@ -57,6 +57,12 @@ func Run(ctx context.Context, cfg Config) error {
 	log := slog.Default()
 	// Last-resort sweep of every managed worker, after the pool's Close.
 	defer plugin.CleanupClients()
+	var drainBegan time.Time
+	defer func() {
+		if !drainBegan.IsZero() {
+			log.Info("stopped", "took", time.Since(drainBegan))
+		}
+	}()
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
@@ -194,9 +200,12 @@ func Run(ctx context.Context, cfg Config) error {
 	case <-ctx.Done():
 	}
 	close(draining)
+	drainBegan = time.Now()
 	drain(log, cfg, srv, workers)
-	// The deferred calls stop the workers (idle by now), write the refusal
-	// records still queued and close the database.
+	workers.Close()
+	log.Info("draining: workers stopped", "took", time.Since(drainBegan))
+	// The deferred calls write the refusal records still queued and close
+	// the database.
 	return nil
 }
 
