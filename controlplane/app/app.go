@@ -179,6 +179,7 @@ func Run(ctx context.Context, cfg Config) error {
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		RequestTimeout: cfg.RequestTimeout,
 		Draining:       draining,
+		Warming:        warming(workers),
 		Ingress:        cfg.Ingress,
 	})
 	// Answers given while the server shuts down close their connection.
@@ -207,6 +208,19 @@ func Run(ctx context.Context, cfg Config) error {
 	// The deferred calls write the refusal records still queued and close
 	// the database.
 	return nil
+}
+
+// maxWarmup bounds how long a new replica reports not ready while it
+// prepares its spare workers, should it never get them all (no permits
+// free, the database failing).
+const maxWarmup = 30 * time.Second
+
+// warming keeps a new replica out of its load balancer until it has its
+// spare workers: the tenants that move to it when it comes up then bind
+// prepared workers instead of each waiting for a process to start.
+func warming(workers *workerpool.Pool) func() bool {
+	started := time.Now()
+	return func() bool { return !workers.Prepared() && time.Since(started) < maxWarmup }
 }
 
 // drain takes the replica out of service within cfg.ShutdownGrace, the

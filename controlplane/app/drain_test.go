@@ -87,3 +87,19 @@ func TestRun_DrainFinishesRequestsInFlightThenRefusesConnections(t *testing.T) {
 		` WHERE user_name = 'drained@example.com'`).Scan(&n))
 	require.Equal(t, 1, n, "the create answered 201 during the drain is stored")
 }
+
+// A new replica reports not ready until its spare workers are prepared,
+// so that the tenants a load balancer moves to it bind prepared workers.
+func TestRun_NotReadyUntilSparesArePrepared(t *testing.T) {
+	e := boot(t, map[string]string{"SCIMPLANE_WORKER_SPARES": "3"})
+	require.Eventually(t, func() bool {
+		return e.do("GET", "/readyz", "", nil).status == http.StatusOK
+	}, 30*time.Second, 20*time.Millisecond)
+	var list struct {
+		Workers []workerInfo `json:"workers"`
+	}
+	e.do("GET", "/api/v1/workers", operatorKey, nil).json(t, &list)
+	require.Empty(t, list.Workers, "no tenant is bound yet")
+	body := string(e.do("GET", "/metrics", "", nil).body)
+	require.Contains(t, body, "scimplane_workers_prepared 3", "ready once the three spares are prepared")
+}

@@ -55,6 +55,9 @@ type Params struct {
 	// every answer closes its connection, so that clients reconnect to
 	// another replica. Nil never drains.
 	Draining <-chan struct{}
+	// Warming, if set, reports that the replica is not ready for traffic
+	// yet although it serves: /readyz answers 503 meanwhile.
+	Warming func() bool
 	// Ingress bounds connections (LimitListener), in-flight body bytes,
 	// read time and failed authentications per client. Zero fields take
 	// the defaults below.
@@ -72,6 +75,7 @@ type server struct {
 	metrics      *metrics
 	inflight     *semaphore.Weighted
 	authFailures *ratelimit.Failures
+	dbSeen       dbSeen
 }
 
 // New returns the fiber app serving every route. Serve it on a
@@ -137,27 +141,4 @@ func New(p Params) *fiber.App {
 	api.Get("/workers", s.listWorkers)
 	api.Delete("/console-session", s.endConsoleSession)
 	return app
-}
-
-func (s *server) readyz(c *fiber.Ctx) error {
-	if s.draining() {
-		// Expected while the replica stops: answered here, not logged as
-		// a failure on every probe.
-		return c.Status(fiber.StatusServiceUnavailable).SendString("draining")
-	}
-	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
-	defer cancel()
-	if err := s.DB.Ping(ctx); err != nil {
-		return &httpError{code: fiber.StatusServiceUnavailable, msg: "database unreachable", err: err}
-	}
-	return c.SendString("ok")
-}
-
-func (s *server) draining() bool {
-	select {
-	case <-s.Draining:
-		return true
-	default:
-		return false
-	}
 }

@@ -128,6 +128,10 @@ type Pool struct {
 	failures  map[string]*failure
 	closed    bool
 	draining  bool
+	// prepared is set once the pool first has every spare it wants, or
+	// as many as its limits allow (see Prepared).
+	prepared  atomic.Bool
+	createdAt time.Time
 
 	refill chan struct{}
 	stop   chan struct{}
@@ -212,6 +216,7 @@ func New(p Params) *Pool {
 		refill:   make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 	}
+	pool.createdAt = time.Now()
 	p.Metrics.budget(pool.budget)
 	pool.done.Add(3)
 	go pool.keepSpares()
@@ -666,6 +671,8 @@ func (p *Pool) keepSpares() {
 		wg.Wait()
 		if p.wantSpare() {
 			p.kickRefill()
+		} else {
+			p.markPrepared()
 		}
 	}
 }

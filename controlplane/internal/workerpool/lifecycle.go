@@ -39,3 +39,20 @@ func (p *Pool) Drain(ctx context.Context) error {
 		}
 	}
 }
+
+// Prepared reports whether the pool has had, at least once since it
+// started, every spare worker it keeps (or as many as its process and
+// connection limits allow). A replica that has just started is better
+// left out of a load balancer until then: the tenants that move to it
+// would each wait for a worker to start.
+func (p *Pool) Prepared() bool { return p.prepared.Load() }
+
+func (p *Pool) markPrepared() {
+	if p.prepared.Swap(true) {
+		return
+	}
+	p.mu.Lock()
+	spares := len(p.spares)
+	p.mu.Unlock()
+	p.log.Info("spare workers prepared", "spares", spares, "took", time.Since(p.createdAt))
+}

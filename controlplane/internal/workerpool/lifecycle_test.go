@@ -72,3 +72,33 @@ func TestPool_DrainStopsWaitingAtItsDeadline(t *testing.T) {
 	s.pool.Close()
 	require.Error(t, <-hung, "Close ends the hung call")
 }
+
+// Prepared turns true once the pool has every spare it keeps, or as many
+// as its limits allow, and stays true.
+func TestPool_PreparedOnceSparesAreReady(t *testing.T) {
+	tests := []struct {
+		name       string
+		spares     int
+		maxWorkers int
+		want       int
+	}{
+		{name: "all spares", spares: 3, maxWorkers: 10, want: 3},
+		{name: "as many as max workers allow", spares: 3, maxWorkers: 2, want: 2},
+		{name: "no spares kept", spares: 0, maxWorkers: 10, want: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newPool(t, func(p *Params) { p.Spares, p.MaxWorkers = tt.spares, tt.maxWorkers })
+			require.Eventually(t, s.pool.Prepared, 10*time.Second, 10*time.Millisecond)
+			s.pool.mu.Lock()
+			require.Len(t, s.pool.spares, tt.want)
+			s.pool.mu.Unlock()
+			// Binding a spare does not make the pool unprepared again.
+			if tt.want > 0 {
+				_, err := send(t, s.pool, "tnt_a", "/")
+				require.NoError(t, err)
+			}
+			require.True(t, s.pool.Prepared())
+		})
+	}
+}
