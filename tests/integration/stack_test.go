@@ -40,6 +40,9 @@ const (
 var (
 	controlPlaneImage = envOr("SCIMPLANE_IMAGE", "scimplane/controlplane:dev")
 	postgresImage     = envOr("SCIMPLANE_PG_IMAGE", "scimplane/postgres:dev")
+	// The compose scale profile's load balancer and pooler.
+	haproxyImage   = envOr("SCIMPLANE_HAPROXY_IMAGE", "scimplane/haproxy:dev")
+	pgbouncerImage = envOr("SCIMPLANE_PGBOUNCER_IMAGE", "scimplane/pgbouncer:dev")
 )
 
 func TestMain(m *testing.M) {
