@@ -100,15 +100,18 @@ func (o *observer) backends() map[int]backendInfo {
 }
 
 // connCount is the number of client backends, and of those that are not
-// the control plane's own.
-func (o *observer) connCount() (all, tenants int) {
-	for _, b := range o.backends() {
+// the control plane's own, whose pids it adds to seen.
+func (o *observer) connCount(seen map[int]bool) (all, tenants int) {
+	for pid, b := range o.backends() {
 		if b.kind != backendClient {
 			continue
 		}
 		all++
 		if !o.ownUsers[b.user] {
 			tenants++
+			if seen != nil {
+				seen[pid] = true
+			}
 		}
 	}
 	return all, tenants
@@ -259,11 +262,14 @@ type peaks struct {
 	conns, tenantConns int
 	workers            int
 	samples            int
+	// first holds the tenants' backends of the first sample, seen every
+	// one since: the connections opened meanwhile are those not in first.
+	first, seen map[int]bool
 }
 
 func (o *observer) samplePeaks(ctx context.Context, interval time.Duration) *peaks {
 	ctx, cancel := context.WithCancel(ctx)
-	p := &peaks{observer: o, done: make(chan struct{}), cancel: cancel}
+	p := &peaks{observer: o, done: make(chan struct{}), cancel: cancel, seen: map[int]bool{}}
 	go func() {
 		defer close(p.done)
 		tick := time.NewTicker(interval)
@@ -281,8 +287,18 @@ func (o *observer) samplePeaks(ctx context.Context, interval time.Duration) *pea
 }
 
 func (p *peaks) sample() {
-	all, tenants := p.observer.connCount()
 	p.mu.Lock()
+	seen := p.seen
+	p.mu.Unlock()
+	now := map[int]bool{}
+	all, tenants := p.observer.connCount(now)
+	p.mu.Lock()
+	if p.first == nil {
+		p.first = now
+	}
+	for pid := range now {
+		seen[pid] = true
+	}
 	n := p.samples
 	p.samples++
 	p.conns = max(p.conns, all)
@@ -305,7 +321,13 @@ func (p *peaks) stop() peakFigures {
 	<-p.done
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return peakFigures{Conns: p.conns, TenantConns: p.tenantConns, Workers: p.workers, Samples: p.samples}
+	opened := 0
+	for pid := range p.seen {
+		if !p.first[pid] {
+			opened++
+		}
+	}
+	return peakFigures{Conns: p.conns, TenantConns: p.tenantConns, Workers: p.workers, Samples: p.samples, Opened: opened}
 }
 
 // peakFigures is what the sampler saw at most.
@@ -314,4 +336,8 @@ type peakFigures struct {
 	TenantConns int `json:"tenant_conns"`
 	Workers     int `json:"workers"` // sampled every tenth time
 	Samples     int `json:"samples"`
+	// Opened counts the tenants' database connections seen opened during
+	// the window (sampled: a connection opened and closed between two
+	// samples is missed).
+	Opened int `json:"opened"`
 }

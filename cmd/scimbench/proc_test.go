@@ -178,7 +178,7 @@ func TestObserver(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 200, o.pg)
 
-	all, tenants := o.connCount()
+	all, tenants := o.connCount(nil)
 	require.Equal(t, 3, all, "client backends: the control plane's and two tenants'")
 	require.Equal(t, 2, tenants)
 	require.ElementsMatch(t, []int{300, 400}, o.workers())
@@ -205,14 +205,14 @@ func TestObserver_LearnOwnBackends(t *testing.T) {
 	// Before any tenant existed, tnt_a's connection was there: it is the
 	// control plane's (a service that connects under another role).
 	require.Equal(t, 3, o.learnOwnBackends())
-	all, tenants := o.connCount()
+	all, tenants := o.connCount(nil)
 	require.Equal(t, 3, all)
 	require.Equal(t, 0, tenants)
 
 	// A retitled child is classified on the next look; the cache does not
 	// keep "unknown".
 	require.NoError(t, os.WriteFile(filepath.Join(root, "205", "cmdline"), []byte("postgres: tnt_c postgres 127.0.0.1(40003) idle\x00"), 0o644))
-	all, tenants = o.connCount()
+	all, tenants = o.connCount(nil)
 	require.Equal(t, 4, all)
 	require.Equal(t, 1, tenants)
 }

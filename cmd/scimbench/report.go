@@ -107,7 +107,7 @@ func (r *result) fill(rec *recorder, elapsed time.Duration, cpu cpuSample) {
 }
 
 var tableHeader = []string{"scenario", "run", "shape", "load1 before / others' cores / CPUs", "req/s", "p50 ms", "p99 ms", "errors",
-	"CPU ms/req client / cp / workers / pg = total", "peak DB conns all / tenants", "cold p50 / p99 ms",
+	"CPU ms/req client / cp / workers / pg = total", "peak DB conns all / tenants (+opened in window)", "cold p50 / p99 ms",
 	"burst p50 / p99 ms", "idle MiB/tenant", "after eviction", "verify"}
 
 // writeTable prints one markdown row per run, then per scenario the
@@ -187,7 +187,7 @@ func rowCells(r *result) []string {
 	}
 	return []string{r.Scenario, run, r.Shape, fmt.Sprintf("%.2f / %.2f / %d", r.Load1, r.OtherCores, r.CPUs),
 		fmt.Sprintf("%.0f", r.RPS), ms(r.Latency.P50), ms(r.Latency.P99), errs, cpu,
-		fmt.Sprintf("%d / %d", r.Peaks.Conns, r.Peaks.TenantConns), cold, burst, idle, evicted, verify}
+		fmt.Sprintf("%d / %d (+%d opened)", r.Peaks.Conns, r.Peaks.TenantConns, r.Peaks.Opened), cold, burst, idle, evicted, verify}
 }
 
 // ms prints milliseconds with precision that suits their size.
@@ -245,6 +245,7 @@ func medianResult(runs []*result) (*result, bool) {
 	}
 	m.Peaks.Conns = int(med(func(r *result) float64 { return float64(r.Peaks.Conns) }))
 	m.Peaks.TenantConns = int(med(func(r *result) float64 { return float64(r.Peaks.TenantConns) }))
+	m.Peaks.Opened = int(med(func(r *result) float64 { return float64(r.Peaks.Opened) }))
 	if ok[0].T3 != nil {
 		t3 := func(f func(*t3Figures) float64) float64 {
 			return med(func(r *result) float64 {

@@ -106,7 +106,7 @@ func TestWriteTable(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
 	require.Len(t, lines, 2+3+1+1)
 	require.Contains(t, lines[0], "| scenario | run |")
-	require.Contains(t, lines[3], "| 1200 | 4.00 | 50.0 | 503:4 | 0.100 / 0.100 / 0.300 / 0.200 = 0.700 | 42 / 40 |")
+	require.Contains(t, lines[3], "| 1200 | 4.00 | 50.0 | 503:4 | 0.100 / 0.100 / 0.300 / 0.200 = 0.700 | 42 / 40 (+0 opened) |")
 	median := lines[5]
 	require.Contains(t, median, "| T2 | **median** |")
 	require.Contains(t, median, "| 1100 | 4.00 | 40.0 | 0 |")

@@ -288,8 +288,12 @@ func loadSecret(cfg Config) ([]byte, error) {
 func workerEnv(cfg Config) []string {
 	return []string{
 		scimworker.EnvLogLevel + "=" + cfg.WorkerLogLevel,
-		// Many workers share few cores: one scheduler thread each.
+		// Many workers share few cores: one scheduler thread each, and
+		// fewer collections of their small heaps (an idle worker returns
+		// its heap to the OS), within a soft cap.
 		"GOMAXPROCS=1",
+		"GOGC=400",
+		"GOMEMLIMIT=128MiB",
 	}
 }
 

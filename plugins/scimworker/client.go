@@ -98,8 +98,8 @@ type hostServer struct {
 	impl Host
 }
 
-func (s *hostServer) AcquireConn(ctx context.Context, _ *workerv1.AcquireConnRequest) (*workerv1.AcquireConnReply, error) {
-	if err := s.impl.AcquireConn(ctx); err != nil {
+func (s *hostServer) AcquireConn(ctx context.Context, in *workerv1.AcquireConnRequest) (*workerv1.AcquireConnReply, error) {
+	if err := s.impl.AcquireConn(ctx, in.GetWait()); err != nil {
 		return nil, err
 	}
 	return &workerv1.AcquireConnReply{}, nil

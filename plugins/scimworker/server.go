@@ -89,8 +89,8 @@ type hostClient struct {
 	rpc workerv1.HostClient
 }
 
-func (h *hostClient) AcquireConn(ctx context.Context) error {
-	_, err := h.rpc.AcquireConn(ctx, &workerv1.AcquireConnRequest{})
+func (h *hostClient) AcquireConn(ctx context.Context, wait bool) error {
+	_, err := h.rpc.AcquireConn(ctx, &workerv1.AcquireConnRequest{Wait: wait})
 	return err
 }
 

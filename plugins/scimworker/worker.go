@@ -41,8 +41,10 @@ type Worker interface {
 // Host is the control plane's service to its workers: the node's database
 // connection budget.
 type Host interface {
-	// AcquireConn waits for a permit to open one database connection.
-	AcquireConn(ctx context.Context) error
+	// AcquireConn takes a permit to open one database connection. With
+	// wait it queues until one is free; without, it fails at once when
+	// none is.
+	AcquireConn(ctx context.Context, wait bool) error
 	// ReleaseConn returns the permit of a connection that closed.
 	ReleaseConn(ctx context.Context) error
 }

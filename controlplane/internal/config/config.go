@@ -97,8 +97,11 @@ type Ingress struct {
 	// MaxConns caps open connections in total; 0 means no cap.
 	MaxConns int
 	// MaxConnsPerClient caps open connections per client address (an IPv4
-	// address or an IPv6 /64); 0 means no cap. Behind a reverse proxy every
-	// connection comes from the proxy: raise it or set 0 there.
+	// address or an IPv6 /64); 0 means no cap. Entra's provisioning
+	// service sends every customer's traffic from a few shared address
+	// ranges, and behind a reverse proxy every connection comes from the
+	// proxy, so the default is as high as MaxConns: a hosted node serves
+	// hundreds of tenants from one address.
 	MaxConnsPerClient int
 	// MaxInflightBodyBytes caps the request body bytes held in memory at
 	// once, over all requests; a request that would pass it gets 503.
@@ -152,7 +155,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	parse("SCIMPLANE_REQUEST_TIMEOUT", "30s", durationVar(&c.RequestTimeout))
 	parse("SCIMPLANE_WORKER_IDLE_TIMEOUT", "2m", durationVar(&c.WorkerIdleTimeout))
 	parse("SCIMPLANE_MAX_WORKERS", "500", intVar(&c.MaxWorkers))
-	parse("SCIMPLANE_WORKER_SPARES", "16", intVar(&c.WorkerSpares))
+	parse("SCIMPLANE_WORKER_SPARES", "32", intVar(&c.WorkerSpares))
 	parse("SCIMPLANE_DB_CONNECTIONS", "0", intVar(&c.DBConnections))
 	parse("SCIMPLANE_WORKER_CONNS", "4", intVar(&c.WorkerConns))
 	parse("SCIMPLANE_CREDENTIALS_TTL", "5s", durationVar(&c.CredentialsTTL))
@@ -162,7 +165,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	parse("SCIMPLANE_SHUTDOWN_GRACE", "20s", durationVar(&c.ShutdownGrace))
 	parse("SCIMPLANE_SHUTDOWN_DELAY", "5s", durationVar(&c.ShutdownDelay))
 	parse("SCIMPLANE_MAX_CONNS", "4096", intVar(&c.Ingress.MaxConns))
-	parse("SCIMPLANE_MAX_CONNS_PER_CLIENT", "256", intVar(&c.Ingress.MaxConnsPerClient))
+	parse("SCIMPLANE_MAX_CONNS_PER_CLIENT", "4096", intVar(&c.Ingress.MaxConnsPerClient))
 	parse("SCIMPLANE_MAX_INFLIGHT_BODY_BYTES", "67108864", func(s string) (err error) {
 		c.Ingress.MaxInflightBodyBytes, err = strconv.ParseInt(s, 10, 64)
 		return err

@@ -28,7 +28,7 @@ func TestFromEnv_Defaults(t *testing.T) {
 	require.Equal(t, 10*time.Second, c.UnknownTenantTTL)
 	require.Equal(t, 20*time.Second, c.ShutdownGrace)
 	require.Equal(t, 5*time.Second, c.ShutdownDelay)
-	require.Equal(t, Ingress{MaxConns: 4096, MaxConnsPerClient: 256, MaxInflightBodyBytes: 64 << 20,
+	require.Equal(t, Ingress{MaxConns: 4096, MaxConnsPerClient: 4096, MaxInflightBodyBytes: 64 << 20,
 		ReadTimeout: 15 * time.Second, AuthFailureRate: 5, AuthFailureBurst: 100}, c.Ingress)
 }
 

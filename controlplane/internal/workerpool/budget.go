@@ -21,6 +21,11 @@ type budget struct {
 	waiters list.List // of *waiter
 	// kick wakes the reclaimer when someone starts waiting.
 	kick chan struct{}
+	// lastWait is when a worker last had to wait; extra connections
+	// (beyond a worker's first) are granted only after a quiet spell, or
+	// they would be reclaimed and taken again in turn.
+	lastWait time.Time
+	quiet    time.Duration
 }
 
 type waiter struct {
@@ -32,23 +37,27 @@ type waiter struct {
 
 var errNoPermit = errors.New("no database connection permit free")
 
-func newBudget(total int) *budget {
-	return &budget{total: total, held: make(map[*worker]int), since: make(map[*worker]time.Time), kick: make(chan struct{}, 1)}
+func newBudget(total int, quiet time.Duration) *budget {
+	return &budget{total: total, held: make(map[*worker]int), since: make(map[*worker]time.Time), kick: make(chan struct{}, 1), quiet: quiet}
 }
 
 // acquire waits for a permit for w. With wait false it fails at once when
-// none is free (workers prepared ahead of need never queue).
+// none is free (workers prepared ahead of need never queue, nor do workers
+// asking for a connection beyond their first), and a worker that already
+// holds one gets another only when nobody has waited for a while.
 func (b *budget) acquire(ctx context.Context, w *worker, wait bool) error {
 	b.mu.Lock()
-	if b.used < b.total && b.waiters.Len() == 0 {
+	extra := b.held[w] > 0
+	if b.used < b.total && b.waiters.Len() == 0 && (!extra || time.Since(b.lastWait) > b.quiet) {
 		b.grantLocked(w)
 		b.mu.Unlock()
 		return nil
 	}
-	if !wait {
+	if !wait || extra {
 		b.mu.Unlock()
 		return errNoPermit
 	}
+	b.lastWait = time.Now()
 	wt := &waiter{w: w, since: time.Now(), ready: make(chan struct{})}
 	e := b.waiters.PushBack(wt)
 	b.mu.Unlock()
@@ -145,6 +154,22 @@ func (b *budget) holding(w *worker) (int, time.Time) {
 	return b.held[w], b.since[w]
 }
 
+// starved reports whether w has no permit or waits for one: its calls are
+// slow for want of a connection, not because it hangs.
+func (b *budget) starved(w *worker) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.held[w] == 0 {
+		return true
+	}
+	for e := b.waiters.Front(); e != nil; e = e.Next() {
+		if e.Value.(*waiter).w == w {
+			return true
+		}
+	}
+	return false
+}
+
 // stats is the budget's state for metrics and tests.
 func (b *budget) stats() (used, total, waiting int) {
 	b.mu.Lock()
@@ -166,10 +191,11 @@ type host struct {
 	w *worker
 }
 
-func (h host) AcquireConn(ctx context.Context) error {
+func (h host) AcquireConn(ctx context.Context, wait bool) error {
 	// A worker prepared ahead of need never waits for a permit; a bound
-	// worker waits, and its wait is what makes the pool reclaim one.
-	return h.b.acquire(ctx, h.w, h.w.isBound())
+	// worker waits for its first one, and its wait is what makes the pool
+	// reclaim one.
+	return h.b.acquire(ctx, h.w, wait && h.w.isBound())
 }
 
 func (h host) ReleaseConn(context.Context) error {

@@ -8,13 +8,14 @@ import (
 
 // Metrics are the supervisor's Prometheus series.
 type Metrics struct {
-	reg         prometheus.Registerer
-	starts      prometheus.Counter
-	restarts    prometheus.Counter
-	running     prometheus.Gauge
-	spares      prometheus.Gauge
-	preemptions prometheus.Counter
-	bindTime    *prometheus.HistogramVec
+	reg           prometheus.Registerer
+	starts        prometheus.Counter
+	restarts      prometheus.Counter
+	running       prometheus.Gauge
+	spares        prometheus.Gauge
+	preemptions   prometheus.Counter
+	sparesRetired prometheus.Counter
+	bindTime      *prometheus.HistogramVec
 }
 
 // NewMetrics registers the supervisor's series on reg.
@@ -37,13 +38,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "scimplane_db_connection_preemptions_total",
 			Help: "Busy tenants asked to give up their database connection to a tenant that waited too long.",
 		}),
+		sparesRetired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "scimplane_workers_prepared_retired_total",
+			Help: "Prepared workers stopped to give their database connection to a tenant.",
+		}),
 		bindTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "scimplane_worker_bind_seconds",
 			Help:    "Time to give a tenant a worker on its first request: prepared (a worker was ready) or started.",
 			Buckets: []float64{.001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"worker"}),
 	}
-	reg.MustRegister(m.starts, m.restarts, m.running, m.spares, m.preemptions, m.bindTime)
+	reg.MustRegister(m.starts, m.restarts, m.running, m.spares, m.preemptions, m.sparesRetired, m.bindTime)
 	return m
 }
 

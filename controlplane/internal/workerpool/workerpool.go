@@ -77,8 +77,11 @@ type Params struct {
 	Binding func(tenantID string) *scimworker.Binding
 	// MaxWorkers caps worker processes, prepared ones included.
 	MaxWorkers int
-	// Spares is how many prepared workers to keep ready.
-	Spares int
+	// Spares is how many prepared workers to keep ready. SpareQuiet is how
+	// long no tenant may have waited for a database connection before they
+	// are prepared again (default 30s): each holds one.
+	Spares     int
+	SpareQuiet time.Duration
 	// ConnBudget is the number of database connections all workers
 	// together may hold; ConnsPerWorker caps one worker's.
 	ConnBudget     int
@@ -91,7 +94,8 @@ type Params struct {
 	CallTimeout  time.Duration
 	// MaxConnWait is how long a tenant waits for a database connection
 	// before a busy tenant that has held one for MinTenure gives its up
-	// (defaults 2s and 5s).
+	// (defaults 1s and 30s: a connection costs tens of milliseconds of
+	// CPU to open and close, so tenants take turns, not requests).
 	MaxConnWait time.Duration
 	MinTenure   time.Duration
 	// HangAfter is how long a worker may go without finishing a call while
@@ -136,6 +140,10 @@ type Pool struct {
 	refill chan struct{}
 	stop   chan struct{}
 	done   sync.WaitGroup
+	// pressure is the UnixNano of the last time a tenant waited for a
+	// database connection: spares, which hold one each, are prepared only
+	// after a quiet spell, or they would be started and retired in turn.
+	pressure atomic.Int64
 }
 
 type state int
@@ -189,16 +197,19 @@ func New(p Params) *Pool {
 		p.CallTimeout = 15 * time.Second
 	}
 	if p.MaxConnWait == 0 {
-		p.MaxConnWait = 2 * time.Second
+		p.MaxConnWait = time.Second
 	}
 	if p.MinTenure == 0 {
-		p.MinTenure = 5 * time.Second
+		p.MinTenure = 30 * time.Second
 	}
 	if p.HangAfter == 0 {
 		p.HangAfter = 5 * time.Second
 	}
 	if p.SweepInterval == 0 {
 		p.SweepInterval = time.Second
+	}
+	if p.SpareQuiet == 0 {
+		p.SpareQuiet = 30 * time.Second
 	}
 	if p.ConnsPerWorker == 0 {
 		p.ConnsPerWorker = 4
@@ -209,7 +220,7 @@ func New(p Params) *Pool {
 	pool := &Pool{
 		p:        p,
 		log:      p.Logger,
-		budget:   newBudget(p.ConnBudget),
+		budget:   newBudget(p.ConnBudget, p.SpareQuiet),
 		bound:    make(map[string]*worker),
 		all:      make(map[*worker]struct{}),
 		failures: make(map[string]*failure),
@@ -276,6 +287,10 @@ func (p *Pool) call(ctx context.Context, tenantID string, fn func(context.Contex
 		return nil
 	case ctx.Err() != nil:
 		return err
+	case hung && p.budget.starved(w):
+		// Out of time waiting for a database connection: the budget's
+		// doing, not the worker's.
+		return &UnavailableError{TenantID: tenantID, RetryAfter: time.Second, Err: err}
 	case hung:
 		p.mu.Lock()
 		w.timeouts++
@@ -685,7 +700,7 @@ func (p *Pool) wantSpare() bool {
 
 func (p *Pool) wantSpareLocked() bool {
 	return !p.closed && !p.draining && len(p.spares)+p.preparing < p.p.Spares && len(p.all)+p.preparing < p.p.MaxWorkers &&
-		p.budget.free() > p.preparing
+		p.budget.free() > p.preparing && time.Since(time.Unix(0, p.pressure.Load())) > p.p.SpareQuiet
 }
 
 func (p *Pool) reserveSpare() bool {
@@ -718,12 +733,17 @@ func (p *Pool) reclaimLoop() {
 	}
 }
 
+// idleReclaim is how long a tenant must have had no request in flight for
+// its connections to count as idle and be taken back.
+const idleReclaim = 2 * time.Second
+
 func (p *Pool) reclaim() {
 	waiting, oldest, waitingWorkers := p.budget.pressure()
 	if waiting == 0 {
 		return
 	}
 	now := time.Now()
+	p.pressure.Store(now.UnixNano())
 	type holder struct {
 		w     *worker
 		held  int
@@ -768,7 +788,8 @@ func (p *Pool) reclaim() {
 		if need <= 0 {
 			break
 		}
-		if h.w.inflight == 0 && h.w.shedAt != now {
+		// Idle for a while, not just between two requests.
+		if h.w.inflight == 0 && now.Sub(h.w.lastUsed) >= idleReclaim && h.w.shedAt != now {
 			h.w.shedAt = now
 			shed = append(shed, h)
 			need -= h.held
@@ -795,9 +816,11 @@ func (p *Pool) reclaim() {
 			break
 		}
 		need--
+		p.p.Metrics.sparesRetired.Inc()
 		p.retire(w, false)
 	}
 	for _, h := range shed {
+		p.log.Debug("asking a worker for database connections back", "tenant_id", h.w.tenantID, "conns", h.held, "waiting", waiting)
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()

@@ -388,30 +388,30 @@ func TestBudget_IdleTenantGivesWayToNewOne(t *testing.T) {
 }
 
 // TestBudget_PreparedWorkersGiveWayFirst: prepared workers hold a permit
-// each; a tenant's need for a connection retires one of them.
+// each; a tenant with no connection that needs one retires one of them. A
+// tenant that has a connection gets another only from free permits.
 func TestBudget_PreparedWorkersGiveWayFirst(t *testing.T) {
 	s := newPool(t, func(p *Params) {
-		p.ConnBudget = 3
+		p.ConnBudget = 2
 		p.Spares = 2
 	})
 	require.Eventually(t, func() bool { return testutil.ToFloat64(s.metrics.spares) == 2 }, 10*time.Second, 20*time.Millisecond)
 	a, err := send(t, s.pool, "tnt_a", "/") // a spare: its permit comes along
 	require.NoError(t, err)
 	require.Equal(t, 1, a.Held)
-	// The freed spare slot is refilled only while permits are free.
-	require.Eventually(t, func() bool {
-		used, _, _ := s.pool.budget.stats()
-		return used == 3
-	}, 10*time.Second, 20*time.Millisecond)
-	// Two more connections for tnt_a: the remaining spares give theirs.
-	for want := 2; want <= 3; want++ {
-		e, err := send(t, s.pool, "tnt_a", "/conn")
-		require.NoError(t, err)
-		require.Equal(t, want, e.Held)
-	}
-	require.Equal(t, 0.0, testutil.ToFloat64(s.metrics.spares))
+	_, err = send(t, s.pool, "tnt_a", "/conn") // an extra: none free
+	require.Error(t, err)
+	_, err = send(t, s.pool, "tnt_a", "/release")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return testutil.ToFloat64(s.metrics.spares) == 2 }, 10*time.Second, 20*time.Millisecond,
+		"the freed permit goes to a new spare")
+	// tnt_a has no connection now: its first one comes from a spare.
+	a, err = send(t, s.pool, "tnt_a", "/conn")
+	require.NoError(t, err)
+	require.Equal(t, 1, a.Held)
+	require.Equal(t, 1.0, testutil.ToFloat64(s.metrics.sparesRetired))
 	used, _, _ := s.pool.budget.stats()
-	require.Equal(t, 3, used)
+	require.Equal(t, 2, used)
 }
 
 // TestBudget_LongWaitPreemptsTheLongestHolder: when every permit is held by
@@ -443,4 +443,33 @@ func TestBudget_LongWaitPreemptsTheLongestHolder(t *testing.T) {
 	require.GreaterOrEqual(t, testutil.ToFloat64(s.metrics.preemptions), 1.0)
 	used, _, _ := s.pool.budget.stats()
 	require.LessOrEqual(t, used, 2)
+}
+
+// TestBudget_SparesWaitForAQuietSpell: prepared workers retired to give a
+// waiting tenant a connection are not prepared again at once, which would
+// start and stop processes in turn while tenants compete for connections.
+func TestBudget_SparesWaitForAQuietSpell(t *testing.T) {
+	s := newPool(t, func(p *Params) {
+		p.ConnBudget = 2
+		p.Spares = 1
+		p.SpareQuiet = 2 * time.Second
+	})
+	require.Eventually(t, func() bool { return testutil.ToFloat64(s.metrics.spares) == 1 }, 10*time.Second, 20*time.Millisecond)
+	_, err := send(t, s.pool, "tnt_a", "/") // the spare, with its permit
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return testutil.ToFloat64(s.metrics.spares) == 1 }, 10*time.Second, 20*time.Millisecond)
+	_, err = send(t, s.pool, "tnt_b", "/") // the new spare
+	require.NoError(t, err)
+	_, err = send(t, s.pool, "tnt_a", "/release") // a's permit is free again
+	require.NoError(t, err)
+	_, err = send(t, s.pool, "tnt_a", "/conn") // a takes it back
+	require.NoError(t, err)
+	// Budget full, no spare: tnt_c waits, and b (idle) gives way.
+	_, err = send(t, s.pool, "tnt_c", "/")
+	require.NoError(t, err)
+	_, err = send(t, s.pool, "tnt_c", "/release")
+	require.NoError(t, err)
+	time.Sleep(time.Second)
+	require.Equal(t, 0.0, testutil.ToFloat64(s.metrics.spares), "no spare within the quiet spell")
+	require.Eventually(t, func() bool { return testutil.ToFloat64(s.metrics.spares) == 1 }, 10*time.Second, 50*time.Millisecond)
 }

@@ -122,11 +122,11 @@ func (w *Worker) Bind(ctx context.Context, b *scimworker.Binding) (*scimworker.B
 	if err := pool.Bind(ctx, b.TenantID); err != nil {
 		return nil, fmt.Errorf("bind: %w", err)
 	}
-	if err := store.Migrate(ctx, pool.Pool, b.TenantID); err != nil {
+	if err := store.Migrate(ctx, pool, b.TenantID); err != nil {
 		return nil, fmt.Errorf("bind: %w", err)
 	}
 	log := w.log.With("tenant_id", b.TenantID)
-	st := store.New(pool.Pool)
+	st := store.New(pool)
 	schemas := resource.NewSchemas()
 	svc := provision.New(st, schemas, log)
 	adm := admin.New(svc, st, log)

@@ -44,5 +44,5 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Worker, error) {
 // unlimited grants every connection.
 type unlimited struct{}
 
-func (unlimited) AcquireConn(context.Context) error { return nil }
-func (unlimited) ReleaseConn(context.Context) error { return nil }
+func (unlimited) AcquireConn(context.Context, bool) error { return nil }
+func (unlimited) ReleaseConn(context.Context) error       { return nil }

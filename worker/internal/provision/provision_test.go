@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"sync/atomic"
 	"testing"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/scimplane/scimplane/tests/pgtest"
@@ -41,10 +41,16 @@ func (c *counting) Decide(ctx context.Context, user map[string]any, groups []pro
 	return out, nil
 }
 
+// unlimited grants every connection.
+type unlimited struct{}
+
+func (unlimited) AcquireConn(context.Context, bool) error { return nil }
+func (unlimited) ReleaseConn(context.Context) error       { return nil }
+
 type fixture struct {
 	svc      *provision.Service
 	decider  *counting
-	pool     *pgxpool.Pool
+	pool     *store.Pool
 	schemas  *resource.Schemas
 	evalsNow func() int64
 }
@@ -55,7 +61,12 @@ type fixture struct {
 func setup(t *testing.T) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, pgtest.NewDatabase(t))
+	u, err := url.Parse(pgtest.NewDatabase(t))
+	require.NoError(t, err)
+	password, _ := u.User.Password()
+	user := u.User.Username()
+	u.User = nil
+	pool, err := store.OpenPool(ctx, store.PoolParams{URL: u.String(), User: user, Password: password, MaxConns: 4, Permits: unlimited{}})
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	require.NoError(t, store.Migrate(ctx, pool, "tnt_test"))

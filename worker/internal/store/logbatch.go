@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/scimplane/scimplane/worker/internal/provision"
 )
@@ -17,7 +16,7 @@ import (
 // everything pending then, and so on. Nobody waits for more than the write
 // in flight and its own, and no goroutine runs between exchanges.
 type logBatcher struct {
-	pool *pgxpool.Pool
+	pool *Pool
 
 	mu       sync.Mutex
 	pending  []*logWrite

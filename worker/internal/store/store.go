@@ -18,7 +18,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
@@ -34,12 +33,12 @@ var migrations embed.FS
 // schema already at the newest version costs one query, which keeps binds
 // short; otherwise a session lock per tenant keeps two workers of one
 // tenant (on two replicas) from migrating at once.
-func Migrate(ctx context.Context, pool *pgxpool.Pool, tenant string) error {
+func Migrate(ctx context.Context, pool *Pool, tenant string) error {
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return err
 	}
-	db := stdlib.OpenDBFromPool(pool)
+	db := stdlib.OpenDBFromPool(pool.PGX())
 	defer db.Close()
 	h := fnv.New64a()
 	h.Write([]byte("scimplane worker migrations " + tenant))
@@ -66,12 +65,12 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, tenant string) error {
 
 // Store implements provision.Store on a pool pinned to one tenant schema.
 type Store struct {
-	pool *pgxpool.Pool
+	pool *Pool
 	logs *logBatcher
 }
 
 // New returns a Store over pool.
-func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool, logs: &logBatcher{pool: pool}} }
+func New(pool *Pool) *Store { return &Store{pool: pool, logs: &logBatcher{pool: pool}} }
 
 var _ provision.Store = (*Store)(nil)
 

@@ -6,7 +6,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/scimplane/scimplane/worker/internal/provision"
 	"github.com/scimplane/scimplane/worker/internal/resource"
@@ -19,7 +18,7 @@ import (
 // it locks and then writes is therefore two round trips; one that only
 // writes is one.
 type Tx struct {
-	conn  *pgxpool.Conn
+	conn  *Conn
 	batch *pgx.Batch
 	// sent is set once BEGIN has gone to the server.
 	sent bool
@@ -42,7 +41,7 @@ func (s *Store) InTx(ctx context.Context, fn func(provision.Tx) error) error {
 	}
 	// A transaction left open or failed is rolled back; a connection that
 	// cannot be is closed by the pool when released.
-	if pc := conn.Conn().PgConn(); t.sent && !pc.IsClosed() && pc.TxStatus() != 'I' {
+	if pc := conn.Conn.Conn().PgConn(); t.sent && !pc.IsClosed() && pc.TxStatus() != 'I' {
 		_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
 	}
 	return err

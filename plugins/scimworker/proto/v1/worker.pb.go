@@ -725,7 +725,11 @@ func (*ShedReply) Descriptor() ([]byte, []int) {
 }
 
 type AcquireConnRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// wait queues the request when no permit is free; without it the
+	// answer is at once, an error if none is free. A worker waits for its
+	// first connection only: extra ones are taken when free.
+	Wait          bool `protobuf:"varint,1,opt,name=wait,proto3" json:"wait,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -758,6 +762,13 @@ func (x *AcquireConnRequest) ProtoReflect() protoreflect.Message {
 // Deprecated: Use AcquireConnRequest.ProtoReflect.Descriptor instead.
 func (*AcquireConnRequest) Descriptor() ([]byte, []int) {
 	return file_proto_v1_worker_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *AcquireConnRequest) GetWait() bool {
+	if x != nil {
+		return x.Wait
+	}
+	return false
 }
 
 type AcquireConnReply struct {
@@ -919,8 +930,9 @@ const file_proto_v1_worker_proto_rawDesc = "" +
 	"open_conns\x18\x03 \x01(\x05R\topenConns\"#\n" +
 	"\vShedRequest\x12\x14\n" +
 	"\x05conns\x18\x01 \x01(\x05R\x05conns\"\v\n" +
-	"\tShedReply\"\x14\n" +
-	"\x12AcquireConnRequest\"\x12\n" +
+	"\tShedReply\"(\n" +
+	"\x12AcquireConnRequest\x12\x12\n" +
+	"\x04wait\x18\x01 \x01(\bR\x04wait\"\x12\n" +
 	"\x10AcquireConnReply\"\x14\n" +
 	"\x12ReleaseConnRequest\"\x12\n" +
 	"\x10ReleaseConnReply2\xd1\x03\n" +

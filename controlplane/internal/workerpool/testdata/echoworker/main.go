@@ -38,7 +38,7 @@ type echo struct {
 
 func (e *echo) Prepare(ctx context.Context, p *scimworker.Prepare, host scimworker.Host) error {
 	// A real worker opens its first connection here, under a permit.
-	if err := host.AcquireConn(ctx); err != nil {
+	if err := host.AcquireConn(ctx, true); err != nil {
 		return err
 	}
 	e.mu.Lock()
@@ -73,7 +73,7 @@ func (e *echo) Handle(ctx context.Context, ex *scimworker.Exchange) (*scimworker
 			return nil, ctx.Err()
 		}
 	case "/conn":
-		if err := e.host.AcquireConn(ctx); err != nil {
+		if err := e.host.AcquireConn(ctx, true); err != nil {
 			return nil, err
 		}
 		e.mu.Lock()
