@@ -188,18 +188,7 @@ func TestScaleOut(t *testing.T) {
 	done()
 
 	done = phase(t, "verify: read back every accepted write")
-	var verr []error
-	for _, d := range ds {
-		wg.Go(func() {
-			if err := d.sim.Verify(ctx); err != nil {
-				mu.Lock()
-				verr = append(verr, fmt.Errorf("tenant %s: %w", d.tn.Name, err))
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	require.Empty(t, verr)
+	verify(ctx, t, ds)
 	checkCreated(t, log, ds)
 	done()
 

@@ -126,7 +126,9 @@ func startStack(t *testing.T, env map[string]string) *stack {
 		testcontainers.WithEnv(cpEnv),
 		publishOnLoopback(cpPort, port),
 		network.WithNetwork([]string{"controlplane"}, nw),
-		testcontainers.WithWaitStrategyAndDeadline(2*time.Minute, wait.ForHTTP("/readyz").WithPort(cpPort)),
+		// Serving is enough: /readyz also waits for the spare workers,
+		// which matters to a load balancer, not here.
+		testcontainers.WithWaitStrategyAndDeadline(2*time.Minute, wait.ForHTTP("/healthz").WithPort(cpPort)),
 	)
 	testcontainers.CleanupContainer(t, cp, testcontainers.StopTimeout(10*time.Second))
 	require.NoError(t, err)

@@ -431,6 +431,23 @@ func (r *phaseReport) requireClean(t *testing.T) {
 	require.Empty(t, r.missing, "%s: answered exchanges with neither a SCIM log row nor a refusal record", r.name)
 }
 
+// verify reads back every tenant's end state, all tenants at once: every
+// accepted write is there (entrasim's Verify).
+func verify(ctx context.Context, t *testing.T, ds []*driven) {
+	t.Helper()
+	errs := make([]error, len(ds))
+	var wg sync.WaitGroup
+	for i, d := range ds {
+		wg.Go(func() {
+			if err := d.sim.Verify(ctx); err != nil {
+				errs[i] = fmt.Errorf("tenant %s: %w", d.tn.Name, err)
+			}
+		})
+	}
+	wg.Wait()
+	require.NoError(t, errors.Join(errs...))
+}
+
 // checkCreated verifies that every user and group a 2xx POST created is
 // one the simulator holds (live, and read back by Verify, or deleted since,
 // and then checked gone): no accepted create was lost or duplicated.
