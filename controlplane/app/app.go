@@ -170,7 +170,7 @@ func Run(ctx context.Context, cfg Config) error {
 	srv := httpapi.New(httpapi.Params{
 		Tenants:        tenants,
 		Workers:        workers,
-		Running:        func() any { return workers.Running() },
+		Running:        workers.Running,
 		Limiter:        ratelimit.New(cfg.RateLimit, cfg.RateBurst, cfg.RateQueueWait),
 		Rejections:     rejections,
 		DB:             st,

@@ -26,6 +26,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/scimplane/scimplane/controlplane/app"
+	"github.com/scimplane/scimplane/plugins/scimworker"
 	"github.com/scimplane/scimplane/tests/pgtest"
 )
 
@@ -538,7 +539,7 @@ func TestRun_HealthAndMetrics(t *testing.T) {
 	}
 }
 
-func TestRun_WorkerOpsAreForwardedWithRoles(t *testing.T) {
+func TestRun_TenantDataOperationsAreAuthorisedOneByOne(t *testing.T) {
 	e := boot(t, nil)
 	a, b := e.createTenant("A"), e.createTenant("B")
 	user := []byte(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"ada@example.com","active":true}`)
@@ -557,19 +558,22 @@ func TestRun_WorkerOpsAreForwardedWithRoles(t *testing.T) {
 	tests := []struct {
 		name   string
 		key    string
-		tenant string
-		op     string
+		method string
+		path   string
 		body   string
 		want   int
 	}{
-		{name: "operator queries the scim log", key: operatorKey, tenant: a.ID, op: "log.query", want: 200},
-		{name: "support reads users", key: supportA, tenant: a.ID, op: "users.list", want: 200},
-		{name: "support cannot apply retention", key: supportA, tenant: a.ID, op: "log.retention", body: `{"days":30}`, want: 403},
-		{name: "support cannot read other tenant", key: supportA, tenant: b.ID, op: "log.query", want: 403},
-		{name: "tenant admin applies retention", key: adminA, tenant: a.ID, op: "log.retention", body: `{"days":30}`, want: 200},
-		{name: "tenant admin cannot touch other tenant", key: adminA, tenant: b.ID, op: "groups.list", want: 403},
-		{name: "unknown op", key: operatorKey, tenant: a.ID, op: "drop.everything", want: 404},
-		{name: "unknown tenant", key: operatorKey, tenant: "tnt_aaaaaaaaaaaaaaaa", op: "log.query", want: 404},
+		{name: "operator queries the scim log", key: operatorKey, method: "GET", path: "/tenants/" + a.ID + "/logs", want: 200},
+		{name: "support reads users", key: supportA, method: "GET", path: "/tenants/" + a.ID + "/users", want: 200},
+		{name: "support cannot apply retention", key: supportA, method: "PUT", path: "/tenants/" + a.ID + "/logs/retention", body: `{"days":30}`, want: 403},
+		{name: "support cannot read other tenant", key: supportA, method: "GET", path: "/tenants/" + b.ID + "/logs", want: 403},
+		{name: "tenant admin applies retention", key: adminA, method: "PUT", path: "/tenants/" + a.ID + "/logs/retention", body: `{"days":30}`, want: 200},
+		{name: "retention out of range", key: adminA, method: "PUT", path: "/tenants/" + a.ID + "/logs/retention", body: `{"days":9999}`, want: 400},
+		{name: "tenant admin cannot touch other tenant", key: adminA, method: "GET", path: "/tenants/" + b.ID + "/groups", want: 403},
+		{name: "no generic route to the worker", key: operatorKey, method: "POST", path: "/tenants/" + a.ID + "/ops/policy.activate",
+			body: `{"version":99,"modules":{"p.rego":"package p"},"mapping":{}}`, want: 404},
+		{name: "unknown tenant", key: operatorKey, method: "GET", path: "/tenants/tnt_aaaaaaaaaaaaaaaa/logs", want: 404},
+		{name: "bad query", key: operatorKey, method: "GET", path: "/tenants/" + a.ID + "/users?limit=many", want: 400},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -577,15 +581,13 @@ func TestRun_WorkerOpsAreForwardedWithRoles(t *testing.T) {
 			if tt.body != "" {
 				body = []byte(tt.body)
 			}
-			r := e.do("POST", "/api/v1/tenants/"+tt.tenant+"/ops/"+tt.op, tt.key, body)
+			r := e.do(tt.method, "/api/v1"+tt.path, tt.key, body)
 			require.Equal(t, tt.want, r.status, string(r.body))
 		})
 	}
 
-	var log struct {
-		Entries []map[string]any `json:"entries"`
-	}
-	e.do("POST", "/api/v1/tenants/"+a.ID+"/ops/log.query", operatorKey, []byte(`{"method":"POST"}`)).json(t, &log)
+	var log scimworker.LogPage
+	e.do("GET", "/api/v1/tenants/"+a.ID+"/logs?method=POST", operatorKey, nil).json(t, &log)
 	require.NotEmpty(t, log.Entries)
 
 	var audit struct {
@@ -625,13 +627,16 @@ func TestRun_TenantDataRoutesAndPolicyVersions(t *testing.T) {
 	r = e.do("GET", "/api/v1/tenants/"+a.ID+"/logs?format=csv", operatorKey, nil)
 	require.Equal(t, http.StatusOK, r.status, string(r.body))
 	require.True(t, strings.HasPrefix(string(r.body), "id,at,request_id,method"))
+	for _, q := range []string{"format=csv&status=teapot", "format=xml"} {
+		r = e.do("GET", "/api/v1/tenants/"+a.ID+"/logs?"+q, operatorKey, nil)
+		require.Equal(t, http.StatusBadRequest, r.status, "%s: %s", q, r.body)
+		require.Equal(t, "application/json", r.header.Get("Content-Type"), "a refused export is an error answer")
+	}
 
 	// Save the policy in force as version 1, dry-run and activate it.
-	var active struct {
-		Modules map[string]string `json:"modules"`
-		Mapping json.RawMessage   `json:"mapping"`
-	}
-	e.do("POST", "/api/v1/tenants/"+a.ID+"/ops/policy.active", operatorKey, nil).json(t, &active)
+	var active scimworker.ActivePolicy
+	e.do("GET", "/api/v1/tenants/"+a.ID+"/policies/active", operatorKey, nil).json(t, &active)
+	require.Zero(t, active.Version, "the built-in policy")
 	require.NotEmpty(t, active.Modules)
 	body, err := json.Marshal(map[string]any{"modules": active.Modules, "mapping": active.Mapping, "comment": "first"})
 	require.NoError(t, err)
@@ -650,8 +655,17 @@ func TestRun_TenantDataRoutesAndPolicyVersions(t *testing.T) {
 
 	r = e.do("POST", "/api/v1/tenants/"+a.ID+"/policies/1/dry-run", operatorKey, nil)
 	require.Equal(t, http.StatusOK, r.status, string(r.body))
+	// Activation binds a worker when the tenant has none running.
+	require.Equal(t, http.StatusNoContent, e.do("POST", "/api/v1/tenants/"+a.ID+"/disable", operatorKey, nil).status)
+	require.Equal(t, http.StatusNoContent, e.do("POST", "/api/v1/tenants/"+a.ID+"/enable", operatorKey, nil).status)
+	require.NotContains(t, e.workers(), a.ID)
 	r = e.do("POST", "/api/v1/tenants/"+a.ID+"/policies/1/activate", operatorKey, nil)
 	require.Equal(t, http.StatusOK, r.status, string(r.body))
+	var activation scimworker.Activation
+	r.json(t, &activation)
+	require.Equal(t, scimworker.Activation{Version: 1, Users: 1, TookMS: activation.TookMS}, activation)
+	e.do("GET", "/api/v1/tenants/"+a.ID+"/policies/active", operatorKey, nil).json(t, &active)
+	require.Equal(t, int64(1), active.Version)
 
 	var list struct {
 		Versions []struct {

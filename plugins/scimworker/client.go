@@ -11,6 +11,8 @@ import (
 	workerv1 "github.com/scimplane/scimplane/plugins/scimworker/proto/v1"
 )
 
+var _ Worker = (*client)(nil)
+
 // client is the control plane's side of the gRPC boundary.
 type client struct {
 	rpc    workerv1.WorkerClient
@@ -67,14 +69,6 @@ func (c *client) Handle(ctx context.Context, ex *Exchange) (*Reply, error) {
 		ETag:       out.GetEtag(),
 		RetryAfter: time.Duration(out.GetRetryAfterSeconds()) * time.Second,
 	}, nil
-}
-
-func (c *client) Admin(ctx context.Context, req *AdminRequest) (*AdminReply, error) {
-	out, err := c.rpc.Admin(ctx, &workerv1.AdminRequest{RequestId: req.RequestID, Op: req.Op, Args: req.Args})
-	if err != nil {
-		return nil, fmt.Errorf("worker admin %s: %w", req.Op, err)
-	}
-	return &AdminReply{Status: int(out.GetStatus()), Body: out.GetBody()}, nil
 }
 
 func (c *client) Health(ctx context.Context) (*HealthReply, error) {

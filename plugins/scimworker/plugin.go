@@ -15,7 +15,9 @@ import (
 // ProtocolVersion is bumped on every breaking change to the Worker contract.
 // Version 2: workers are prepared ahead of need and bound to a tenant over
 // the plugin channel; credentials never travel in the environment.
-const ProtocolVersion = 2
+// Version 3: one typed RPC per admin operation instead of Admin(op, JSON),
+// and the SCIM log's export streamed.
+const ProtocolVersion = 3
 
 // PluginName is the key of the worker in the go-plugin plugin map.
 const PluginName = "worker"

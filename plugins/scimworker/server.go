@@ -61,14 +61,6 @@ func (s *server) Handle(ctx context.Context, in *workerv1.Exchange) (*workerv1.R
 	}, nil
 }
 
-func (s *server) Admin(ctx context.Context, in *workerv1.AdminRequest) (*workerv1.AdminReply, error) {
-	reply, err := s.impl.Admin(ctx, &AdminRequest{RequestID: in.GetRequestId(), Op: in.GetOp(), Args: in.GetArgs()})
-	if err != nil {
-		return nil, err
-	}
-	return &workerv1.AdminReply{Status: int32(reply.Status), Body: reply.Body}, nil
-}
-
 func (s *server) Health(ctx context.Context, _ *workerv1.HealthRequest) (*workerv1.HealthReply, error) {
 	h, err := s.impl.Health(ctx)
 	if err != nil {

@@ -1,7 +1,26 @@
 // Package scimworker is the contract between the control plane and its
-// worker processes: the Go interfaces both sides share, the go-plugin
-// handshake and the gRPC adapters that carry them across the process
-// boundary.
+// worker processes: the Go interfaces and types both sides share, the
+// go-plugin handshake and the gRPC adapters that carry them across the
+// process boundary.
+//
+// The admin operations (Admin) have one RPC each in proto/v1/worker.proto,
+// and their messages carry the JSON encoding of the Go types in admin.go
+// rather than mirroring them field by field as proto messages. Those Go
+// types are the admin API's documented shapes: the control plane answers
+// with them, and the console and the log CLI decode into them. Declared as
+// proto messages as well, every shape would exist twice with an adapter
+// between the copies to keep in step (nested lists, maps, optional times,
+// raw JSON documents such as a SCIM user or a policy mapping), for no gain:
+// both binaries ship together and refuse each other's ProtocolVersion when
+// the contract changes. So each shape is declared once, renaming a field is
+// a compile error wherever it is read, and the wire adds one JSON encoding
+// per call (small next to the database work behind every operation). The
+// SCIM path (Handle) and the worker's lifecycle keep proto messages: they
+// are hot or carry few fields.
+//
+// Outcomes travel as data: a SCIM error is a Reply with its status, an
+// admin refusal an *Error. A returned error means the worker could not
+// answer.
 package scimworker
 
 import (
@@ -28,14 +47,14 @@ type Worker interface {
 	// Handle serves one SCIM exchange. SCIM errors are Replies with a 4xx/5xx
 	// status; a returned error means the worker could not answer at all.
 	Handle(ctx context.Context, ex *Exchange) (*Reply, error)
-	// Admin runs one admin operation with JSON arguments and a JSON answer.
-	Admin(ctx context.Context, req *AdminRequest) (*AdminReply, error)
 	// Health reports that the worker's process answers. It does not touch the
 	// database, so a hung worker is told apart from a slow database.
 	Health(ctx context.Context) (*HealthReply, error)
 	// Shed closes conns database connections: idle ones at once, busy ones
 	// when their transaction ends.
 	Shed(ctx context.Context, conns int) error
+	// Admin is the typed admin surface of a bound worker.
+	Admin
 }
 
 // Host is the control plane's service to its workers: the node's database
@@ -97,19 +116,6 @@ type Reply struct {
 	Location   string
 	ETag       string
 	RetryAfter time.Duration
-}
-
-// AdminRequest is an admin operation the control plane forwards to a worker.
-type AdminRequest struct {
-	RequestID string
-	Op        string
-	Args      []byte
-}
-
-// AdminReply carries an HTTP status and a JSON body.
-type AdminReply struct {
-	Status int
-	Body   []byte
 }
 
 // HealthReply describes a live worker.

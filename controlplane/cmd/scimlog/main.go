@@ -18,26 +18,9 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/scimplane/scimplane/plugins/scimworker"
 )
-
-type entry struct {
-	ID         int64     `json:"id"`
-	At         time.Time `json:"at"`
-	RequestID  string    `json:"request_id"`
-	Method     string    `json:"method"`
-	Path       string    `json:"path"`
-	Status     int       `json:"status"`
-	ScimType   string    `json:"scim_type"`
-	Detail     string    `json:"detail"`
-	Summary    string    `json:"summary"`
-	LatencyUS  int64     `json:"latency_us"`
-	ResourceID string    `json:"resource_id"`
-}
-
-type page struct {
-	Entries []entry `json:"entries"`
-	Next    string  `json:"next"`
-}
 
 func main() {
 	base := flag.String("url", "http://127.0.0.1:8080", "control plane base URL")
@@ -81,7 +64,7 @@ func run(ctx context.Context, c *client, q url.Values, n int, follow bool, every
 	slices.Reverse(p.Entries)
 	var last time.Time
 	seen := map[int64]bool{}
-	show := func(es []entry) {
+	show := func(es []scimworker.LogEntry) {
 		for _, e := range es {
 			if seen[e.ID] {
 				continue
@@ -115,7 +98,7 @@ func run(ctx context.Context, c *client, q url.Values, n int, follow bool, every
 	return nil
 }
 
-func format(e entry) string {
+func format(e scimworker.LogEntry) string {
 	line := fmt.Sprintf("%s %d %-6s %s %s (%.1f ms)", e.At.Local().Format("2006-01-02 15:04:05.000"), e.Status, e.Method, e.Path,
 		e.RequestID, float64(e.LatencyUS)/1000)
 	if e.Summary != "" {
@@ -132,7 +115,7 @@ type client struct {
 	http              *http.Client
 }
 
-func (c *client) logs(ctx context.Context, q url.Values) (*page, error) {
+func (c *client) logs(ctx context.Context, q url.Values) (*scimworker.LogPage, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/api/v1/tenants/"+url.PathEscape(c.tenant)+"/logs?"+q.Encode(), nil)
 	if err != nil {
 		return nil, err
@@ -150,7 +133,7 @@ func (c *client) logs(ctx context.Context, q url.Values) (*page, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("%s: %s", resp.Status, body)
 	}
-	var p page
+	var p scimworker.LogPage
 	if err := json.Unmarshal(body, &p); err != nil {
 		return nil, fmt.Errorf("decode log page: %w", err)
 	}

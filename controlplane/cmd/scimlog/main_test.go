@@ -13,11 +13,13 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/scimplane/scimplane/plugins/scimworker"
 )
 
 func TestRun_FollowPrintsEachEntryOnceOldestFirst(t *testing.T) {
 	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
-	pages := [][]entry{
+	pages := [][]scimworker.LogEntry{
 		{{ID: 2, At: t0.Add(time.Second), Method: "PATCH", Status: 409, RequestID: "r2", ScimType: "uniqueness", Detail: "userName already exists"},
 			{ID: 1, At: t0, Method: "POST", Status: 201, RequestID: "r1", Summary: "created user a"}},
 		{{ID: 3, At: t0.Add(2 * time.Second), Method: "GET", Status: 200, RequestID: "r3"},
@@ -33,10 +35,10 @@ func TestRun_FollowPrintsEachEntryOnceOldestFirst(t *testing.T) {
 		i := int(calls.Add(1)) - 1
 		if i >= len(pages) {
 			cancel()
-			_ = json.NewEncoder(w).Encode(page{})
+			_ = json.NewEncoder(w).Encode(scimworker.LogPage{})
 			return
 		}
-		_ = json.NewEncoder(w).Encode(page{Entries: pages[i]})
+		_ = json.NewEncoder(w).Encode(scimworker.LogPage{Entries: pages[i]})
 	}))
 	defer srv.Close()
 	var out bytes.Buffer

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+
+	"github.com/scimplane/scimplane/controlplane/internal/tenant"
 )
 
 func (con *console) signInPage(r *request) error {
@@ -15,7 +17,7 @@ func (con *console) signIn(r *request) error {
 	key := strings.TrimSpace(r.c.FormValue("key"))
 	next := safeNext(r.c.FormValue("next"))
 	api := &client{http: con.http, base: con.api, key: key}
-	role, scope, err := identify(r.c.UserContext(), api)
+	me, err := identify(r.c.UserContext(), api)
 	if err != nil {
 		var ae *apiError
 		msg := "That key was not accepted."
@@ -27,7 +29,7 @@ func (con *console) signIn(r *request) error {
 	}
 	// A fresh session (and CSRF token) on every sign-in.
 	sess := newSession(con.now(), sessionTTL)
-	sess.Key, sess.Role, sess.Tenant = key, role, scope
+	sess.Key, sess.Role, sess.Tenant = key, me.Role, me.TenantID
 	con.setSession(r.c, sess)
 	if next == "" {
 		next = prefix + "/"
@@ -58,37 +60,9 @@ func safeNext(next string) string {
 	return ""
 }
 
-// identify learns a key's role and tenant scope from what the API lets it
-// do, since the API has no "who am I" route: only operators may list
-// workers; scoped keys see only their tenant; of those, only tenant admins
-// may issue tokens, which a request with an expiry in the past tells
-// without issuing one (400 for a manager, 403 for support).
-func identify(ctx context.Context, api *client) (role, scope string, err error) {
-	var list struct {
-		Tenants []tenantInfo `json:"tenants"`
-	}
-	if err := api.get(ctx, "/api/v1/tenants", nil, &list); err != nil {
-		return "", "", err
-	}
-	err = api.get(ctx, "/api/v1/workers", nil, nil)
-	var ae *apiError
-	switch {
-	case err == nil:
-		return roleOperator, "", nil
-	case !errors.As(err, &ae) || ae.Status != http.StatusForbidden:
-		return "", "", err
-	case len(list.Tenants) != 1:
-		return roleSupport, "", nil
-	}
-	id := list.Tenants[0].ID
-	err = api.post(ctx, tenantPath(id, "tokens"), map[string]string{"expires_at": "2000-01-01T00:00:00Z"}, nil)
-	switch {
-	case errors.As(err, &ae) && ae.Status == http.StatusBadRequest:
-		return roleTenantAdmin, id, nil
-	case errors.As(err, &ae) && ae.Status == http.StatusForbidden:
-		return roleSupport, id, nil
-	case err == nil:
-		return "", "", errors.New("unexpected: the API issued a token that expired in 2000")
-	}
-	return "", "", err
+// identify asks the API who the key is: its role and tenant scope.
+func identify(ctx context.Context, api *client) (tenant.Principal, error) {
+	var me tenant.Principal
+	err := api.get(ctx, "/api/v1/me", nil, &me)
+	return me, err
 }

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/scimplane/scimplane/controlplane/internal/tenant"
 )
 
 //go:embed templates/*.html
@@ -197,8 +199,8 @@ func (con *console) fail(r *request, status int, err error) error {
 // page is what every template gets.
 type page struct {
 	Title  string
-	Nav    string      // highlighted navigation entry
-	Tenant *tenantInfo // set on a tenant's pages
+	Nav    string             // highlighted navigation entry
+	Tenant *tenant.TenantView // set on a tenant's pages
 	Sess   *session
 	Data   any
 }
@@ -252,8 +254,8 @@ func (con *console) home(r *request) error {
 }
 
 // tenant reads the tenant named in the URL, for the page's header.
-func (r *request) tenant() (*tenantInfo, error) {
-	var t tenantInfo
+func (r *request) tenant() (*tenant.TenantView, error) {
+	var t tenant.TenantView
 	if err := r.api.get(r.c.UserContext(), tenantPath(r.c.Params("id")), nil, &t); err != nil {
 		return nil, err
 	}

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/scimplane/scimplane/plugins/scimworker"
 )
 
 // render writes a diff as one "op text" line each.
@@ -47,10 +49,10 @@ func TestLineDiff_LineNumbers(t *testing.T) {
 
 func TestPlace(t *testing.T) {
 	ed := &editor{Mapping: editorFile{Name: mappingFile}, Modules: []editorFile{{Name: "p.rego"}}}
-	place(ed, policyCheck{
-		Problems: []policyProblem{{File: "p.rego", Line: 3, Column: 5, Message: "unexpected token"}, {File: "gone.rego", Message: "odd"}},
-		Tests:    []policyTest{{Name: "test_x", Outcome: "fail", File: mappingFile, Line: 7}, {Name: "test_y", Outcome: "pass", File: "p.rego"}},
-	})
+	place(ed,
+		[]scimworker.PolicyProblem{{File: "p.rego", Line: 3, Column: 5, Message: "unexpected token"}, {File: "gone.rego", Message: "odd"}},
+		[]scimworker.PolicyTest{{Name: "test_x", Outcome: "fail", File: mappingFile, Line: 7}, {Name: "test_y", Outcome: "pass", File: "p.rego"}},
+	)
 	require.Equal(t, []string{"p.rego:3:5: unexpected token"}, ed.Modules[0].Problems)
 	require.Equal(t, []string{"mapping/data.json:7: test test_x fail"}, ed.Mapping.Problems)
 	require.Equal(t, []string{"gone.rego: odd"}, ed.Other)

@@ -1,8 +1,12 @@
 package console
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/scimplane/scimplane/plugins/scimworker"
 )
 
 const pageSize = "50"
@@ -26,10 +30,7 @@ func (con *console) groupsPage(r *request) error {
 	if err != nil {
 		return err
 	}
-	var out struct {
-		Groups []groupRow `json:"groups"`
-		Next   string     `json:"next"`
-	}
+	var out scimworker.GroupsPage
 	if err := r.api.get(r.c.UserContext(), tenantPath(t.ID, "groups"), pageQuery(r, true), &out); err != nil {
 		return err
 	}
@@ -42,11 +43,7 @@ func (con *console) groupPage(r *request) error {
 	if err != nil {
 		return err
 	}
-	var out struct {
-		Group   groupRow  `json:"group"`
-		Members []userRow `json:"members"`
-		Next    string    `json:"next"`
-	}
+	var out scimworker.GroupMembersPage
 	if err := r.api.get(r.c.UserContext(), tenantPath(t.ID, "groups", r.c.Params("gid"), "members"), pageQuery(r, false), &out); err != nil {
 		return err
 	}
@@ -59,10 +56,7 @@ func (con *console) usersPage(r *request) error {
 	if err != nil {
 		return err
 	}
-	var out struct {
-		Users []userRow `json:"users"`
-		Next  string    `json:"next"`
-	}
+	var out scimworker.UsersPage
 	if err := r.api.get(r.c.UserContext(), tenantPath(t.ID, "users"), pageQuery(r, true), &out); err != nil {
 		return err
 	}
@@ -80,9 +74,13 @@ func (con *console) userPage(r *request) error {
 	}
 	ctx := r.c.UserContext()
 	uid := r.c.Params("uid")
-	var u userDetail
+	var u scimworker.UserDetail
 	if err := r.api.get(ctx, tenantPath(t.ID, "users", uid), nil, &u); err != nil {
 		return err
+	}
+	var attrs map[string]any
+	if err := json.Unmarshal(u.User, &attrs); err != nil {
+		return fmt.Errorf("user %s: %w", uid, err)
 	}
 	groupNames := make(map[string]string, len(u.Groups))
 	for _, g := range u.Groups {
@@ -90,7 +88,7 @@ func (con *console) userPage(r *request) error {
 	}
 	type permRow struct {
 		Permission string
-		Grants     []grant
+		Grants     []scimworker.Grant
 	}
 	var perms []permRow
 	for _, p := range u.Permissions {
@@ -105,12 +103,12 @@ func (con *console) userPage(r *request) error {
 		}
 		perms = append(perms, row)
 	}
-	data := map[string]any{"User": u, "Perms": perms, "Attributes": prettyJSONValue(u.User), "GroupNames": groupNames}
+	data := map[string]any{"User": u, "Attrs": attrs, "Perms": perms, "Attributes": prettyJSONValue(attrs), "GroupNames": groupNames}
 	if p := strings.TrimSpace(r.c.Query("permission")); p != "" {
-		var ex explanation
+		var ex scimworker.Explanation
 		err := r.api.get(ctx, tenantPath(t.ID, "users", uid, "explain"), url.Values{"permission": {p}}, &ex)
 		data["Explain"], data["ExplainError"], data["Asked"] = ex, err, p
 	}
-	name, _ := u.User["userName"].(string)
+	name, _ := attrs["userName"].(string)
 	return con.render(r, "user", page{Title: name, Nav: "users", Tenant: t, Data: data})
 }

@@ -7,6 +7,9 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/scimplane/scimplane/controlplane/internal/httpapi"
+	"github.com/scimplane/scimplane/plugins/scimworker"
 )
 
 // logFilters are the log API's filters, as the viewer's form names them.
@@ -40,17 +43,12 @@ func logQuery(r *request) (url.Values, error) {
 	return q, nil
 }
 
-type logPage struct {
-	Entries []logEntry `json:"entries"`
-	Next    string     `json:"next"`
-}
-
-func (con *console) queryLog(r *request, tenantID string, q url.Values) (*logPage, error) {
+func (con *console) queryLog(r *request, tenantID string, q url.Values) (*scimworker.LogPage, error) {
 	q.Set("limit", pageSize)
 	if after := r.c.Query("after"); after != "" {
 		q.Set("after", after)
 	}
-	var lp logPage
+	var lp scimworker.LogPage
 	if err := r.api.get(r.c.UserContext(), tenantPath(tenantID, "logs"), q, &lp); err != nil {
 		return nil, err
 	}
@@ -77,15 +75,13 @@ func (con *console) logsPage(r *request) error {
 	} else {
 		data["Log"] = lp
 	}
-	var h logHealth
+	var h scimworker.LogHealth
 	if err := r.api.get(r.c.UserContext(), tenantPath(t.ID, "logs", "health"), nil, &h); err != nil {
 		data["HealthError"] = err
 	} else {
 		data["Health"] = h
 	}
-	var rej struct {
-		Rejections []rejection `json:"rejections"`
-	}
+	var rej httpapi.RejectionList
 	if err := r.api.get(r.c.UserContext(), tenantPath(t.ID, "rejections"), url.Values{"limit": {"20"}}, &rej); err != nil {
 		data["RejectionsError"] = err
 	} else {
@@ -168,7 +164,7 @@ func (con *console) logEntryPage(r *request) error {
 	if err != nil {
 		return err
 	}
-	var e logEntry
+	var e scimworker.LogEntry
 	if err := r.api.get(r.c.UserContext(), tenantPath(t.ID, "logs", r.c.Params("entry")), nil, &e); err != nil {
 		return err
 	}

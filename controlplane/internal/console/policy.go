@@ -9,6 +9,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/scimplane/scimplane/controlplane/internal/httpapi"
+	"github.com/scimplane/scimplane/controlplane/internal/tenant"
+	"github.com/scimplane/scimplane/plugins/scimworker"
 )
 
 // mappingFile is how policy problems name the mapping document.
@@ -31,9 +35,9 @@ type editor struct {
 	From     int64
 	Error    string   // the API's summary of a failed check
 	Other    []string // problems in no shown file
-	Tests    []policyTest
+	Tests    []scimworker.PolicyTest
 	Checked  bool // validate ran and passed
-	Versions []policyVersion
+	Versions []tenant.PolicyVersion
 	Active   int64
 }
 
@@ -50,13 +54,7 @@ func (con *console) policyPage(r *request) error {
 	if v, err := strconv.ParseInt(r.c.Query("from"), 10, 64); err == nil {
 		from = v
 	}
-	var pv policyVersion
-	if from > 0 {
-		err = r.api.get(r.c.UserContext(), tenantPath(t.ID, "policies", strconv.FormatInt(from, 10)), nil, &pv)
-	} else {
-		// No version stored yet: the worker runs the built-in default.
-		err = r.api.post(r.c.UserContext(), tenantPath(t.ID, "ops", "policy.active"), nil, &pv)
-	}
+	pv, err := bundle(r, t.ID, from)
 	if err != nil {
 		return err
 	}
@@ -68,17 +66,28 @@ func (con *console) policyPage(r *request) error {
 	return con.renderEditor(r, t, ed)
 }
 
-func (con *console) renderEditor(r *request, t *tenantInfo, ed *editor) error {
+// bundle reads a saved version's files, or with version 0 those of the
+// built-in default, which the worker runs while no version is active.
+func bundle(r *request, tenantID string, version int64) (*scimworker.PolicyBundle, error) {
+	if version > 0 {
+		var v tenant.PolicyVersion
+		err := r.api.get(r.c.UserContext(), tenantPath(tenantID, "policies", strconv.FormatInt(version, 10)), nil, &v)
+		return &v.PolicyBundle, err
+	}
+	var active scimworker.ActivePolicy
+	err := r.api.get(r.c.UserContext(), tenantPath(tenantID, "policies", "active"), nil, &active)
+	return &active.PolicyBundle, err
+}
+
+func (con *console) renderEditor(r *request, t *tenant.TenantView, ed *editor) error {
 	return con.render(r, "policy", page{Title: t.Name + ": policy", Nav: "policy", Tenant: t,
 		Data: map[string]any{"Ed": ed, "Manage": r.sess.CanManage(t.ID)}})
 }
 
 // listVersions returns the tenant's policy versions, newest first, and the
 // active one (0 when the built-in default is in force).
-func listVersions(r *request, tenantID string) ([]policyVersion, int64, error) {
-	var out struct {
-		Versions []policyVersion `json:"versions"`
-	}
+func listVersions(r *request, tenantID string) ([]tenant.PolicyVersion, int64, error) {
+	var out httpapi.PolicyList
 	if err := r.api.get(r.c.UserContext(), tenantPath(tenantID, "policies"), nil, &out); err != nil {
 		return nil, 0, err
 	}
@@ -103,33 +112,36 @@ func (con *console) policySubmit(r *request) error {
 	for _, m := range ed.Modules {
 		modules[m.Name] = m.Src
 	}
-	in := map[string]any{"modules": modules, "mapping": json.RawMessage(ed.Mapping.Src), "comment": ed.Comment}
+	in := tenant.NewPolicy{PolicyBundle: scimworker.PolicyBundle{Modules: modules, Mapping: json.RawMessage(ed.Mapping.Src)}, Comment: ed.Comment}
 	if !json.Valid([]byte(ed.Mapping.Src)) {
 		ed.Mapping.Problems = []string{"not valid JSON: " + jsonErrorAt(ed.Mapping.Src)}
 		ed.Error = "the mapping document is not valid JSON"
 		return con.renderEditor(r, t, ed)
 	}
-	path := tenantPath(t.ID, "ops", "policy.validate")
-	if r.c.FormValue("action") == "save" {
-		path = tenantPath(t.ID, "policies")
+	save := r.c.FormValue("action") == "save"
+	var saved tenant.SavedPolicy
+	var checked scimworker.PolicyCheck
+	if save {
+		err = r.api.post(r.c.UserContext(), tenantPath(t.ID, "policies"), in, &saved)
+	} else {
+		err = r.api.post(r.c.UserContext(), tenantPath(t.ID, "policies", "validate"), in, &checked)
 	}
-	var res policyCheck
-	err = r.api.post(r.c.UserContext(), path, in, &res)
 	var ae *apiError
+	var refused scimworker.Error
 	switch {
 	case errors.As(err, &ae) && ae.Status == http.StatusUnprocessableEntity:
-		if err := json.Unmarshal(ae.Body, &res); err != nil {
+		if err := json.Unmarshal(ae.Body, &refused); err != nil {
 			return ae
 		}
+		ed.Error, ed.Tests = refused.Message, refused.Tests
+		place(ed, refused.Problems, refused.Tests)
 	case err != nil:
 		return err
-	case r.c.FormValue("action") == "save":
-		return r.redirect("/tenants/" + url.PathEscape(t.ID) + "/policy/" + strconv.FormatInt(res.Version, 10) + "?saved=1")
+	case save:
+		return r.redirect("/tenants/" + url.PathEscape(t.ID) + "/policy/" + strconv.FormatInt(saved.Version, 10) + "?saved=1")
 	default:
-		ed.Checked = true
+		ed.Checked, ed.Tests = true, checked.Tests
 	}
-	ed.Error, ed.Tests = res.Error, res.Tests
-	place(ed, res)
 	if ed.Versions, ed.Active, err = listVersions(r, t.ID); err != nil {
 		return err
 	}
@@ -157,7 +169,7 @@ func editorFromForm(r *request) *editor {
 
 // place files each compiler problem and failed test under the textarea it
 // concerns.
-func place(ed *editor, res policyCheck) {
+func place(ed *editor, problems []scimworker.PolicyProblem, tests []scimworker.PolicyTest) {
 	files := map[string]*editorFile{ed.Mapping.Name: &ed.Mapping}
 	for i := range ed.Modules {
 		files[ed.Modules[i].Name] = &ed.Modules[i]
@@ -176,11 +188,11 @@ func place(ed *editor, res policyCheck) {
 			ed.Other = append(ed.Other, loc+": "+msg)
 		}
 	}
-	for _, p := range res.Problems {
+	for _, p := range problems {
 		add(p.File, p.Line, p.Column, p.Message)
 	}
-	for _, tr := range res.Tests {
-		if tr.Outcome == "fail" || tr.Outcome == "error" {
+	for _, tr := range tests {
+		if tr.Outcome == scimworker.TestFail || tr.Outcome == scimworker.TestError {
 			msg := "test " + tr.Name + " " + tr.Outcome
 			if tr.Message != "" {
 				msg += ": " + tr.Message
@@ -208,14 +220,14 @@ func (con *console) versionPage(r *request) error {
 	return con.renderVersion(r, nil, "")
 }
 
-func (con *console) renderVersion(r *request, dry *dryRun, flash string) error {
+func (con *console) renderVersion(r *request, dry *scimworker.DryRun, flash string) error {
 	t, err := r.tenant()
 	if err != nil {
 		return err
 	}
 	ctx := r.c.UserContext()
 	v := r.c.Params("version")
-	var pv policyVersion
+	var pv tenant.PolicyVersion
 	if err := r.api.get(ctx, tenantPath(t.ID, "policies", v), nil, &pv); err != nil {
 		return err
 	}
@@ -231,17 +243,11 @@ func (con *console) renderVersion(r *request, dry *dryRun, flash string) error {
 	} else if against == pv.Version {
 		against = pv.Version - 1
 	}
-	var base *policyVersion
-	switch {
-	case against > 0:
-		base = &policyVersion{}
-		err = r.api.get(ctx, tenantPath(t.ID, "policies", strconv.FormatInt(against, 10)), nil, base)
-	case active == 0:
-		base = &policyVersion{}
-		err = r.api.post(ctx, tenantPath(t.ID, "ops", "policy.active"), nil, base)
-	}
-	if err != nil {
-		return err
+	var base *scimworker.PolicyBundle
+	if against > 0 || active == 0 {
+		if base, err = bundle(r, t.ID, max(against, 0)); err != nil {
+			return err
+		}
 	}
 	type fileDiff struct {
 		Name    string
@@ -250,7 +256,7 @@ func (con *console) renderVersion(r *request, dry *dryRun, flash string) error {
 	}
 	var diffs []fileDiff
 	if base != nil {
-		for _, name := range fileNames(*base, pv) {
+		for _, name := range fileNames(*base, pv.PolicyBundle) {
 			oldSrc, newSrc := base.Modules[name], pv.Modules[name]
 			if name == mappingFile {
 				oldSrc, newSrc = canonicalJSON(base.Mapping), canonicalJSON(pv.Mapping)
@@ -283,7 +289,7 @@ func canonicalJSON(doc json.RawMessage) string {
 }
 
 // fileNames lists the mapping and every module of either version.
-func fileNames(a, b policyVersion) []string {
+func fileNames(a, b scimworker.PolicyBundle) []string {
 	seen := map[string]bool{}
 	var names []string
 	for _, m := range []map[string]string{a.Modules, b.Modules} {
@@ -299,7 +305,7 @@ func fileNames(a, b policyVersion) []string {
 }
 
 func (con *console) dryRun(r *request) error {
-	var dry dryRun
+	var dry scimworker.DryRun
 	if err := r.api.post(r.c.UserContext(), tenantPath(r.c.Params("id"), "policies", r.c.Params("version"), "dry-run"), nil, &dry); err != nil {
 		return err
 	}
@@ -308,9 +314,7 @@ func (con *console) dryRun(r *request) error {
 
 func (con *console) activate(r *request) error {
 	id, v := r.c.Params("id"), r.c.Params("version")
-	var out struct {
-		Users int `json:"users"`
-	}
+	var out scimworker.Activation
 	if err := r.api.post(r.c.UserContext(), tenantPath(id, "policies", v, "activate"), nil, &out); err != nil {
 		return err
 	}

@@ -11,6 +11,8 @@ import (
 	"encoding/json"
 	"errors"
 	"time"
+
+	"github.com/scimplane/scimplane/controlplane/internal/tenant"
 )
 
 // session is what the console keeps between requests, sealed in a cookie
@@ -19,34 +21,28 @@ import (
 // the API, which refuses it once signed out (on any replica), however long
 // the cookie would still be valid.
 type session struct {
-	ID      string    `json:"i"`
-	Key     string    `json:"k,omitempty"` // the admin API key
-	Role    string    `json:"r,omitempty"` // operator, tenant_admin or support
-	Tenant  string    `json:"t,omitempty"` // tenant scope; "" for unscoped keys
-	CSRF    string    `json:"c"`
-	Expires time.Time `json:"e"`
+	ID      string      `json:"i"`
+	Key     string      `json:"k,omitempty"` // the admin API key
+	Role    tenant.Role `json:"r,omitempty"`
+	Tenant  string      `json:"t,omitempty"` // tenant scope; "" for unscoped keys
+	CSRF    string      `json:"c"`
+	Expires time.Time   `json:"e"`
 }
 
 func (s *session) SignedIn() bool { return s.Key != "" }
 
-func (s *session) Operator() bool { return s.Role == roleOperator }
+func (s *session) Operator() bool { return s.Role == tenant.RoleOperator }
 
 // canManage reports whether the key may change tenantID's tokens and
 // policies; the API decides in the end, this only hides useless buttons.
 func (s *session) CanManage(tenantID string) bool {
-	return s.Role == roleOperator || s.Role == roleTenantAdmin && s.Tenant == tenantID
+	return s.Role == tenant.RoleOperator || s.Role == tenant.RoleTenantAdmin && s.Tenant == tenantID
 }
 
 // validCSRF compares a submitted token with the session's in constant time.
 func (s *session) validCSRF(token string) bool {
 	return s.CSRF != "" && subtle.ConstantTimeCompare([]byte(s.CSRF), []byte(token)) == 1
 }
-
-const (
-	roleOperator    = "operator"
-	roleTenantAdmin = "tenant_admin"
-	roleSupport     = "support"
-)
 
 func newSession(now time.Time, ttl time.Duration) *session {
 	return &session{ID: randomToken(), CSRF: randomToken(), Expires: now.Add(ttl)}

@@ -5,13 +5,15 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/scimplane/scimplane/controlplane/internal/tenant"
 )
 
 func TestSealer_RoundTrip(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	s := newSealer([]byte("secret-one"))
 	sess := newSession(now, time.Hour)
-	sess.Key, sess.Role, sess.Tenant = "spk_x", roleTenantAdmin, "tnt_a"
+	sess.Key, sess.Role, sess.Tenant = "spk_x", tenant.RoleTenantAdmin, "tnt_a"
 	sealed := s.seal(sess)
 	require.NotContains(t, sealed, "spk_x")
 

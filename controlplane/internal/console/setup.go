@@ -9,6 +9,9 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/scimplane/scimplane/controlplane/internal/httpapi"
+	"github.com/scimplane/scimplane/controlplane/internal/tenant"
 )
 
 func (con *console) setupPage(r *request) error {
@@ -21,10 +24,8 @@ func (con *console) setupPage(r *request) error {
 
 // renderSetup renders the Entra setup page, with a token just issued (shown
 // this once) or the results of a connection check.
-func (con *console) renderSetup(r *request, t *tenantInfo, issued *createdToken, check []probeResult) error {
-	var tokens struct {
-		Tokens []tokenInfo `json:"tokens"`
-	}
+func (con *console) renderSetup(r *request, t *tenant.TenantView, issued *tenant.CreatedToken, check []probeResult) error {
+	var tokens httpapi.TokenList
 	if err := r.api.get(r.c.UserContext(), tenantPath(t.ID, "tokens"), nil, &tokens); err != nil {
 		return err
 	}
@@ -45,7 +46,7 @@ func (con *console) createToken(r *request) error {
 		}
 		in["expires_at"] = con.now().UTC().AddDate(0, 0, n).Format(time.RFC3339)
 	}
-	var tok createdToken
+	var tok tenant.CreatedToken
 	if err := r.api.post(r.c.UserContext(), tenantPath(t.ID, "tokens"), in, &tok); err != nil {
 		return err
 	}

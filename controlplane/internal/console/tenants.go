@@ -8,23 +8,26 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/scimplane/scimplane/controlplane/internal/httpapi"
+	"github.com/scimplane/scimplane/controlplane/internal/tenant"
+	"github.com/scimplane/scimplane/controlplane/internal/workerpool"
+	"github.com/scimplane/scimplane/plugins/scimworker"
 )
 
 const tenantsPerPage = 50
 
 // tenantRow is one line of the tenant list.
 type tenantRow struct {
-	tenantInfo
-	LastRequest time.Time   // the latest use of any of its tokens (kept to the minute)
-	Worker      *workerInfo // nil when its worker is stopped
-	Health      *logHealth  // only for tenants whose worker runs: never starts one
+	tenant.TenantView
+	LastRequest time.Time             // the latest use of any of its tokens (kept to the minute)
+	Worker      *workerpool.Info      // nil when its worker is stopped
+	Health      *scimworker.LogHealth // only for tenants whose worker runs: never starts one
 }
 
 func (con *console) tenantsPage(r *request) error {
 	ctx := r.c.UserContext()
-	var list struct {
-		Tenants []tenantInfo `json:"tenants"`
-	}
+	var list httpapi.TenantList
 	if err := r.api.get(ctx, "/api/v1/tenants", nil, &list); err != nil {
 		return err
 	}
@@ -32,7 +35,7 @@ func (con *console) tenantsPage(r *request) error {
 	var rows []*tenantRow
 	for _, t := range list.Tenants {
 		if q == "" || strings.Contains(strings.ToLower(t.Name), q) || strings.Contains(t.ID, q) {
-			rows = append(rows, &tenantRow{tenantInfo: t})
+			rows = append(rows, &tenantRow{TenantView: t})
 		}
 	}
 	sort.Slice(rows, func(i, j int) bool { return strings.ToLower(rows[i].Name) < strings.ToLower(rows[j].Name) })
@@ -44,11 +47,9 @@ func (con *console) tenantsPage(r *request) error {
 
 	// Workers first: their list says which tenants have a health summary
 	// to read without starting a worker.
-	running := map[string]*workerInfo{}
+	running := map[string]*workerpool.Info{}
 	if r.sess.Operator() {
-		var ws struct {
-			Workers []workerInfo `json:"workers"`
-		}
+		var ws httpapi.WorkerList
 		if err := r.api.get(ctx, "/api/v1/workers", nil, &ws); err != nil {
 			return err
 		}
@@ -62,9 +63,7 @@ func (con *console) tenantsPage(r *request) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var tokens struct {
-				Tokens []tokenInfo `json:"tokens"`
-			}
+			var tokens httpapi.TokenList
 			if r.api.get(ctx, tenantPath(row.ID, "tokens"), nil, &tokens) == nil {
 				for _, tok := range tokens.Tokens {
 					if tok.LastUsedAt != nil && tok.LastUsedAt.After(row.LastRequest) {
@@ -73,7 +72,7 @@ func (con *console) tenantsPage(r *request) error {
 				}
 			}
 			if row.Worker != nil {
-				var h logHealth
+				var h scimworker.LogHealth
 				if r.api.get(ctx, tenantPath(row.ID, "logs", "health"), nil, &h) == nil {
 					row.Health = &h
 				}
@@ -91,12 +90,13 @@ func (con *console) tenantsPage(r *request) error {
 
 func (con *console) createTenant(r *request) error {
 	name := strings.TrimSpace(r.c.FormValue("name"))
-	var t createdTenant
+	var t tenant.CreatedTenant
 	if err := r.api.post(r.c.UserContext(), "/api/v1/tenants", map[string]string{"name": name}, &t); err != nil {
 		return err
 	}
 	// Show the setup page right away, with the first token (shown once).
-	return con.renderSetup(r, &t.tenantInfo, &createdToken{tokenInfo: tokenInfo{Name: "first token"}, Token: t.Token}, nil)
+	first := &tenant.CreatedToken{Token: tenant.Token{ID: t.TokenID, Name: "first token"}, Secret: t.Token}
+	return con.renderSetup(r, &tenant.TenantView{Tenant: t.Tenant, SCIMURL: t.SCIMURL}, first, nil)
 }
 
 func (con *console) setEnabled(enabled bool) func(*request) error {

@@ -8,6 +8,32 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/scimplane/scimplane/controlplane/internal/tenant"
+	"github.com/scimplane/scimplane/controlplane/internal/workerpool"
+)
+
+// The admin API's list answers, which the console decodes too.
+type (
+	TenantList struct {
+		Tenants []tenant.TenantView `json:"tenants"`
+	}
+	TokenList struct {
+		Tokens []tenant.Token `json:"tokens"`
+	}
+	APIKeyList struct {
+		APIKeys []tenant.APIKey `json:"api_keys"`
+	}
+	AuditList struct {
+		Entries []tenant.AuditEntry `json:"entries"`
+	}
+	RejectionList struct {
+		Rejections []tenant.Rejection `json:"rejections"`
+	}
+	PolicyList struct {
+		Versions []tenant.PolicyVersion `json:"versions"`
+	}
+	WorkerList struct {
+		Workers []workerpool.Info `json:"workers"`
+	}
 )
 
 // decode reads an optional JSON body into v.
@@ -20,6 +46,11 @@ func (s *server) decode(c *fiber.Ctx, v any) error {
 		return &httpError{code: fiber.StatusBadRequest, msg: "invalid JSON body", err: err}
 	}
 	return nil
+}
+
+// me describes the calling key: its id, role and tenant scope.
+func (s *server) me(c *fiber.Ctx) error {
+	return c.JSON(principal(c))
 }
 
 func (s *server) createTenant(c *fiber.Ctx) error {
@@ -41,7 +72,7 @@ func (s *server) listTenants(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"tenants": ts})
+	return c.JSON(TenantList{ts})
 }
 
 func (s *server) getTenant(c *fiber.Ctx) error {
@@ -87,7 +118,7 @@ func (s *server) listTokens(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"tokens": ts})
+	return c.JSON(TokenList{ts})
 }
 
 func (s *server) revokeToken(c *fiber.Ctx) error {
@@ -114,7 +145,7 @@ func (s *server) listAPIKeys(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"api_keys": ks})
+	return c.JSON(APIKeyList{ks})
 }
 
 func (s *server) revokeAPIKey(c *fiber.Ctx) error {
@@ -130,7 +161,7 @@ func (s *server) listAudit(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"entries": es})
+	return c.JSON(AuditList{es})
 }
 
 func (s *server) listRejections(c *fiber.Ctx) error {
@@ -139,14 +170,14 @@ func (s *server) listRejections(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"rejections": rs})
+	return c.JSON(RejectionList{rs})
 }
 
 func (s *server) listWorkers(c *fiber.Ctx) error {
 	if principal(c).Role != tenant.RoleOperator {
 		return tenant.ErrForbidden
 	}
-	return c.JSON(fiber.Map{"workers": s.Running()})
+	return c.JSON(WorkerList{s.Running()})
 }
 
 // endConsoleSession signs out the console session the request names (its

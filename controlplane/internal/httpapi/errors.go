@@ -10,6 +10,7 @@ import (
 
 	"github.com/scimplane/scimplane/controlplane/internal/tenant"
 	"github.com/scimplane/scimplane/plugins/scim"
+	"github.com/scimplane/scimplane/plugins/scimworker"
 )
 
 // httpError is an error with the status and safe message to answer with;
@@ -20,6 +21,9 @@ type httpError struct {
 	err        error
 	retryAfter time.Duration
 	scimType   string // on SCIM routes, the RFC 7644 scimType, if any
+	// refused is a worker's refusal of an admin operation; its problems
+	// and tests go in the answer.
+	refused *scimworker.Error
 }
 
 func (e *httpError) Error() string {
@@ -37,10 +41,15 @@ func toHTTPError(err error) *httpError {
 		he *httpError
 		fe *fiber.Error
 		ve *tenant.ValidationError
+		we *scimworker.Error
 	)
 	switch {
 	case errors.As(err, &he):
 		return he
+	case errors.As(err, &we):
+		return &httpError{code: we.Status, msg: we.Message, refused: we}
+	case errors.Is(err, tenant.ErrWorkerUnavailable):
+		return workerUnavailable(err)
 	case errors.As(err, &fe):
 		return &httpError{code: fe.Code, msg: fe.Message}
 	case errors.As(err, &ve):
@@ -101,6 +110,12 @@ func (s *server) handleError(c *fiber.Ctx, err error) error {
 	if scimRoute {
 		c.Set(fiber.HeaderContentType, scim.MediaType)
 		return c.Send(scim.NewError(he.code, he.scimType, he.msg).Body())
+	}
+	if he.refused != nil {
+		return c.JSON(struct {
+			*scimworker.Error
+			RequestID string `json:"request_id"`
+		}{he.refused, requestID(c)})
 	}
 	return c.JSON(fiber.Map{"error": he.msg, "request_id": requestID(c)})
 }

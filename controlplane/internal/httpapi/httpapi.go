@@ -18,13 +18,14 @@ import (
 	"github.com/scimplane/scimplane/controlplane/internal/config"
 	"github.com/scimplane/scimplane/controlplane/internal/ratelimit"
 	"github.com/scimplane/scimplane/controlplane/internal/tenant"
+	"github.com/scimplane/scimplane/controlplane/internal/workerpool"
 	"github.com/scimplane/scimplane/plugins/scimworker"
 )
 
-// Workers forwards exchanges and admin operations to tenants' workers.
+// Workers forwards SCIM exchanges to tenants' workers. Admin operations
+// go through the tenant service, which authorises each.
 type Workers interface {
 	Handle(ctx context.Context, tenantID string, ex *scimworker.Exchange) (*scimworker.Reply, error)
-	Admin(ctx context.Context, tenantID string, req *scimworker.AdminRequest) (*scimworker.AdminReply, error)
 }
 
 // Rejections records SCIM requests refused before they reached a worker.
@@ -42,7 +43,7 @@ type Params struct {
 	Tenants *tenant.Service
 	Workers Workers
 	// Running lists running workers for the admin API.
-	Running        func() any
+	Running        func() []workerpool.Info
 	Limiter        *ratelimit.Limiter
 	Rejections     Rejections
 	DB             Pinger
@@ -121,7 +122,8 @@ func New(p Params) *fiber.App {
 
 	app.All("/scim/:tenant/v2/*", s.scim)
 
-	api := app.Group("/api/v1", s.authenticateKey)
+	api := app.Group("/api/v1", s.authenticateKey, workerRequestID)
+	api.Get("/me", s.me)
 	api.Post("/tenants", s.createTenant)
 	api.Get("/tenants", s.listTenants)
 	api.Get("/tenants/:id", s.getTenant)
@@ -131,7 +133,6 @@ func New(p Params) *fiber.App {
 	api.Post("/tenants/:id/tokens", s.createToken)
 	api.Get("/tenants/:id/tokens", s.listTokens)
 	api.Get("/tenants/:id/rejections", s.listRejections)
-	api.Post("/tenants/:id/ops/:op", s.workerOp)
 	s.mountTenantData(api)
 	api.Delete("/tenants/:id/tokens/:token", s.revokeToken)
 	api.Post("/api-keys", s.createAPIKey)

@@ -4,11 +4,15 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,6 +29,7 @@ import (
 	"github.com/scimplane/scimplane/controlplane/internal/rejectlog"
 	"github.com/scimplane/scimplane/controlplane/internal/store"
 	"github.com/scimplane/scimplane/controlplane/internal/tenant"
+	"github.com/scimplane/scimplane/controlplane/internal/workerpool"
 	"github.com/scimplane/scimplane/plugins/scimworker"
 	"github.com/scimplane/scimplane/tests/pgtest"
 )
@@ -100,11 +105,20 @@ func (p *dbProxy) restore() {
 	p.mu.Unlock()
 }
 
-// countingStore is the real store, counting credential reads.
+// countingStore is the real store, counting credential reads; it fails
+// the next MarkPolicyActivated when failMark is set.
 type countingStore struct {
 	*store.Store
-	mu    sync.Mutex
-	reads map[string]int
+	mu       sync.Mutex
+	reads    map[string]int
+	failMark atomic.Bool
+}
+
+func (s *countingStore) MarkPolicyActivated(ctx context.Context, tenantID string, version int64) error {
+	if s.failMark.CompareAndSwap(true, false) {
+		return errors.New("injected failure")
+	}
+	return s.Store.MarkPolicyActivated(ctx, tenantID, version)
 }
 
 func (s *countingStore) GetCredentials(ctx context.Context, tenantID string) (tenant.Tenant, []tenant.TokenHash, error) {
@@ -120,20 +134,118 @@ func (s *countingStore) readsOf(tenantID string) int {
 	return s.reads[tenantID]
 }
 
-// okWorkers stands in for the worker pool: every exchange succeeds.
-type okWorkers struct{ calls atomic.Int64 }
+// okWorkers stands in for the worker pool: every exchange succeeds, and
+// admin calls go to one policyWorker.
+type okWorkers struct {
+	calls  atomic.Int64
+	policy policyWorker
+}
 
 func (w *okWorkers) Handle(context.Context, string, *scimworker.Exchange) (*scimworker.Reply, error) {
 	w.calls.Add(1)
 	return &scimworker.Reply{Status: http.StatusOK, Body: []byte(`{"totalResults":0}`)}, nil
 }
 
-func (w *okWorkers) Admin(context.Context, string, *scimworker.AdminRequest) (*scimworker.AdminReply, error) {
-	return &scimworker.AdminReply{Status: http.StatusOK, Body: []byte(`{}`)}, nil
+func (w *okWorkers) Call(ctx context.Context, _ string, fn func(context.Context, scimworker.Worker) error) error {
+	return fn(ctx, &w.policy)
+}
+
+func (w *okWorkers) Stream(ctx context.Context, _ string, fn func(context.Context, scimworker.Worker) error) error {
+	return fn(ctx, &w.policy)
 }
 
 func (w *okWorkers) Stop(string)                        {}
 func (w *okWorkers) Warm(context.Context, string) error { return nil }
+
+// policyWorker serves the policy operations as a worker would, recording
+// them, and a log export paced by the test; the rest of the Worker is left
+// nil.
+type policyWorker struct {
+	scimworker.Worker
+	mu     sync.Mutex
+	ops    []string
+	active int64
+	// export paces ExportLog: it writes a line, then one more line for
+	// each value received, until the channel is closed.
+	export      chan struct{}
+	exportEnded chan error
+}
+
+func (w *policyWorker) ExportLog(ctx context.Context, req *scimworker.LogExportRequest, out io.Writer) (err error) {
+	defer func() { w.exportEnded <- err }()
+	if req.Status == "teapot" {
+		return scimworker.BadRequest("status is a code like 409 or a class like 4xx")
+	}
+	for i := 1; ; i++ {
+		if _, err := fmt.Fprintf(out, `{"id":%d}`+"\n", i); err != nil {
+			return err
+		}
+		select {
+		case _, more := <-w.export:
+			if !more {
+				return nil
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (w *policyWorker) record(op string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.ops = append(w.ops, op)
+}
+
+func (w *policyWorker) calls() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.ops)
+}
+
+// check refuses modules named broken.rego, as a worker refuses a policy
+// that does not compile.
+func check(b scimworker.PolicyBundle) error {
+	if _, ok := b.Modules["broken.rego"]; ok {
+		return &scimworker.Error{Status: 422, Message: "policy does not compile", Problems: []scimworker.PolicyProblem{{File: "broken.rego", Line: 1, Message: "nope"}}}
+	}
+	return nil
+}
+
+func (w *policyWorker) ValidatePolicy(_ context.Context, req *scimworker.ValidatePolicyRequest) (*scimworker.PolicyCheck, error) {
+	w.record("validate")
+	if err := check(req.PolicyBundle); err != nil {
+		return nil, err
+	}
+	return &scimworker.PolicyCheck{Tests: []scimworker.PolicyTest{{Name: "test_ok", Outcome: scimworker.TestPass}}}, nil
+}
+
+func (w *policyWorker) DryRunPolicy(_ context.Context, req *scimworker.DryRunRequest) (*scimworker.DryRun, error) {
+	w.record("dry-run")
+	return &scimworker.DryRun{Users: 1, Changes: []scimworker.DryRunChange{}}, check(req.PolicyBundle)
+}
+
+func (w *policyWorker) ActivatePolicy(_ context.Context, req *scimworker.ActivateRequest) (*scimworker.Activation, error) {
+	w.record("activate " + strconv.FormatInt(req.Version, 10))
+	if err := check(req.PolicyBundle); err != nil {
+		return nil, err
+	}
+	w.mu.Lock()
+	w.active = req.Version
+	w.mu.Unlock()
+	return &scimworker.Activation{Version: req.Version, Users: 1}, nil
+}
+
+func (w *policyWorker) ActivePolicy(context.Context, *scimworker.ActivePolicyRequest) (*scimworker.ActivePolicy, error) {
+	w.record("active")
+	return &scimworker.ActivePolicy{Version: w.inForce()}, nil
+}
+
+func (w *policyWorker) inForce() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.active
+}
 
 type fixture struct {
 	t       *testing.T
@@ -168,7 +280,7 @@ func serve(t *testing.T, tp tenant.Params, in config.Ingress) *fixture {
 	app := httpapi.New(httpapi.Params{
 		Tenants:        svc,
 		Workers:        workers,
-		Running:        func() any { return nil },
+		Running:        func() []workerpool.Info { return nil },
 		Limiter:        ratelimit.New(1000, 1000, 0),
 		Rejections:     rejections,
 		DB:             st,

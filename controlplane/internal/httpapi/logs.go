@@ -1,91 +1,113 @@
 package httpapi
 
 import (
-	"bytes"
-	"encoding/csv"
-	"encoding/json"
+	"context"
 	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/scimplane/scimplane/controlplane/internal/tenant"
 	"github.com/scimplane/scimplane/plugins/scimworker"
 )
 
-// maxExportRows bounds one log export.
-const maxExportRows = 100_000
-
-// csvColumns are the log entry fields a CSV export carries.
-var csvColumns = []string{"id", "at", "request_id", "method", "path", "query", "status", "scim_type", "detail",
-	"resource_type", "resource_id", "external_id", "user_name", "display_name", "filter", "latency_us"}
+// exportTimeout bounds one log export, which outlives its handler.
+const exportTimeout = 10 * time.Minute
 
 // logs answers GET /tenants/{id}/logs: a page of the SCIM log, or with
-// ?format=ndjson|csv every matching entry (up to maxExportRows).
+// ?format=ndjson|csv every matching entry, streamed from the worker.
 func (s *server) logs(c *fiber.Ctx) error {
-	route := readRoute{op: scimworker.OpLogQuery, query: logQuery}
-	format := c.Query("format")
-	if format == "" || format == "json" {
-		return s.readOp(route)(c)
+	switch c.Query("format") {
+	case "", "json":
+		return tenantOp(s, (*tenant.Service).QueryLog, nil)(c)
 	}
-	if format != "ndjson" && format != "csv" {
-		return &httpError{code: fiber.StatusBadRequest, msg: "format must be json, ndjson or csv"}
-	}
-	raw, err := route.args(c)
-	if err != nil {
-		return err
-	}
-	var args map[string]any
-	_ = json.Unmarshal(raw, &args)
-	args["limit"] = 500
+	return s.exportLog(c)
+}
 
-	var out bytes.Buffer
-	w := csv.NewWriter(&out)
-	if format == "csv" {
-		_ = w.Write(csvColumns)
+// exportLog streams the worker's export to the client as it comes. The
+// answer's status waits for the export's first bytes, so that a refused
+// query (or tenant) gets its error status; once bytes flow, a failure can
+// only cut the body short.
+func (s *server) exportLog(c *fiber.Ctx) error {
+	var q scimworker.LogExportRequest
+	if err := c.QueryParser(&q); err != nil {
+		return &httpError{code: fiber.StatusBadRequest, msg: "invalid query parameters", err: err}
 	}
-	for rows := 0; rows < maxExportRows; {
-		b, _ := json.Marshal(args)
-		reply, err := s.callOp(c, scimworker.OpLogQuery, false, b)
+	req := cloneExport(q) // used after the handler returns
+	tenantID, p := strings.Clone(c.Params("id")), principal(c)
+	// The body is written after the request's own context ends.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.UserContext()), exportTimeout)
+	pr, pw := io.Pipe()
+	w := &firstWrite{w: pw, started: make(chan struct{})}
+	done := make(chan error, 1)
+	go func() {
+		err := s.Tenants.ExportLog(ctx, p, tenantID, &req, w)
+		if err != nil && w.wrote() {
+			s.Logger.WarnContext(ctx, "log export cut short", "tenant_id", tenantID, "err", err)
+		}
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	select {
+	case <-w.started:
+	case err := <-done:
 		if err != nil {
+			cancel()
 			return err
 		}
-		if reply.Status != fiber.StatusOK {
-			c.Status(reply.Status)
-			c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-			return c.Send(reply.Body)
-		}
-		var page struct {
-			Entries []map[string]any `json:"entries"`
-			Next    string           `json:"next"`
-		}
-		if err := json.Unmarshal(reply.Body, &page); err != nil {
-			return fmt.Errorf("log page from worker: %w", err)
-		}
-		for _, e := range page.Entries {
-			if format == "ndjson" {
-				line, _ := json.Marshal(e)
-				out.Write(append(line, '\n'))
-				continue
-			}
-			rec := make([]string, len(csvColumns))
-			for i, col := range csvColumns {
-				if v, ok := e[col]; ok && v != nil {
-					rec[i] = fmt.Sprint(v)
-				}
-			}
-			_ = w.Write(rec)
-		}
-		rows += len(page.Entries)
-		if page.Next == "" || len(page.Entries) == 0 {
-			break
-		}
-		args["after"] = page.Next
 	}
-	w.Flush()
-	if format == "csv" {
+	if req.Format == scimworker.FormatCSV {
 		c.Set(fiber.HeaderContentType, "text/csv; charset=utf-8")
 	} else {
 		c.Set(fiber.HeaderContentType, "application/x-ndjson")
 	}
-	c.Set(fiber.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="scim-log.%s"`, format))
-	return c.Send(out.Bytes())
+	c.Set(fiber.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="scim-log.%s"`, req.Format))
+	c.Context().SetBodyStream(cancelOnClose{ReadCloser: pr, cancel: cancel}, -1)
+	return nil
+}
+
+// cloneExport copies a request whose strings point into fasthttp's
+// buffers.
+func cloneExport(q scimworker.LogExportRequest) scimworker.LogExportRequest {
+	for _, f := range []*string{&q.From, &q.To, &q.Status, &q.Method, &q.ResourceType, &q.ResourceID, &q.User,
+		&q.RequestID, &q.Q, &q.After, &q.Format} {
+		*f = strings.Clone(*f)
+	}
+	return q
+}
+
+// firstWrite signals its first write before passing it on.
+type firstWrite struct {
+	w       io.Writer
+	once    sync.Once
+	started chan struct{}
+}
+
+func (f *firstWrite) Write(p []byte) (int, error) {
+	f.once.Do(func() { close(f.started) })
+	return f.w.Write(p)
+}
+
+func (f *firstWrite) wrote() bool {
+	select {
+	case <-f.started:
+		return true
+	default:
+		return false
+	}
+}
+
+// cancelOnClose ends the export when fasthttp is done with the body: sent,
+// or the client gone.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c cancelOnClose) Close() error {
+	defer c.cancel()
+	return c.ReadCloser.Close()
 }

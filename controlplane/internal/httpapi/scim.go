@@ -78,7 +78,7 @@ func (s *server) scim(c *fiber.Ctx) error {
 }
 
 // workerUnavailable answers 503 with the pool's retry hint, if any.
-func workerUnavailable(err error) error {
+func workerUnavailable(err error) *httpError {
 	retry := time.Second
 	var r interface{ RetryIn() time.Duration }
 	if errors.As(err, &r) {

@@ -1,10 +1,13 @@
 package tenant
 
-// Principal is the authenticated caller of the admin API.
+// Principal is the authenticated caller of the admin API, as GET
+// /api/v1/me shows it.
 type Principal struct {
-	KeyID    string
-	Role     Role
-	TenantID string // scope; empty for operators and unscoped support keys
+	KeyID string `json:"key_id"`
+	Role  Role   `json:"role"`
+	// TenantID is the key's scope; empty for operators and unscoped
+	// support keys.
+	TenantID string `json:"tenant_id,omitempty"`
 	// consoleSession is the console session the request came with, if any.
 	consoleSession string
 }
@@ -23,7 +26,7 @@ func (p Principal) canRead(tenantID string) bool {
 	return false
 }
 
-// canManage: write access to one tenant's tokens.
+// canManage: write access to one tenant's tokens, policies and data.
 func (p Principal) canManage(tenantID string) bool {
 	return p.Role == RoleOperator || p.Role == RoleTenantAdmin && p.TenantID == tenantID
 }

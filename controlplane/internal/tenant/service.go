@@ -570,24 +570,3 @@ func (s *Service) ListAudit(ctx context.Context, p Principal, tenantID string, l
 	}
 	return es, nil
 }
-
-// AuthorizeTenantOp checks that p may run an operation on a tenant's data
-// (served by its worker): reads need read access, writes manage access and
-// are audited as action. The tenant must exist.
-func (s *Service) AuthorizeTenantOp(ctx context.Context, p Principal, tenantID, action string, write bool) error {
-	if write && !p.canManage(tenantID) || !write && !p.canRead(tenantID) {
-		return ErrForbidden
-	}
-	if _, err := s.store.GetTenant(ctx, tenantID); err != nil {
-		return fmt.Errorf("%s: %w", action, err)
-	}
-	// Writes are audited, and so is every query a support engineer makes
-	// into a tenant's data.
-	if !write && p.Role != RoleSupport {
-		return nil
-	}
-	if err := s.store.RecordAudit(ctx, p.audit(action, tenantID, "")); err != nil {
-		return fmt.Errorf("%s: %w", action, err)
-	}
-	return nil
-}

@@ -2,11 +2,14 @@ package tenant
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/scimplane/scimplane/plugins/scimworker"
 )
 
 // credStore serves GetCredentials from memory and counts the reads; the
@@ -34,6 +37,12 @@ type noWorkers struct{}
 
 func (noWorkers) Stop(string)                        {}
 func (noWorkers) Warm(context.Context, string) error { return nil }
+func (noWorkers) Call(context.Context, string, func(context.Context, scimworker.Worker) error) error {
+	return errors.New("no workers")
+}
+func (noWorkers) Stream(context.Context, string, func(context.Context, scimworker.Worker) error) error {
+	return errors.New("no workers")
+}
 
 func TestService_AuthenticateSCIM_CachesCredentials(t *testing.T) {
 	const id = "tnt_abcdefgh234567ab"

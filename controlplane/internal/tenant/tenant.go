@@ -1,6 +1,9 @@
 // Package tenant is the control plane's domain: tenants, their SCIM tokens,
-// admin API keys and who may do what. It declares the Store it needs and
-// knows nothing of HTTP, SQL or worker processes.
+// admin API keys, policy versions and who may do what, including which
+// operations on a tenant's data (served by its worker) a key may run. It
+// declares the Store and Workers it needs and knows nothing of HTTP, SQL or
+// worker processes; it speaks to workers in the contract's types
+// (plugins/scimworker).
 package tenant
 
 import (
@@ -8,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/scimplane/scimplane/plugins/scimworker"
 )
 
 // Domain errors; httpapi maps them to status codes.
@@ -23,6 +28,10 @@ var (
 	// ErrUnavailable wraps store errors that mean the database cannot be
 	// reached (or is shutting down): the caller should retry later.
 	ErrUnavailable = errors.New("database unavailable")
+	// ErrWorkerUnavailable wraps failures to get an answer from a tenant's
+	// worker (crashed, hung, not started): the caller should retry later.
+	// A worker's refusal is a *scimworker.Error instead.
+	ErrWorkerUnavailable = errors.New("tenant worker unavailable")
 )
 
 // ValidationError is a request the caller can fix; its message is safe to show.
@@ -148,7 +157,7 @@ type Store interface {
 	ConsoleSessionEnded(ctx context.Context, idHash []byte) (bool, error)
 }
 
-// Workers starts and stops tenants' workers.
+// Workers starts, stops and calls tenants' workers.
 type Workers interface {
 	// Warm gives a new tenant a worker, which migrates its schema, so that
 	// its first SCIM request does not wait for that.
@@ -156,4 +165,10 @@ type Workers interface {
 	// Stop stops the tenant's worker before the tenant is disabled or
 	// dropped.
 	Stop(tenantID string)
+	// Call runs fn with the tenant's worker, binding one if none runs,
+	// under a call deadline.
+	Call(ctx context.Context, tenantID string, fn func(context.Context, scimworker.Worker) error) error
+	// Stream is Call for a stream whose reader sets the pace: only ctx
+	// bounds it.
+	Stream(ctx context.Context, tenantID string, fn func(context.Context, scimworker.Worker) error) error
 }

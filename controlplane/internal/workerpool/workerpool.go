@@ -248,14 +248,29 @@ func (p *Pool) Handle(ctx context.Context, tenantID string, ex *scimworker.Excha
 	return reply, err
 }
 
-// Admin forwards one admin operation to tenantID's worker.
-func (p *Pool) Admin(ctx context.Context, tenantID string, req *scimworker.AdminRequest) (*scimworker.AdminReply, error) {
-	var reply *scimworker.AdminReply
-	err := p.call(ctx, tenantID, func(ctx context.Context, w scimworker.Worker) (err error) {
-		reply, err = w.Admin(ctx, req)
+// Call runs fn (typically one admin operation) with tenantID's worker,
+// binding one if needed, within the call timeout. A crashed, hung or
+// missing worker is an *UnavailableError.
+func (p *Pool) Call(ctx context.Context, tenantID string, fn func(context.Context, scimworker.Worker) error) error {
+	return p.call(ctx, tenantID, fn)
+}
+
+// Stream is Call for a stream whose pace its reader sets (a log export
+// to a slow client): only ctx bounds it, and a slow reader does not count
+// against the worker as a missed deadline.
+func (p *Pool) Stream(ctx context.Context, tenantID string, fn func(context.Context, scimworker.Worker) error) error {
+	w, err := p.acquire(ctx, tenantID)
+	if err != nil {
 		return err
-	})
-	return reply, err
+	}
+	err = fn(ctx, w.rpc)
+	p.release(w, err)
+	if err != nil && ctx.Err() == nil && (w.client.Exited() || status.Code(err) == codes.Unavailable) {
+		p.log.WarnContext(ctx, "worker failed", "tenant_id", tenantID, "pid", w.pid, "err", err)
+		p.retire(w, true)
+		return &UnavailableError{TenantID: tenantID, RetryAfter: time.Second, Err: err}
+	}
+	return err
 }
 
 // Warm binds a worker to tenantID if none is, so that the tenant's schema

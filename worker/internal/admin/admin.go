@@ -1,7 +1,8 @@
-// Package admin serves the worker's admin operations (scimworker.Op*): the
-// groups page, users and their effective permissions, policy validation,
-// dry runs and activation, the change feed and the SCIM log queries. Each
-// operation reads JSON arguments and answers JSON.
+// Package admin serves a bound worker's admin operations (scimworker.Admin):
+// it reads the tenant's directory and SCIM log through the store, asks the
+// policy in force about groups and users, and hands the policy operations
+// to the policy lifecycle. What fails becomes the contract's refusal
+// (*scimworker.Error), internal causes logged here and never sent.
 package admin
 
 import (
@@ -12,174 +13,75 @@ import (
 	"time"
 
 	"github.com/scimplane/scimplane/plugins/scimworker"
+	"github.com/scimplane/scimplane/worker/internal/policy"
 	"github.com/scimplane/scimplane/worker/internal/provision"
 	"github.com/scimplane/scimplane/worker/internal/store"
 )
 
-// Server answers admin operations for one tenant.
+// Tenant is what the admin operations use of the tenant a worker is bound
+// to.
+type Tenant struct {
+	ID        string
+	Provision *provision.Service
+	Store     *store.Store
+	Policies  *policy.Lifecycle
+}
+
+// Server implements scimworker.Admin for the tenant its worker is bound to.
 type Server struct {
-	svc *provision.Service
-	st  *store.Store
-	log *slog.Logger
-	now func() time.Time
+	tenant func() (*Tenant, error)
+	log    *slog.Logger
+	now    func() time.Time
 }
 
-// New returns a Server.
-func New(svc *provision.Service, st *store.Store, log *slog.Logger) *Server {
-	return &Server{svc: svc, st: st, log: log, now: time.Now}
-}
+var _ scimworker.Admin = (*Server)(nil)
 
-// SetClock replaces time.Now as the server's clock; call it before the
-// server is used.
-func (a *Server) SetClock(now func() time.Time) { a.now = now }
-
-type reply struct {
-	status int
-	body   any
-	err    error // internal cause, logged, never sent
-}
-
-func ok(body any) *reply { return &reply{status: 200, body: body} }
-
-func badRequest(msg string) *reply {
-	return &reply{status: 400, body: map[string]any{"error": msg}}
-}
-
-func notFound(msg string) *reply {
-	return &reply{status: 404, body: map[string]any{"error": msg}}
-}
-
-func internal(err error) *reply {
-	return &reply{status: 500, body: map[string]any{"error": "internal error"}, err: err}
-}
-
-// Handle runs one operation.
-func (a *Server) Handle(ctx context.Context, req *scimworker.AdminRequest) *scimworker.AdminReply {
-	r := a.dispatch(ctx, req.Op, req.Args)
-	if r.err != nil {
-		if errors.Is(r.err, store.ErrBadArgument) {
-			r = badRequest(r.err.Error())
-		} else {
-			a.log.ErrorContext(ctx, "admin operation failed", "op", req.Op, "request_id", req.RequestID, "err", r.err)
-		}
+// New returns a Server over the tenant that tenant returns, which fails
+// until the worker is bound. now is its clock (nil: time.Now).
+func New(tenant func() (*Tenant, error), log *slog.Logger, now func() time.Time) *Server {
+	if now == nil {
+		now = time.Now
 	}
-	body, err := json.Marshal(r.body)
-	if err != nil {
-		return &scimworker.AdminReply{Status: 500, Body: []byte(`{"error":"internal error"}`)}
-	}
-	return &scimworker.AdminReply{Status: r.status, Body: body}
+	return &Server{tenant: tenant, log: log, now: now}
 }
 
-func (a *Server) dispatch(ctx context.Context, op string, args []byte) *reply {
-	if len(args) == 0 {
-		args = []byte("{}")
-	}
-	switch op {
-	case scimworker.OpPolicyValidate:
-		return a.policyValidate(ctx, args)
-	case scimworker.OpPolicyDryRun:
-		return a.policyDryRun(ctx, args)
-	case scimworker.OpPolicyActivate:
-		return a.policyActivate(ctx, args)
-	case scimworker.OpPolicyActive:
-		return a.policyActive(ctx)
-	case scimworker.OpGroupsList:
-		return a.groupsList(ctx, args)
-	case scimworker.OpGroupMembers:
-		return a.groupMembers(ctx, args)
-	case scimworker.OpUsersList:
-		return a.usersList(ctx, args)
-	case scimworker.OpUserGet:
-		return a.userGet(ctx, args)
-	case scimworker.OpUserExplain:
-		return a.userExplain(ctx, args)
-	case scimworker.OpChanges:
-		return a.changes(ctx, args)
-	case scimworker.OpLogQuery:
-		return a.logQuery(ctx, args)
-	case scimworker.OpLogGet:
-		return a.logGet(ctx, args)
-	case scimworker.OpLogHealth:
-		return a.logHealth(ctx)
-	case scimworker.OpLogRetention:
-		return a.logRetention(ctx, args)
-	}
-	return notFound("unknown admin operation " + op)
-}
-
-// pageArgs are the paging arguments most operations take.
-type pageArgs struct {
-	ID         string `json:"id"`
-	After      string `json:"after"`
-	Limit      int    `json:"limit"`
-	Q          string `json:"q"`
-	Permission string `json:"permission"`
-}
-
-func parsePage(args []byte) (pageArgs, *reply) {
-	var p pageArgs
-	if err := json.Unmarshal(args, &p); err != nil {
-		return p, badRequest("args must be a JSON object: " + err.Error())
-	}
+// refusal turns err into what the caller may see: refusals pass, bad
+// arguments become 400, anything else is logged and answered 500.
+func (a *Server) refusal(ctx context.Context, t *Tenant, op string, err error) error {
+	var refused *scimworker.Error
 	switch {
-	case p.Limit <= 0:
-		p.Limit = 50
-	case p.Limit > 500:
-		p.Limit = 500
+	case errors.As(err, &refused):
+		return refused
+	case errors.Is(err, store.ErrBadArgument):
+		return scimworker.BadRequest(err.Error())
 	}
-	return p, nil
+	a.log.ErrorContext(ctx, "admin operation failed", "tenant_id", t.ID, "op", op, "request_id", scimworker.RequestID(ctx), "err", err)
+	return &scimworker.Error{Status: 500, Message: "internal error"}
 }
 
-// groupsList is the groups page: each group with its member count and the
-// permission sets the policy maps it to (for an active member with no other
-// group; attribute conditions may narrow that per user).
-func (a *Server) groupsList(ctx context.Context, args []byte) *reply {
-	p, bad := parsePage(args)
-	if bad != nil {
-		return bad
-	}
-	groups, next, err := a.st.GroupsPage(ctx, p.After, p.Limit, p.Q)
+// run gets the tenant and runs op on it, turning op's error into a
+// refusal. A worker not bound yet cannot answer: that error passes as is.
+func run[Rep any](ctx context.Context, a *Server, name string, op func(*Tenant) (*Rep, error)) (*Rep, error) {
+	t, err := a.tenant()
 	if err != nil {
-		return internal(err)
+		return nil, err
 	}
-	out := make([]map[string]any, len(groups))
-	for i, g := range groups {
-		out[i] = a.groupRow(ctx, g)
+	out, err := op(t)
+	if err != nil {
+		return nil, a.refusal(ctx, t, name, err)
 	}
-	return ok(map[string]any{"groups": out, "next": next})
+	return out, nil
 }
 
-func (a *Server) groupRow(ctx context.Context, g store.GroupSummary) map[string]any {
-	row := map[string]any{"id": g.ID, "displayName": g.DisplayName, "externalId": g.ExternalID, "members": g.Members}
-	if pol := a.svc.Policy(); pol != nil {
-		probe := map[string]any{"id": "", "userName": "", "active": true}
-		perms, err := pol.Decider.Decide(ctx, probe, []provision.GroupRef{{ID: g.ID, ExternalID: g.ExternalID, DisplayName: g.DisplayName}})
-		if err != nil {
-			row["error"] = err.Error()
-		} else {
-			row["sets"], row["permissions"] = perms.Sets, perms.Permissions
-		}
+// page bounds a page size: 50 by default, at most most.
+func page(limit, most int) int {
+	switch {
+	case limit <= 0:
+		return 50
+	case limit > most:
+		return most
 	}
-	return row
-}
-
-func (a *Server) groupMembers(ctx context.Context, args []byte) *reply {
-	p, bad := parsePage(args)
-	if bad != nil {
-		return bad
-	}
-	g, err := a.st.GetGroupSummary(ctx, p.ID)
-	if errors.Is(err, provision.ErrNotFound) {
-		return notFound("group " + p.ID + " not found")
-	}
-	if err != nil {
-		return internal(err)
-	}
-	members, next, err := a.st.GroupMembersPage(ctx, p.ID, p.After, p.Limit)
-	if err != nil {
-		return internal(err)
-	}
-	return ok(map[string]any{"group": a.groupRow(ctx, *g), "members": orEmpty(members), "next": next})
+	return limit
 }
 
 func orEmpty[T any](s []T) []T {
@@ -189,78 +91,140 @@ func orEmpty[T any](s []T) []T {
 	return s
 }
 
-func (a *Server) usersList(ctx context.Context, args []byte) *reply {
-	p, bad := parsePage(args)
-	if bad != nil {
-		return bad
-	}
-	users, next, err := a.st.UsersPage(ctx, p.After, p.Limit, p.Q)
-	if err != nil {
-		return internal(err)
-	}
-	return ok(map[string]any{"users": orEmpty(users), "next": next})
-}
-
-func (a *Server) subject(ctx context.Context, args []byte) (*provision.Subject, pageArgs, *reply) {
-	p, bad := parsePage(args)
-	if bad != nil {
-		return nil, p, bad
-	}
-	sub, err := a.st.Subject(ctx, p.ID)
-	if errors.Is(err, provision.ErrNotFound) {
-		return nil, p, notFound("user " + p.ID + " not found")
-	}
-	if err != nil {
-		return nil, p, internal(err)
-	}
-	return sub, p, nil
-}
-
-func (a *Server) userGet(ctx context.Context, args []byte) *reply {
-	sub, _, r := a.subject(ctx, args)
-	if r != nil {
-		return r
-	}
-	return ok(map[string]any{
-		"user": sub.User, "groups": orEmpty(sub.Groups), "permissions": orEmpty(sub.Current.Permissions),
-		"sets": orEmpty(sub.Current.Sets), "grants": orEmpty(sub.Current.Grants), "error": sub.Current.Error,
-		"policy_version": sub.Version,
+// ListGroups is the groups page.
+func (a *Server) ListGroups(ctx context.Context, req *scimworker.GroupsRequest) (*scimworker.GroupsPage, error) {
+	return run(ctx, a, "list groups", func(t *Tenant) (*scimworker.GroupsPage, error) {
+		groups, next, err := t.Store.GroupsPage(ctx, req.After, page(req.Limit, 500), req.Q)
+		if err != nil {
+			return nil, err
+		}
+		for i := range groups {
+			decideGroup(ctx, t, &groups[i])
+		}
+		return &scimworker.GroupsPage{Groups: orEmpty(groups), Next: next}, nil
 	})
 }
 
-func (a *Server) userExplain(ctx context.Context, args []byte) *reply {
-	sub, p, r := a.subject(ctx, args)
-	if r != nil {
-		return r
-	}
-	if p.Permission == "" {
-		return badRequest("args need \"permission\"")
-	}
-	pol := a.svc.Policy()
+// decideGroup sets what the policy in force gives an active member of g
+// with no other group.
+func decideGroup(ctx context.Context, t *Tenant, g *scimworker.GroupRow) {
+	pol := t.Provision.Policy()
 	if pol == nil {
-		return internal(errors.New("no policy loaded"))
+		return
 	}
-	ex, err := pol.Decider.(decider).d.Explain(ctx, toPolicyInput(sub.User, sub.Groups), p.Permission)
+	probe := map[string]any{"id": "", "userName": "", "active": true}
+	perms, err := pol.Decider.Decide(ctx, probe, []provision.GroupRef{{ID: g.ID, ExternalID: g.ExternalID, DisplayName: g.DisplayName}})
 	if err != nil {
-		return ok(map[string]any{"permission": p.Permission, "granted": false, "grants": []any{},
-			"reasons": []string{"the policy failed for this user, so nothing is granted: " + err.Error()}})
+		g.Error = err.Error()
+		return
 	}
-	grants := make([]map[string]any, len(ex.Grants))
-	for i, g := range ex.Grants {
-		grants[i] = map[string]any{"permission": g.Permission, "set": g.Set, "group": g.Group, "rule": g.Rule}
-	}
-	return ok(map[string]any{"permission": ex.Permission, "granted": ex.Granted, "grants": grants, "reasons": orEmpty(ex.Reasons),
-		"policy_version": pol.Version})
+	g.Sets, g.Permissions = perms.Sets, perms.Permissions
 }
 
-func (a *Server) changes(ctx context.Context, args []byte) *reply {
-	p, bad := parsePage(args)
-	if bad != nil {
-		return bad
+// GroupMembers is one group with a page of its members.
+func (a *Server) GroupMembers(ctx context.Context, req *scimworker.GroupMembersRequest) (*scimworker.GroupMembersPage, error) {
+	return run(ctx, a, "group members", func(t *Tenant) (*scimworker.GroupMembersPage, error) {
+		g, err := t.Store.GetGroupRow(ctx, req.ID)
+		if errors.Is(err, provision.ErrNotFound) {
+			return nil, scimworker.NotFound("group " + req.ID + " not found")
+		}
+		if err != nil {
+			return nil, err
+		}
+		members, next, err := t.Store.GroupMembersPage(ctx, req.ID, req.After, page(req.Limit, 500))
+		if err != nil {
+			return nil, err
+		}
+		decideGroup(ctx, t, g)
+		return &scimworker.GroupMembersPage{Group: *g, Members: orEmpty(members), Next: next}, nil
+	})
+}
+
+// ListUsers is a page of users with their effective permissions.
+func (a *Server) ListUsers(ctx context.Context, req *scimworker.UsersRequest) (*scimworker.UsersPage, error) {
+	return run(ctx, a, "list users", func(t *Tenant) (*scimworker.UsersPage, error) {
+		users, next, err := t.Store.UsersPage(ctx, req.After, page(req.Limit, 500), req.Q)
+		if err != nil {
+			return nil, err
+		}
+		return &scimworker.UsersPage{Users: orEmpty(users), Next: next}, nil
+	})
+}
+
+func subject(ctx context.Context, t *Tenant, id string) (*provision.Subject, error) {
+	sub, err := t.Store.Subject(ctx, id)
+	if errors.Is(err, provision.ErrNotFound) {
+		return nil, scimworker.NotFound("user " + id + " not found")
 	}
-	changes, next, err := a.st.Changes(ctx, p.After, p.Limit)
-	if err != nil {
-		return internal(err)
-	}
-	return ok(map[string]any{"changes": orEmpty(changes), "next": next})
+	return sub, err
+}
+
+// GetUser is one user as the policy sees it, with its stored permissions.
+func (a *Server) GetUser(ctx context.Context, req *scimworker.UserRequest) (*scimworker.UserDetail, error) {
+	return run(ctx, a, "get user", func(t *Tenant) (*scimworker.UserDetail, error) {
+		sub, err := subject(ctx, t, req.ID)
+		if err != nil {
+			return nil, err
+		}
+		user, err := json.Marshal(sub.User)
+		if err != nil {
+			return nil, err
+		}
+		out := &scimworker.UserDetail{User: user, Groups: make([]scimworker.GroupRef, len(sub.Groups)),
+			Permissions: orEmpty(sub.Current.Permissions), Sets: orEmpty(sub.Current.Sets),
+			Grants: make([]scimworker.Grant, len(sub.Current.Grants)), Error: sub.Current.Error, PolicyVersion: sub.Version}
+		for i, g := range sub.Groups {
+			out.Groups[i] = scimworker.GroupRef(g)
+		}
+		for i, g := range sub.Current.Grants {
+			out.Grants[i] = scimworker.Grant(g)
+		}
+		return out, nil
+	})
+}
+
+// ExplainUser asks the policy in force why a user has, or lacks, a
+// permission.
+func (a *Server) ExplainUser(ctx context.Context, req *scimworker.ExplainRequest) (*scimworker.Explanation, error) {
+	return run(ctx, a, "explain user", func(t *Tenant) (*scimworker.Explanation, error) {
+		if req.Permission == "" {
+			return nil, scimworker.BadRequest(`explaining needs a "permission"`)
+		}
+		sub, err := subject(ctx, t, req.ID)
+		if err != nil {
+			return nil, err
+		}
+		return t.Policies.Explain(ctx, sub.User, sub.Groups, req.Permission)
+	})
+}
+
+// Changes is a page of the change feed.
+func (a *Server) Changes(ctx context.Context, req *scimworker.ChangesRequest) (*scimworker.ChangesPage, error) {
+	return run(ctx, a, "changes", func(t *Tenant) (*scimworker.ChangesPage, error) {
+		changes, next, err := t.Store.Changes(ctx, req.After, page(req.Limit, 500))
+		if err != nil {
+			return nil, err
+		}
+		return &scimworker.ChangesPage{Changes: orEmpty(changes), Next: next}, nil
+	})
+}
+
+// ValidatePolicy hands the candidate to the policy lifecycle.
+func (a *Server) ValidatePolicy(ctx context.Context, req *scimworker.ValidatePolicyRequest) (*scimworker.PolicyCheck, error) {
+	return run(ctx, a, "validate policy", func(t *Tenant) (*scimworker.PolicyCheck, error) { return t.Policies.ValidatePolicy(ctx, req) })
+}
+
+// DryRunPolicy hands the candidate to the policy lifecycle.
+func (a *Server) DryRunPolicy(ctx context.Context, req *scimworker.DryRunRequest) (*scimworker.DryRun, error) {
+	return run(ctx, a, "dry-run policy", func(t *Tenant) (*scimworker.DryRun, error) { return t.Policies.DryRunPolicy(ctx, req) })
+}
+
+// ActivatePolicy hands the version to the policy lifecycle.
+func (a *Server) ActivatePolicy(ctx context.Context, req *scimworker.ActivateRequest) (*scimworker.Activation, error) {
+	return run(ctx, a, "activate policy", func(t *Tenant) (*scimworker.Activation, error) { return t.Policies.ActivatePolicy(ctx, req) })
+}
+
+// ActivePolicy asks the policy lifecycle what is in force.
+func (a *Server) ActivePolicy(ctx context.Context, req *scimworker.ActivePolicyRequest) (*scimworker.ActivePolicy, error) {
+	return run(ctx, a, "active policy", func(t *Tenant) (*scimworker.ActivePolicy, error) { return t.Policies.ActivePolicy(ctx, req) })
 }

@@ -39,6 +39,10 @@ type Options struct {
 
 // Worker implements scimworker.Worker.
 type Worker struct {
+	// Server serves the admin operations of the tenant the worker is bound
+	// to (scimworker.Admin).
+	*admin.Server
+
 	log     *slog.Logger
 	opts    Options
 	started time.Time
@@ -61,7 +65,7 @@ type Worker struct {
 type tenant struct {
 	id    string
 	scim  *scimserver.Server
-	admin *admin.Server
+	admin *admin.Tenant
 }
 
 var _ scimworker.Worker = (*Worker)(nil)
@@ -76,9 +80,10 @@ func NewWorker(log *slog.Logger, opts Options) *Worker {
 		opts.PolicyCheck = 10 * time.Second
 	}
 	w := &Worker{log: log, opts: opts, started: time.Now(), done: make(chan struct{}), maintained: make(chan struct{})}
-	compiled := sync.OnceValues(func() (*policy.Decider, error) { return admin.CompileDefault(context.Background()) })
+	compiled := sync.OnceValues(func() (*policy.Decider, error) { return policy.CompileDefault(context.Background()) })
 	go func() { _, _ = compiled() }()
 	w.builtin = compiled
+	w.Server = admin.New(w.adminTenant, log, opts.Now)
 	return w
 }
 
@@ -129,17 +134,14 @@ func (w *Worker) Bind(ctx context.Context, b *scimworker.Binding) (*scimworker.B
 	st := store.New(pool)
 	schemas := resource.NewSchemas()
 	svc := provision.New(st, schemas, log)
-	adm := admin.New(svc, st, log)
-	if w.opts.Now != nil {
-		adm.SetClock(w.opts.Now)
-	}
-	if err := adm.LoadPolicy(ctx, w.builtin); err != nil {
+	policies := policy.NewLifecycle(policy.LifecycleParams{Store: st, Provision: svc, Builtin: w.builtin, Logger: log, Now: w.opts.Now})
+	if err := policies.Load(ctx); err != nil {
 		return nil, fmt.Errorf("bind: %w", err)
 	}
 	t := &tenant{
 		id:    b.TenantID,
 		scim:  scimserver.New(svc, st, schemas, log, b.BaseURL, int(b.MaxBodyBytes)),
-		admin: adm,
+		admin: &admin.Tenant{ID: b.TenantID, Provision: svc, Store: st, Policies: policies},
 	}
 	w.bound.Store(t)
 	w.lastUsed.Store(time.Now().UnixNano())
@@ -154,7 +156,7 @@ func (w *Worker) Bind(ctx context.Context, b *scimworker.Binding) (*scimworker.B
 // connections.
 func (w *Worker) background(ctx context.Context, t *tenant, pool *store.Pool) {
 	defer close(w.done)
-	t.admin.MaintainNow(ctx)
+	w.maintainLog(ctx, t)
 	close(w.maintained)
 	tick := time.NewTicker(min(w.opts.IdleConnClose/2, w.opts.PolicyCheck))
 	defer tick.Stop()
@@ -180,13 +182,29 @@ func (w *Worker) background(ctx context.Context, t *tenant, pool *store.Pool) {
 			// Only while requests keep a connection open anyway.
 			if now.Sub(lastCheck) >= w.opts.PolicyCheck {
 				lastCheck = now
-				t.admin.ReloadPolicyIfChanged(ctx)
+				t.admin.Policies.ReloadIfChanged(ctx)
 			}
 			if now.Sub(lastMaintain) >= time.Hour {
 				lastMaintain = now
-				t.admin.MaintainNow(ctx)
+				w.maintainLog(ctx, t)
 			}
 		}
+	}
+}
+
+// maintainLog runs one round of SCIM log maintenance: partitions ahead,
+// expired ones dropped.
+func (w *Worker) maintainLog(ctx context.Context, t *tenant) {
+	now := time.Now
+	if w.opts.Now != nil {
+		now = w.opts.Now
+	}
+	dropped, err := t.admin.Store.MaintainLog(ctx, now())
+	if len(dropped) > 0 {
+		w.log.InfoContext(ctx, "dropped expired scim log partitions", "tenant_id", t.id, "partitions", dropped)
+	}
+	if err != nil && ctx.Err() == nil {
+		w.log.ErrorContext(ctx, "scim log maintenance", "tenant_id", t.id, "err", err)
 	}
 }
 
@@ -223,13 +241,13 @@ func (w *Worker) Handle(ctx context.Context, ex *scimworker.Exchange) (*scimwork
 	return t.scim.Handle(ctx, ex), nil
 }
 
-// Admin serves admin operations on the tenant's data.
-func (w *Worker) Admin(ctx context.Context, req *scimworker.AdminRequest) (*scimworker.AdminReply, error) {
+// adminTenant is the bound tenant the admin operations serve.
+func (w *Worker) adminTenant() (*admin.Tenant, error) {
 	t, err := w.tenant()
 	if err != nil {
 		return nil, err
 	}
-	return t.admin.Handle(ctx, req), nil
+	return t.admin, nil
 }
 
 // Health reports the tenant, start time and open connections.

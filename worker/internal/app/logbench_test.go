@@ -27,7 +27,8 @@ func BenchmarkLogQueries(b *testing.B) {
 	<-w.maintained
 	now := time.Now().UTC()
 	for d := 30; d >= 0; d-- {
-		require.NoError(b, w.bound.Load().admin.MaintainAt(ctx, now.AddDate(0, 0, -d)))
+		_, err := w.bound.Load().admin.Store.MaintainLog(ctx, now.AddDate(0, 0, -d))
+		require.NoError(b, err)
 	}
 	start := time.Now()
 	const chunk = 500_000
@@ -48,21 +49,20 @@ func BenchmarkLogQueries(b *testing.B) {
 	b.Logf("seeded %d log rows in %v", rows, time.Since(start).Round(time.Second))
 
 	queries := []struct {
-		name string
-		args map[string]any
+		name  string
+		query scimworker.LogQuery
 	}{
-		{"last_hour_failures", map[string]any{"status": "4xx", "from": now.Add(-time.Hour).Format(time.RFC3339)}},
-		{"one_user", map[string]any{"user": "user4242@contoso.com"}},
-		{"one_user_by_id", map[string]any{"user": "u-4242"}},
-		{"one_request_id", map[string]any{"request_id": "req-" + strconv.Itoa(rows/2)}},
-		{"newest_page", map[string]any{}},
+		{"last_hour_failures", scimworker.LogQuery{Status: "4xx", From: now.Add(-time.Hour).Format(time.RFC3339)}},
+		{"one_user", scimworker.LogQuery{User: "user4242@contoso.com"}},
+		{"one_user_by_id", scimworker.LogQuery{User: "u-4242"}},
+		{"one_request_id", scimworker.LogQuery{RequestID: "req-" + strconv.Itoa(rows/2)}},
+		{"newest_page", scimworker.LogQuery{}},
 	}
 	for _, q := range queries {
 		b.Run(q.name, func(b *testing.B) {
 			for b.Loop() {
-				status, out := adminOp(b, w, scimworker.OpLogQuery, q.args)
-				if status != 200 {
-					b.Fatal(out)
+				if _, err := w.QueryLog(ctx, &q.query); err != nil {
+					b.Fatal(err)
 				}
 			}
 		})

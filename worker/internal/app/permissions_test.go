@@ -11,22 +11,21 @@ import (
 	"github.com/scimplane/scimplane/worker/internal/policy"
 )
 
-func adminOp(t testing.TB, w *Worker, op string, args any) (int, map[string]any) {
+var bg = context.Background()
+
+// refused returns the refusal err is, failing the test if it is not one.
+func refused(t testing.TB, err error) *scimworker.Error {
 	t.Helper()
-	b, err := json.Marshal(args)
-	require.NoError(t, err)
-	reply, err := w.Admin(context.Background(), &scimworker.AdminRequest{RequestID: "t", Op: op, Args: b})
-	require.NoError(t, err)
-	var out map[string]any
-	require.NoError(t, json.Unmarshal(reply.Body, &out), string(reply.Body))
-	return reply.Status, out
+	var e *scimworker.Error
+	require.ErrorAs(t, err, &e)
+	return e
 }
 
-func userPermissions(t testing.TB, w *Worker, id string) []any {
+func userPermissions(t testing.TB, w *Worker, id string) []string {
 	t.Helper()
-	status, out := adminOp(t, w, scimworker.OpUserGet, map[string]any{"id": id})
-	require.Equal(t, 200, status, out)
-	return out["permissions"].([]any)
+	u, err := w.GetUser(bg, &scimworker.UserRequest{ID: id})
+	require.NoError(t, err)
+	return u.Permissions
 }
 
 func create(t testing.TB, w *Worker, path, body string) string {
@@ -43,14 +42,19 @@ func patch(t testing.TB, w *Worker, path, ops string, want int) {
 }
 
 // defaultBundle returns the shipped policy with mapping replaced.
-func defaultBundle(t testing.TB, mapping string) map[string]any {
+func defaultBundle(t testing.TB, mapping string) scimworker.PolicyBundle {
 	t.Helper()
 	b, err := policy.Default()
 	require.NoError(t, err)
-	if mapping == "" {
-		mapping = string(b.Mapping)
+	if mapping != "" {
+		b.Mapping = json.RawMessage(mapping)
 	}
-	return map[string]any{"modules": b.Modules, "mapping": json.RawMessage(mapping)}
+	return b
+}
+
+func activate(t testing.TB, w *Worker, version int64, b scimworker.PolicyBundle) (*scimworker.Activation, error) {
+	t.Helper()
+	return w.ActivatePolicy(bg, &scimworker.ActivateRequest{Version: version, PolicyBundle: b})
 }
 
 func TestPermissions_FollowMembershipChanges(t *testing.T) {
@@ -59,44 +63,43 @@ func TestPermissions_FollowMembershipChanges(t *testing.T) {
 	bob := create(t, w, "/Users", `{"userName":"bob@contoso.com"}`)
 	designers := create(t, w, "/Groups", `{"displayName":"Forms Designers"}`)
 	hr := create(t, w, "/Groups", `{"displayName":"HR","members":[{"value":"`+ann+`"},{"value":"`+bob+`"}]}`)
-	require.Equal(t, []any{"users.manage"}, userPermissions(t, w, ann), "HR grant applies to the HR department")
+	require.Equal(t, []string{"users.manage"}, userPermissions(t, w, ann), "HR grant applies to the HR department")
 	require.Empty(t, userPermissions(t, w, bob), "HR grant has a department condition bob does not meet")
 
 	patch(t, w, "/Groups/"+designers, `[{"op":"Add","path":"members","value":[{"value":"`+bob+`"}]}]`, 204)
-	require.Equal(t, []any{"forms.design", "forms.submit", "forms.view"}, userPermissions(t, w, bob))
+	require.Equal(t, []string{"forms.design", "forms.submit", "forms.view"}, userPermissions(t, w, bob))
 
 	// A PATCH that fails after adding a member changes nothing, permissions included.
 	patch(t, w, "/Groups/"+designers, `[{"op":"Add","path":"members","value":[{"value":"`+ann+`"}]},{"op":"replace","path":"displayName","value":""}]`, 400)
-	require.Equal(t, []any{"users.manage"}, userPermissions(t, w, ann))
+	require.Equal(t, []string{"users.manage"}, userPermissions(t, w, ann))
 
 	// The flag dialect's removal, then a rename the mapping matches on.
 	patch(t, w, "/Groups/"+designers, `[{"op":"remove","path":"members[value eq \"`+bob+`\"]"}]`, 204)
 	require.Empty(t, userPermissions(t, w, bob))
 	patch(t, w, "/Groups/"+hr, `[{"op":"Replace","path":"displayName","value":"Forms Viewers"}]`, 204)
-	require.Equal(t, []any{"forms.view"}, userPermissions(t, w, bob))
+	require.Equal(t, []string{"forms.view"}, userPermissions(t, w, bob))
 
 	// Disabled users keep memberships but get nothing; re-enabled, it is back.
 	patch(t, w, "/Users/"+bob, `[{"op":"Replace","path":"active","value":"False"}]`, 200)
 	require.Empty(t, userPermissions(t, w, bob))
 	patch(t, w, "/Users/"+bob, `[{"op":"replace","path":"active","value":true}]`, 200)
-	require.Equal(t, []any{"forms.view"}, userPermissions(t, w, bob))
+	require.Equal(t, []string{"forms.view"}, userPermissions(t, w, bob))
 
 	// The change feed tells the application what happened, in order.
-	status, feed := adminOp(t, w, scimworker.OpChanges, map[string]any{"limit": 500})
-	require.Equal(t, 200, status)
+	feed, err := w.Changes(bg, &scimworker.ChangesRequest{Limit: 500})
+	require.NoError(t, err)
 	var kinds []string
-	for _, c := range feed["changes"].([]any) {
-		ch := c.(map[string]any)
-		if ch["user_id"] == bob {
-			kinds = append(kinds, ch["kind"].(string))
+	for _, ch := range feed.Changes {
+		if ch.UserID == bob {
+			kinds = append(kinds, ch.Kind)
 		}
 	}
 	require.Equal(t, []string{"member_added", "member_added", "permissions_changed", "member_removed", "permissions_changed",
 		"permissions_changed", "permissions_changed", "permissions_changed"}, kinds)
-	status, again := adminOp(t, w, scimworker.OpChanges, map[string]any{"after": feed["next"]})
-	require.Equal(t, 200, status)
-	require.Empty(t, again["changes"])
-	require.Equal(t, feed["next"], again["next"])
+	again, err := w.Changes(bg, &scimworker.ChangesRequest{After: feed.Next})
+	require.NoError(t, err)
+	require.Empty(t, again.Changes)
+	require.Equal(t, feed.Next, again.Next)
 }
 
 func TestPermissions_ActivateRollbackAndRejects(t *testing.T) {
@@ -106,43 +109,53 @@ func TestPermissions_ActivateRollbackAndRejects(t *testing.T) {
 	require.Empty(t, userPermissions(t, w, u))
 
 	v1 := defaultBundle(t, `{"permission_sets":{"viewer":{"permissions":["forms.view"]}},"grants":[{"name":"sales","group":{"displayName":"sales"},"sets":["viewer"]}]}`)
-	v1["version"] = 1
-	status, out := adminOp(t, w, scimworker.OpPolicyActivate, v1)
-	require.Equal(t, 200, status, out)
-	require.EqualValues(t, 1, out["users"])
-	require.Equal(t, []any{"forms.view"}, userPermissions(t, w, u))
+	out, err := activate(t, w, 1, v1)
+	require.NoError(t, err)
+	require.Equal(t, 1, out.Users)
+	require.Equal(t, []string{"forms.view"}, userPermissions(t, w, u))
 
-	v2 := defaultBundle(t, "")
-	v2["version"] = 2
-	status, out = adminOp(t, w, scimworker.OpPolicyActivate, v2)
-	require.Equal(t, 200, status, out)
+	_, err = activate(t, w, 2, defaultBundle(t, ""))
+	require.NoError(t, err)
 	require.Empty(t, userPermissions(t, w, u))
 
-	v1["version"] = 3 // rollback: v1's content activated again
-	status, _ = adminOp(t, w, scimworker.OpPolicyActivate, v1)
-	require.Equal(t, 200, status)
-	require.Equal(t, []any{"forms.view"}, userPermissions(t, w, u))
+	_, err = activate(t, w, 3, v1) // rollback: v1's content activated again
+	require.NoError(t, err)
+	require.Equal(t, []string{"forms.view"}, userPermissions(t, w, u))
+
+	// Activating the version in force again (a retry) recomputes and
+	// changes nothing.
+	before, err := w.Changes(bg, &scimworker.ChangesRequest{Limit: 500})
+	require.NoError(t, err)
+	again, err := activate(t, w, 3, v1)
+	require.NoError(t, err)
+	require.Equal(t, 1, again.Users)
+	after, err := w.Changes(bg, &scimworker.ChangesRequest{Limit: 500})
+	require.NoError(t, err)
+	require.Equal(t, before.Changes, after.Changes)
+	require.Equal(t, []string{"forms.view"}, userPermissions(t, w, u))
 
 	broken := defaultBundle(t, "")
-	broken["version"] = 4
-	broken["modules"].(map[string]string)["permissions.rego"] += "\nthis is not rego\n"
-	status, out = adminOp(t, w, scimworker.OpPolicyActivate, broken)
-	require.Equal(t, 422, status)
-	problem := out["problems"].([]any)[0].(map[string]any)
-	require.Equal(t, "permissions.rego", problem["file"])
-	require.NotZero(t, problem["line"])
+	broken.Modules["permissions.rego"] += "\nthis is not rego\n"
+	_, err = activate(t, w, 4, broken)
+	e := refused(t, err)
+	require.Equal(t, 422, e.Status)
+	require.Equal(t, "permissions.rego", e.Problems[0].File)
+	require.NotZero(t, e.Problems[0].Line)
 
 	failing := defaultBundle(t, "")
-	failing["version"] = 5
-	failing["modules"].(map[string]string)["extra_test.rego"] = "package extra_test\n\ntest_wrong if { 1 == 2 }\n"
-	status, out = adminOp(t, w, scimworker.OpPolicyActivate, failing)
-	require.Equal(t, 422, status, out)
-	require.Equal(t, "policy tests failed", out["error"])
+	failing.Modules["extra_test.rego"] = "package extra_test\n\ntest_wrong if { 1 == 2 }\n"
+	_, err = activate(t, w, 5, failing)
+	e = refused(t, err)
+	require.Equal(t, 422, e.Status, e)
+	require.Equal(t, "policy tests failed", e.Message)
 
-	status, active := adminOp(t, w, scimworker.OpPolicyActive, nil)
-	require.Equal(t, 200, status)
-	require.EqualValues(t, 3, active["version"], "rejected versions never become active")
-	require.Equal(t, []any{"forms.view"}, userPermissions(t, w, u))
+	_, err = activate(t, w, 0, defaultBundle(t, ""))
+	require.Equal(t, 400, refused(t, err).Status, "a version needs a number")
+
+	active, err := w.ActivePolicy(bg, &scimworker.ActivePolicyRequest{})
+	require.NoError(t, err)
+	require.EqualValues(t, 3, active.Version, "rejected versions never become active")
+	require.Equal(t, []string{"forms.view"}, userPermissions(t, w, u))
 }
 
 const boomPolicy = `package scimplane.permissions
@@ -160,16 +173,15 @@ func TestPermissions_PolicyErrorGrantsNothing(t *testing.T) {
 	w := newTestWorker(t)
 	fine := create(t, w, "/Users", `{"userName":"fine@contoso.com","title":"ok"}`)
 	boom := create(t, w, "/Users", `{"userName":"boom@contoso.com","title":"boom"}`)
-	status, out := adminOp(t, w, scimworker.OpPolicyActivate, map[string]any{
-		"version": 1, "mapping": json.RawMessage(`{}`),
-		"modules": map[string]string{"p.rego": boomPolicy, "p_test.rego": "package p_test\n\ntest_fine if { data.scimplane.permissions.decision.permissions == [\"forms.view\"] with input as {\"user\": {\"title\": \"x\"}, \"groups\": []} }\n"},
+	_, err := activate(t, w, 1, scimworker.PolicyBundle{Mapping: json.RawMessage(`{}`),
+		Modules: map[string]string{"p.rego": boomPolicy, "p_test.rego": "package p_test\n\ntest_fine if { data.scimplane.permissions.decision.permissions == [\"forms.view\"] with input as {\"user\": {\"title\": \"x\"}, \"groups\": []} }\n"},
 	})
-	require.Equal(t, 200, status, out)
-	require.Equal(t, []any{"forms.view"}, userPermissions(t, w, fine))
-	status, got := adminOp(t, w, scimworker.OpUserGet, map[string]any{"id": boom})
-	require.Equal(t, 200, status)
-	require.Empty(t, got["permissions"])
-	require.NotEmpty(t, got["error"], "the failure is reported on the user")
+	require.NoError(t, err)
+	require.Equal(t, []string{"forms.view"}, userPermissions(t, w, fine))
+	got, err := w.GetUser(bg, &scimworker.UserRequest{ID: boom})
+	require.NoError(t, err)
+	require.Empty(t, got.Permissions)
+	require.NotEmpty(t, got.Error, "the failure is reported on the user")
 }
 
 // TestPermissions_DryRunAndExplain runs on 3,000 users in 300 groups.
@@ -185,51 +197,62 @@ func TestPermissions_DryRunAndExplain(t *testing.T) {
 
 	candidate := defaultBundle(t, `{"permission_sets":{"viewer":{"permissions":["forms.view"]},"designer":{"permissions":["forms.view","forms.design"]}},
 		"grants":[{"name":"g7-designers","group":{"id":"g-7"},"sets":["designer"]},{"name":"g8-viewers","group":{"displayName":"G-8"},"sets":["viewer"]}]}`)
-	status, out := adminOp(t, w, scimworker.OpPolicyDryRun, candidate)
-	require.Equal(t, 200, status, out)
-	require.EqualValues(t, 3000, out["users"])
-	require.EqualValues(t, 20, out["changed"])
-	gains := map[string][]any{}
-	for _, c := range out["changes"].([]any) {
-		ch := c.(map[string]any)
-		require.Empty(t, ch["lost"])
-		gains[ch["user_id"].(string)] = ch["gained"].([]any)
+	out, err := w.DryRunPolicy(bg, &scimworker.DryRunRequest{PolicyBundle: candidate})
+	require.NoError(t, err)
+	require.Equal(t, 3000, out.Users)
+	require.Equal(t, 20, out.Changed)
+	gains := map[string][]string{}
+	for _, ch := range out.Changes {
+		require.Empty(t, ch.Lost)
+		gains[ch.UserID] = ch.Gained
 	}
-	require.Equal(t, []any{"forms.design", "forms.view"}, gains["u-7"])
-	require.Equal(t, []any{"forms.design", "forms.view"}, gains["u-2707"])
-	require.Equal(t, []any{"forms.view"}, gains["u-308"])
+	require.Equal(t, []string{"forms.design", "forms.view"}, gains["u-7"])
+	require.Equal(t, []string{"forms.design", "forms.view"}, gains["u-2707"])
+	require.Equal(t, []string{"forms.view"}, gains["u-308"])
 	require.Empty(t, userPermissions(t, w, "u-7"), "a dry run changes nothing")
 
-	candidate["version"] = 1
-	status, _ = adminOp(t, w, scimworker.OpPolicyActivate, candidate)
-	require.Equal(t, 200, status)
-	status, ex := adminOp(t, w, scimworker.OpUserExplain, map[string]any{"id": "u-307", "permission": "forms.design"})
-	require.Equal(t, 200, status, ex)
-	require.Equal(t, true, ex["granted"])
-	require.Equal(t, []any{map[string]any{"permission": "forms.design", "set": "designer", "group": "g-7", "rule": "g7-designers"}}, ex["grants"])
-	status, ex = adminOp(t, w, scimworker.OpUserExplain, map[string]any{"id": "u-8", "permission": "forms.design"})
-	require.Equal(t, 200, status)
-	require.Equal(t, false, ex["granted"])
-	require.NotEmpty(t, ex["reasons"])
+	_, err = activate(t, w, 1, candidate)
+	require.NoError(t, err)
+	ex, err := w.ExplainUser(bg, &scimworker.ExplainRequest{ID: "u-307", Permission: "forms.design"})
+	require.NoError(t, err)
+	require.True(t, ex.Granted)
+	require.Equal(t, []scimworker.Grant{{Permission: "forms.design", Set: "designer", Group: "g-7", Rule: "g7-designers"}}, ex.Grants)
+	require.Equal(t, int64(1), ex.PolicyVersion)
+	ex, err = w.ExplainUser(bg, &scimworker.ExplainRequest{ID: "u-8", Permission: "forms.design"})
+	require.NoError(t, err)
+	require.False(t, ex.Granted)
+	require.NotEmpty(t, ex.Reasons)
+	_, err = w.ExplainUser(bg, &scimworker.ExplainRequest{ID: "u-8"})
+	require.Equal(t, 400, refused(t, err).Status)
+	_, err = w.ExplainUser(bg, &scimworker.ExplainRequest{ID: "nobody", Permission: "forms.design"})
+	require.Equal(t, 404, refused(t, err).Status)
 
-	status, groups := adminOp(t, w, scimworker.OpGroupsList, map[string]any{"q": "G-7", "limit": 500})
-	require.Equal(t, 200, status)
-	var g7 map[string]any
-	for _, g := range groups["groups"].([]any) {
-		if g.(map[string]any)["id"] == "g-7" {
-			g7 = g.(map[string]any)
+	groups, err := w.ListGroups(bg, &scimworker.GroupsRequest{Q: "G-7", Limit: 500})
+	require.NoError(t, err)
+	var g7 scimworker.GroupRow
+	for _, g := range groups.Groups {
+		if g.ID == "g-7" {
+			g7 = g
 		}
 	}
-	require.EqualValues(t, 10, g7["members"])
-	require.Equal(t, []any{"designer"}, g7["sets"])
+	require.EqualValues(t, 10, g7.Members)
+	require.Equal(t, []string{"designer"}, g7.Sets)
+
+	members, err := w.GroupMembers(bg, &scimworker.GroupMembersRequest{ID: "g-7", Limit: 4})
+	require.NoError(t, err)
+	require.Equal(t, g7, members.Group)
+	require.Len(t, members.Members, 4)
+	require.NotEmpty(t, members.Next)
+	_, err = w.GroupMembers(bg, &scimworker.GroupMembersRequest{ID: "g-none"})
+	require.Equal(t, 404, refused(t, err).Status)
 
 	// Paging through every user with its permissions visits each once.
 	seen, after := 0, ""
 	for {
-		status, page := adminOp(t, w, scimworker.OpUsersList, map[string]any{"after": after, "limit": 500})
-		require.Equal(t, 200, status)
-		seen += len(page["users"].([]any))
-		if after = page["next"].(string); after == "" {
+		page, err := w.ListUsers(bg, &scimworker.UsersRequest{After: after, Limit: 500})
+		require.NoError(t, err)
+		seen += len(page.Users)
+		if after = page.Next; after == "" {
 			break
 		}
 	}

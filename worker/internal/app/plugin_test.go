@@ -1,8 +1,10 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -44,9 +46,18 @@ func TestWorker_PluginBoundary(t *testing.T) {
 	require.Equal(t, 200, reply.Status)
 	require.Contains(t, string(reply.Body), `"totalResults":1`)
 
-	admin, err := remote.Admin(ctx, &scimworker.AdminRequest{RequestID: "r3", Op: "no.such.op"})
+	// The typed admin operations, a refusal and the export stream.
+	page, err := remote.QueryLog(ctx, &scimworker.LogQuery{Method: "post"})
 	require.NoError(t, err)
-	require.Equal(t, 404, admin.Status)
+	require.Len(t, page.Entries, 1)
+	require.Equal(t, "r1", page.Entries[0].RequestID)
+	_, err = remote.GetUser(ctx, &scimworker.UserRequest{ID: "nobody"})
+	var refused *scimworker.Error
+	require.ErrorAs(t, err, &refused)
+	require.Equal(t, &scimworker.Error{Status: 404, Message: "user nobody not found"}, refused)
+	var export bytes.Buffer
+	require.NoError(t, remote.ExportLog(ctx, &scimworker.LogExportRequest{Format: scimworker.FormatCSV}, &export))
+	require.Equal(t, 3, strings.Count(export.String(), "\n"), "a header and both exchanges: %s", export.String())
 }
 
 // TestWorker_ConcurrentMemberAdds sends many PATCHes adding members to one

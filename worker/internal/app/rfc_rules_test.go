@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/scimplane/scimplane/plugins/scimworker"
 	"github.com/scimplane/scimplane/worker/internal/resource"
 )
 
@@ -74,7 +75,7 @@ func TestWorker_IndexedValueLength(t *testing.T) {
 		})
 	}
 	// Every refusal left its log row (a 500 here often lost it).
-	require.Len(t, logIDs(t, w, map[string]any{"status": "400", "limit": 100}), 2*len(tests))
+	require.Len(t, logIDs(t, w, scimworker.LogQuery{Status: "400", Limit: 100}), 2*len(tests))
 	// The worst case for the lower() indexes: 2-byte capitals that lower to
 	// 3 bytes (1536 bytes under the C.UTF-8 or ICU collations production
 	// databases use; the test server's C locale leaves them as they are).

@@ -7,14 +7,15 @@ import (
 	"time"
 
 	"github.com/scimplane/scimplane/worker/internal/policy"
+	"github.com/scimplane/scimplane/worker/internal/provision"
 )
 
 // benchInput is one user in five groups, two of them mapped by the default
 // mapping and one mapped under a department condition that holds.
-func benchInput() policy.Input {
-	return policy.Input{
+func benchInput() input {
+	return input{
 		User: user(true, "Human Resources"),
-		Groups: []policy.Group{
+		Groups: []provision.GroupRef{
 			group("g-1", "Forms Viewers"),
 			group("g-2", "Forms Users"),
 			group("g-3", "Sales EMEA"),
@@ -30,7 +31,7 @@ func BenchmarkDecide(b *testing.B) {
 	in := benchInput()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := d.Decide(ctx, in); err != nil {
+		if _, err := d.Decide(ctx, in.User, in.Groups); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -43,7 +44,7 @@ func BenchmarkDecide_parallel(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		in := benchInput()
 		for pb.Next() {
-			if _, err := d.Decide(ctx, in); err != nil {
+			if _, err := d.Decide(ctx, in.User, in.Groups); err != nil {
 				b.Error(err)
 				return
 			}
@@ -58,7 +59,7 @@ func BenchmarkDecide_bulk100k(b *testing.B) {
 	const users, groups = 100_000, 5_000
 	mapped := []string{"Forms Viewers", "Forms Users", "Forms Designers", "HR", "Forms Administrators"}
 	departments := []string{"Engineering", "Human Resources", "Sales", "Finance"}
-	directory := make([]policy.Group, groups)
+	directory := make([]provision.GroupRef, groups)
 	for i := range directory {
 		name := fmt.Sprintf("Group %d", i)
 		if i < len(mapped) {
@@ -66,12 +67,12 @@ func BenchmarkDecide_bulk100k(b *testing.B) {
 		}
 		directory[i] = group(fmt.Sprintf("g-%d", i), name)
 	}
-	inputs := make([]policy.Input, users)
+	inputs := make([]input, users)
 	for i := range inputs {
 		u := user(i%50 != 0, departments[i%len(departments)])
 		u["id"] = fmt.Sprintf("u-%d", i)
 		u["userName"] = fmt.Sprintf("user%d@example.com", i)
-		inputs[i] = policy.Input{User: u, Groups: []policy.Group{
+		inputs[i] = input{User: u, Groups: []provision.GroupRef{
 			directory[i%len(mapped)],
 			directory[len(mapped)+(i*7)%(groups-len(mapped))],
 			directory[len(mapped)+(i*13+1)%(groups-len(mapped))],
@@ -84,7 +85,7 @@ func BenchmarkDecide_bulk100k(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		for _, in := range inputs {
-			if _, err := d.Decide(ctx, in); err != nil {
+			if _, err := d.Decide(ctx, in.User, in.Groups); err != nil {
 				b.Fatal(err)
 			}
 		}

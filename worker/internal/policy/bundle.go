@@ -1,5 +1,7 @@
 // Package policy embeds OPA: it compiles a tenant's permission policy once,
-// runs its Rego tests, and evaluates it per user.
+// runs its Rego tests, and evaluates it per user as provision's Decider.
+// Lifecycle keeps a tenant's policy in force: loading, validation, dry runs
+// and activation.
 package policy
 
 import (
@@ -15,17 +17,15 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/util"
 
+	"github.com/scimplane/scimplane/plugins/scimworker"
 	"github.com/scimplane/scimplane/policies"
 )
 
-// Bundle is one version of a tenant's policy.
-type Bundle struct {
-	// Modules maps a file name to its Rego source. Files named *_test.rego
-	// are Rego tests: RunTests runs them, Compile leaves them out.
-	Modules map[string]string
-	// Mapping is the mapping document, visible to the policy as data.mapping.
-	Mapping json.RawMessage
-}
+// Bundle is one version of a tenant's policy: Rego modules by file name
+// (files named *_test.rego are Rego tests, which RunTests runs and Compile
+// leaves out) and the mapping document, visible to the policy as
+// data.mapping.
+type Bundle = scimworker.PolicyBundle
 
 // mappingFile names the mapping document in problems and in the default FS.
 const mappingFile = "mapping/data.json"
@@ -51,38 +51,28 @@ func Default() (Bundle, error) {
 	return b, nil
 }
 
-// Problem is one reason a bundle does not compile, located for an admin.
-type Problem struct {
-	File    string
-	Line    int
-	Column  int
-	Message string
-}
-
-func (p Problem) String() string {
-	if p.Line == 0 {
-		return p.File + ": " + p.Message
-	}
-	return fmt.Sprintf("%s:%d:%d: %s", p.File, p.Line, p.Column, p.Message)
-}
-
-// CompileError lists every problem found while compiling a bundle.
+// CompileError lists every problem found while compiling a bundle,
+// located for its author.
 type CompileError struct {
-	Problems []Problem
+	Problems []scimworker.PolicyProblem
 }
 
 func (e *CompileError) Error() string {
 	lines := make([]string, len(e.Problems))
 	for i, p := range e.Problems {
-		lines[i] = p.String()
+		if p.Line == 0 {
+			lines[i] = p.File + ": " + p.Message
+		} else {
+			lines[i] = fmt.Sprintf("%s:%d:%d: %s", p.File, p.Line, p.Column, p.Message)
+		}
 	}
 	return "policy does not compile: " + strings.Join(lines, "; ")
 }
 
 // parse parses the bundle's modules (tests too when withTests is set) and
 // decodes its mapping document into the data the policy sees.
-func (b Bundle) parse(withTests bool) (map[string]*ast.Module, map[string]any, error) {
-	var problems []Problem
+func parse(b Bundle, withTests bool) (map[string]*ast.Module, map[string]any, error) {
+	var problems []scimworker.PolicyProblem
 	modules := map[string]*ast.Module{}
 	for name, src := range b.Modules {
 		if !withTests && isTest(name) {
@@ -101,7 +91,7 @@ func (b Bundle) parse(withTests bool) (map[string]*ast.Module, map[string]any, e
 		problems = append(problems, *problem)
 	}
 	if len(modules) == 0 && len(problems) == 0 {
-		problems = append(problems, Problem{File: "(bundle)", Message: "no Rego modules"})
+		problems = append(problems, scimworker.PolicyProblem{File: "(bundle)", Message: "no Rego modules"})
 	}
 	if len(problems) > 0 {
 		sortProblems(problems)
@@ -114,7 +104,7 @@ func isTest(name string) bool { return strings.HasSuffix(name, "_test.rego") }
 
 // decodeMapping decodes the mapping with OPA's number handling. An empty
 // document is an empty mapping.
-func decodeMapping(raw json.RawMessage) (map[string]any, *Problem) {
+func decodeMapping(raw json.RawMessage) (map[string]any, *scimworker.PolicyProblem) {
 	mapping := map[string]any{}
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return mapping, nil
@@ -127,7 +117,7 @@ func decodeMapping(raw json.RawMessage) (map[string]any, *Problem) {
 	if err == nil {
 		return mapping, nil
 	}
-	p := Problem{File: mappingFile, Message: "invalid JSON object: " + err.Error()}
+	p := scimworker.PolicyProblem{File: mappingFile, Message: "invalid JSON object: " + err.Error()}
 	var syntax *json.SyntaxError
 	if errors.As(err, &syntax) {
 		p.Line, p.Column = lineColumn(raw, syntax.Offset)
@@ -145,14 +135,14 @@ func lineColumn(src []byte, offset int64) (int, int) {
 
 // astProblems turns OPA parse or compile errors into problems; file names
 // the module when the error has no location.
-func astProblems(file string, err error) []Problem {
+func astProblems(file string, err error) []scimworker.PolicyProblem {
 	var errs ast.Errors
 	if !errors.As(err, &errs) {
-		return []Problem{{File: file, Message: err.Error()}}
+		return []scimworker.PolicyProblem{{File: file, Message: err.Error()}}
 	}
-	problems := make([]Problem, 0, len(errs))
+	problems := make([]scimworker.PolicyProblem, 0, len(errs))
 	for _, e := range errs {
-		p := Problem{File: file, Message: e.Code + ": " + e.Message}
+		p := scimworker.PolicyProblem{File: file, Message: e.Code + ": " + e.Message}
 		if e.Location != nil {
 			p.File, p.Line, p.Column = cmp.Or(e.Location.File, file), e.Location.Row, e.Location.Col
 		}
@@ -161,8 +151,8 @@ func astProblems(file string, err error) []Problem {
 	return problems
 }
 
-func sortProblems(problems []Problem) {
-	slices.SortStableFunc(problems, func(a, b Problem) int {
+func sortProblems(problems []scimworker.PolicyProblem) {
+	slices.SortStableFunc(problems, func(a, b scimworker.PolicyProblem) int {
 		return cmp.Or(strings.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
 	})
 }

@@ -14,7 +14,12 @@ import (
 	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/topdown"
+
+	"github.com/scimplane/scimplane/plugins/scimworker"
+	"github.com/scimplane/scimplane/worker/internal/provision"
 )
+
+var _ provision.Decider = (*Decider)(nil)
 
 // The rules the worker reads; see policies/permissions.rego. Only
 // DecisionRule is required.
@@ -29,35 +34,6 @@ const (
 // ErrTimeout reports a decision that ran out of its time budget.
 var ErrTimeout = errors.New("policy evaluation timed out")
 
-// Group is a group the user is a member of, as the policy sees it.
-type Group struct {
-	ID          string
-	ExternalID  string
-	DisplayName string
-}
-
-// Input is what one decision is about: the SCIM user as the worker returns
-// it (JSON-decoded) and the user's groups.
-type Input struct {
-	User   map[string]any
-	Groups []Group
-}
-
-// Grant records that a rule gave a permission through a set and a group.
-type Grant struct {
-	Permission string
-	Set        string
-	Group      string // group id
-	Rule       string
-}
-
-// Decision is a user's effective permissions; all slices are sorted.
-type Decision struct {
-	Permissions []string
-	Sets        []string
-	Grants      []Grant
-}
-
 // Options bound each evaluation. Zero fields take the defaults.
 type Options struct {
 	// Timeout bounds one evaluation; default 500 ms. It stops runaway
@@ -69,8 +45,9 @@ type Options struct {
 	MaxGrants int
 }
 
-// Decider evaluates one compiled policy version. It is safe for concurrent
-// use; a new version needs a new Decider.
+// Decider evaluates one compiled policy version: it is provision's
+// Decider. It is safe for concurrent use; a new version needs a new
+// Decider.
 type Decider struct {
 	decision  rego.PreparedEvalQuery
 	denials   rego.PreparedEvalQuery
@@ -87,7 +64,7 @@ func (d *Decider) Reads() [][]string { return d.reads }
 // as data.mapping and prepares the queries once. Problems in the Rego or the
 // mapping are reported as a *CompileError.
 func Compile(ctx context.Context, b Bundle, opts Options) (*Decider, error) {
-	modules, data, err := b.parse(false)
+	modules, data, err := parse(b, false)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +75,7 @@ func Compile(ctx context.Context, b Bundle, opts Options) (*Decider, error) {
 		return nil, &CompileError{Problems: problems}
 	}
 	if len(compiler.GetRulesExact(ast.MustParseRef(DecisionRule))) == 0 {
-		return nil, &CompileError{Problems: []Problem{{File: "(bundle)", Message: "no rule " + DecisionRule}}}
+		return nil, &CompileError{Problems: []scimworker.PolicyProblem{{File: "(bundle)", Message: "no rule " + DecisionRule}}}
 	}
 
 	store := inmem.NewFromObjectWithOpts(data, inmem.OptReturnASTValuesOnRead(true))
@@ -134,7 +111,7 @@ func Compile(ctx context.Context, b Bundle, opts Options) (*Decider, error) {
 		return nil, fmt.Errorf("prepare denials: %w", err)
 	}
 	if d.reads, err = reads(ctx, compiler, store); err != nil {
-		return nil, &CompileError{Problems: []Problem{{File: "(bundle)", Message: err.Error()}}}
+		return nil, &CompileError{Problems: []scimworker.PolicyProblem{{File: "(bundle)", Message: err.Error()}}}
 	}
 	return d, nil
 }
@@ -149,7 +126,7 @@ func checkMapping(ctx context.Context, compiler *ast.Compiler, store storage.Sto
 		rego.StrictBuiltinErrors(true),
 	).Eval(ctx)
 	if err != nil {
-		return &CompileError{Problems: []Problem{{File: mappingFile, Message: "checking the mapping failed: " + err.Error()}}}
+		return &CompileError{Problems: []scimworker.PolicyProblem{{File: mappingFile, Message: "checking the mapping failed: " + err.Error()}}}
 	}
 	if len(rs) == 0 {
 		return nil
@@ -161,38 +138,39 @@ func checkMapping(ctx context.Context, compiler *ast.Compiler, store storage.Sto
 	if len(found) == 0 {
 		return nil
 	}
-	problems := make([]Problem, len(found))
+	problems := make([]scimworker.PolicyProblem, len(found))
 	for i, p := range found {
-		problems[i] = Problem{File: mappingFile, Message: fmt.Sprint(p)}
+		problems[i] = scimworker.PolicyProblem{File: mappingFile, Message: fmt.Sprint(p)}
 	}
 	return &CompileError{Problems: problems}
 }
 
-// Decide evaluates the user's permissions. On any error (evaluation error,
-// timeout, undefined or malformed result) it returns an empty Decision: a
-// policy error never grants anything.
-func (d *Decider) Decide(ctx context.Context, in Input) (Decision, error) {
-	t, err := d.eval(ctx, d.decision, in)
+// Decide evaluates the permissions of user (the SCIM user as the worker
+// returns it, JSON-decoded) in groups; its slices are sorted and never nil.
+// On any error (evaluation error, timeout, undefined or malformed result)
+// it returns empty Permissions: a policy error never grants anything.
+func (d *Decider) Decide(ctx context.Context, user map[string]any, groups []provision.GroupRef) (provision.Permissions, error) {
+	t, err := d.eval(ctx, d.decision, user, groups)
 	if err != nil {
-		return Decision{}, err
+		return provision.Permissions{}, err
 	}
 	if t == nil {
-		return Decision{}, fmt.Errorf("evaluate policy: %s is undefined", DecisionRule)
+		return provision.Permissions{}, fmt.Errorf("evaluate policy: %s is undefined", DecisionRule)
 	}
 	dec, err := d.decodeDecision(t)
 	if err != nil {
-		return Decision{}, fmt.Errorf("evaluate policy: malformed %s: %w", DecisionRule, err)
+		return provision.Permissions{}, fmt.Errorf("evaluate policy: malformed %s: %w", DecisionRule, err)
 	}
 	return dec, nil
 }
 
 // eval runs a prepared query within the time budget and returns its value,
 // or nil when it is undefined.
-func (d *Decider) eval(ctx context.Context, q rego.PreparedEvalQuery, in Input) (*ast.Term, error) {
+func (d *Decider) eval(ctx context.Context, q rego.PreparedEvalQuery, user map[string]any, groups []provision.GroupRef) (*ast.Term, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("evaluate policy: %w", err)
 	}
-	input, err := inputValue(in)
+	input, err := inputValue(user, groups)
 	if err != nil {
 		return nil, fmt.Errorf("evaluate policy: input: %w", err)
 	}
@@ -251,16 +229,16 @@ var (
 
 // inputValue builds {"user": ..., "groups": [...]} as an AST value, which
 // spares rego the JSON round trip it applies to a Go input.
-func inputValue(in Input) (ast.Value, error) {
-	user, err := ast.InterfaceToValue(in.User)
+func inputValue(in map[string]any, groupRefs []provision.GroupRef) (ast.Value, error) {
+	user, err := ast.InterfaceToValue(in)
 	if err != nil {
 		return nil, err
 	}
-	if in.User == nil {
+	if in == nil {
 		user = ast.NewObject()
 	}
-	groups := make([]*ast.Term, len(in.Groups))
-	for i, g := range in.Groups {
+	groups := make([]*ast.Term, len(groupRefs))
+	for i, g := range groupRefs {
 		groups[i] = ast.ObjectTerm(
 			ast.Item(keyID, ast.StringTerm(g.ID)),
 			ast.Item(keyExternalID, ast.StringTerm(g.ExternalID)),
@@ -273,36 +251,36 @@ func inputValue(in Input) (ast.Value, error) {
 	), nil
 }
 
-func (d *Decider) decodeDecision(t *ast.Term) (Decision, error) {
+func (d *Decider) decodeDecision(t *ast.Term) (provision.Permissions, error) {
 	obj, ok := t.Value.(ast.Object)
 	if !ok {
-		return Decision{}, errors.New("not an object")
+		return provision.Permissions{}, errors.New("not an object")
 	}
-	var dec Decision
+	var dec provision.Permissions
 	var err error
 	if dec.Permissions, err = d.strings(obj, keyPermissions); err != nil {
-		return Decision{}, err
+		return provision.Permissions{}, err
 	}
 	if dec.Sets, err = d.strings(obj, keySets); err != nil {
-		return Decision{}, err
+		return provision.Permissions{}, err
 	}
 	grants, err := d.array(obj, keyGrants)
 	if err != nil {
-		return Decision{}, err
+		return provision.Permissions{}, err
 	}
-	dec.Grants = make([]Grant, grants.Len())
+	dec.Grants = make([]provision.Grant, grants.Len())
 	for i := range dec.Grants {
 		g, ok := grants.Elem(i).Value.(ast.Object)
 		if !ok {
-			return Decision{}, fmt.Errorf("grants[%d] is not an object", i)
+			return provision.Permissions{}, fmt.Errorf("grants[%d] is not an object", i)
 		}
 		var fields [4]string
 		for j, key := range []*ast.Term{keyPermission, keySet, keyGroup, keyRule} {
 			if fields[j], ok = stringAt(g, key); !ok {
-				return Decision{}, fmt.Errorf("grants[%d].%v is not a string", i, key)
+				return provision.Permissions{}, fmt.Errorf("grants[%d].%v is not a string", i, key)
 			}
 		}
-		dec.Grants[i] = Grant{Permission: fields[0], Set: fields[1], Group: fields[2], Rule: fields[3]}
+		dec.Grants[i] = provision.Grant{Permission: fields[0], Set: fields[1], Group: fields[2], Rule: fields[3]}
 	}
 	slices.Sort(dec.Permissions)
 	slices.Sort(dec.Sets)
@@ -313,7 +291,7 @@ func (d *Decider) decodeDecision(t *ast.Term) (Decision, error) {
 	return dec, nil
 }
 
-func compareGrants(a, b Grant) int {
+func compareGrants(a, b provision.Grant) int {
 	return cmp.Or(
 		strings.Compare(a.Permission, b.Permission),
 		strings.Compare(a.Set, b.Set),

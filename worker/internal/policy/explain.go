@@ -6,41 +6,34 @@ import (
 	"fmt"
 
 	"github.com/open-policy-agent/opa/v1/ast"
-)
 
-// Explanation says whether a user has one permission and why.
-type Explanation struct {
-	Permission string
-	Granted    bool
-	// Grants are the grants that produced the permission.
-	Grants []Grant
-	// Reasons say why the permission was not granted.
-	Reasons []string
-}
+	"github.com/scimplane/scimplane/plugins/scimworker"
+	"github.com/scimplane/scimplane/worker/internal/provision"
+)
 
 // Explain reports which groups and rules give the user a permission, or, if
 // none does, why not: the policy's denials that concern the permission
-// (DenialsRule), else a plain reason.
-func (d *Decider) Explain(ctx context.Context, in Input, permission string) (Explanation, error) {
-	dec, err := d.Decide(ctx, in)
+// (DenialsRule), else a plain reason. Grants and Reasons are never nil.
+func (d *Decider) Explain(ctx context.Context, user map[string]any, groups []provision.GroupRef, permission string) (*scimworker.Explanation, error) {
+	dec, err := d.Decide(ctx, user, groups)
 	if err != nil {
-		return Explanation{}, err
+		return nil, err
 	}
-	ex := Explanation{Permission: permission}
+	ex := &scimworker.Explanation{Permission: permission, Grants: []scimworker.Grant{}, Reasons: []string{}}
 	for _, g := range dec.Grants {
 		if g.Permission == permission {
-			ex.Grants = append(ex.Grants, g)
+			ex.Grants = append(ex.Grants, scimworker.Grant(g))
 		}
 	}
 	if ex.Granted = len(ex.Grants) > 0; ex.Granted {
 		return ex, nil
 	}
 
-	if ex.Reasons, err = d.denialReasons(ctx, in, permission); err != nil {
-		return Explanation{}, err
+	if ex.Reasons, err = d.denialReasons(ctx, user, groups, permission); err != nil {
+		return nil, err
 	}
 	if len(ex.Reasons) == 0 {
-		if len(in.Groups) == 0 {
+		if len(groups) == 0 {
 			ex.Reasons = []string{"user is in no group"}
 		} else {
 			ex.Reasons = []string{fmt.Sprintf("no group of this user maps to a set containing %s", permission)}
@@ -51,8 +44,8 @@ func (d *Decider) Explain(ctx context.Context, in Input, permission string) (Exp
 
 // denialReasons evaluates the policy's denials and keeps the reasons that
 // concern the permission: those naming it, and those naming none.
-func (d *Decider) denialReasons(ctx context.Context, in Input, permission string) ([]string, error) {
-	t, err := d.eval(ctx, d.denials, in)
+func (d *Decider) denialReasons(ctx context.Context, user map[string]any, groups []provision.GroupRef, permission string) ([]string, error) {
+	t, err := d.eval(ctx, d.denials, user, groups)
 	if err != nil || t == nil {
 		return nil, err
 	}

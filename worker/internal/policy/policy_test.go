@@ -14,8 +14,16 @@ import (
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/stretchr/testify/require"
 
+	"github.com/scimplane/scimplane/plugins/scimworker"
 	"github.com/scimplane/scimplane/worker/internal/policy"
+	"github.com/scimplane/scimplane/worker/internal/provision"
 )
+
+// input is what one decision is about: a user and its groups.
+type input struct {
+	User   map[string]any
+	Groups []provision.GroupRef
+}
 
 const enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
@@ -36,8 +44,8 @@ func user(active bool, department string) map[string]any {
 	}
 }
 
-func group(id, name string) policy.Group {
-	return policy.Group{ID: id, ExternalID: "ext-" + id, DisplayName: name}
+func group(id, name string) provision.GroupRef {
+	return provision.GroupRef{ID: id, ExternalID: "ext-" + id, DisplayName: name}
 }
 
 func defaultBundle(t testing.TB) policy.Bundle {
@@ -83,21 +91,21 @@ func TestDecider_Decide(t *testing.T) {
 	tests := []struct {
 		name    string
 		mapping string // empty: the default mapping
-		input   policy.Input
-		want    policy.Decision
+		input   input
+		want    provision.Permissions
 	}{
 		{
 			name:  "no groups",
-			input: policy.Input{User: user(true, "Engineering")},
-			want:  policy.Decision{Permissions: []string{}, Sets: []string{}, Grants: []policy.Grant{}},
+			input: input{User: user(true, "Engineering")},
+			want:  provision.Permissions{Permissions: []string{}, Sets: []string{}, Grants: []provision.Grant{}},
 		},
 		{
 			name:  "default mapping, designer by display name",
-			input: policy.Input{User: user(true, "Engineering"), Groups: []policy.Group{group("g-3", "forms designers"), group("g-9", "Sales")}},
-			want: policy.Decision{
+			input: input{User: user(true, "Engineering"), Groups: []provision.GroupRef{group("g-3", "forms designers"), group("g-9", "Sales")}},
+			want: provision.Permissions{
 				Permissions: []string{"forms.design", "forms.submit", "forms.view"},
 				Sets:        []string{"designer"},
-				Grants: []policy.Grant{
+				Grants: []provision.Grant{
 					{Permission: "forms.design", Set: "designer", Group: "g-3", Rule: "forms-designers"},
 					{Permission: "forms.submit", Set: "designer", Group: "g-3", Rule: "forms-designers"},
 					{Permission: "forms.view", Set: "designer", Group: "g-3", Rule: "forms-designers"},
@@ -106,11 +114,11 @@ func TestDecider_Decide(t *testing.T) {
 		},
 		{
 			name:  "default mapping, department condition holds",
-			input: policy.Input{User: user(true, "People Operations"), Groups: []policy.Group{group("g-4", "HR"), group("g-1", "Forms Viewers")}},
-			want: policy.Decision{
+			input: input{User: user(true, "People Operations"), Groups: []provision.GroupRef{group("g-4", "HR"), group("g-1", "Forms Viewers")}},
+			want: provision.Permissions{
 				Permissions: []string{"forms.view", "users.manage"},
 				Sets:        []string{"user_admin", "viewer"},
-				Grants: []policy.Grant{
+				Grants: []provision.Grant{
 					{Permission: "forms.view", Set: "viewer", Group: "g-1", Rule: "forms-viewers"},
 					{Permission: "users.manage", Set: "user_admin", Group: "g-4", Rule: "hr-user-admins"},
 				},
@@ -118,32 +126,32 @@ func TestDecider_Decide(t *testing.T) {
 		},
 		{
 			name:  "default mapping, department condition fails",
-			input: policy.Input{User: user(true, "Engineering"), Groups: []policy.Group{group("g-4", "HR")}},
-			want:  policy.Decision{Permissions: []string{}, Sets: []string{}, Grants: []policy.Grant{}},
+			input: input{User: user(true, "Engineering"), Groups: []provision.GroupRef{group("g-4", "HR")}},
+			want:  provision.Permissions{Permissions: []string{}, Sets: []string{}, Grants: []provision.Grant{}},
 		},
 		{
 			name:  "inactive user gets nothing",
-			input: policy.Input{User: user(false, "Engineering"), Groups: []policy.Group{group("g-5", "Forms Administrators")}},
-			want:  policy.Decision{Permissions: []string{}, Sets: []string{}, Grants: []policy.Grant{}},
+			input: input{User: user(false, "Engineering"), Groups: []provision.GroupRef{group("g-5", "Forms Administrators")}},
+			want:  provision.Permissions{Permissions: []string{}, Sets: []string{}, Grants: []provision.Grant{}},
 		},
 		{
 			name:    "custom mapping by externalId",
 			mapping: customMapping,
-			input:   policy.Input{User: user(true, "Engineering"), Groups: []policy.Group{group("g-7", "anything")}},
-			want: policy.Decision{
+			input:   input{User: user(true, "Engineering"), Groups: []provision.GroupRef{group("g-7", "anything")}},
+			want: provision.Permissions{
 				Permissions: []string{"forms.view"},
 				Sets:        []string{"reader"},
-				Grants:      []policy.Grant{{Permission: "forms.view", Set: "reader", Group: "g-7", Rule: "readers"}},
+				Grants:      []provision.Grant{{Permission: "forms.view", Set: "reader", Group: "g-7", Rule: "readers"}},
 			},
 		},
 		{
 			name:    "custom mapping, condition on department",
 			mapping: customMapping,
-			input:   policy.Input{User: user(true, "finance"), Groups: []policy.Group{group("g-8", "x"), group("g-7", "y")}},
-			want: policy.Decision{
+			input:   input{User: user(true, "finance"), Groups: []provision.GroupRef{group("g-8", "x"), group("g-7", "y")}},
+			want: provision.Permissions{
 				Permissions: []string{"forms.design", "forms.view"},
 				Sets:        []string{"finance_designer", "reader"},
-				Grants: []policy.Grant{
+				Grants: []provision.Grant{
 					{Permission: "forms.design", Set: "finance_designer", Group: "g-8", Rule: "finance-designers"},
 					{Permission: "forms.view", Set: "finance_designer", Group: "g-8", Rule: "finance-designers"},
 					{Permission: "forms.view", Set: "reader", Group: "g-7", Rule: "readers"},
@@ -153,8 +161,8 @@ func TestDecider_Decide(t *testing.T) {
 		{
 			name:    "custom mapping, default groups unknown",
 			mapping: customMapping,
-			input:   policy.Input{User: user(true, "Finance"), Groups: []policy.Group{group("g-5", "Forms Administrators")}},
-			want:    policy.Decision{Permissions: []string{}, Sets: []string{}, Grants: []policy.Grant{}},
+			input:   input{User: user(true, "Finance"), Groups: []provision.GroupRef{group("g-5", "Forms Administrators")}},
+			want:    provision.Permissions{Permissions: []string{}, Sets: []string{}, Grants: []provision.Grant{}},
 		},
 	}
 	for _, tt := range tests {
@@ -164,7 +172,7 @@ func TestDecider_Decide(t *testing.T) {
 				b.Mapping = []byte(tt.mapping)
 			}
 			d := compile(t, b, policy.Options{})
-			got, err := d.Decide(context.Background(), tt.input)
+			got, err := d.Decide(context.Background(), tt.input.User, tt.input.Groups)
 			require.NoError(t, err)
 			require.Equal(t, tt.want, got)
 		})
@@ -235,9 +243,9 @@ decision := {"permissions": [], "sets": [], "grants": []} if {
 				tags[i] = i
 			}
 			u["tags"] = tags
-			got, err := d.Decide(context.Background(), policy.Input{User: u, Groups: []policy.Group{group("g-5", "Forms Administrators")}})
+			got, err := d.Decide(context.Background(), u, []provision.GroupRef{group("g-5", "Forms Administrators")})
 			require.ErrorContains(t, err, tt.wantErr)
-			require.Equal(t, policy.Decision{}, got)
+			require.Equal(t, provision.Permissions{}, got)
 		})
 	}
 }
@@ -246,9 +254,9 @@ func TestDecider_Decide_cancelledContext(t *testing.T) {
 	d := compile(t, defaultBundle(t), policy.Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	got, err := d.Decide(ctx, policy.Input{User: user(true, ""), Groups: []policy.Group{group("g-5", "Forms Administrators")}})
+	got, err := d.Decide(ctx, user(true, ""), []provision.GroupRef{group("g-5", "Forms Administrators")})
 	require.ErrorIs(t, err, context.Canceled)
-	require.Equal(t, policy.Decision{}, got)
+	require.Equal(t, provision.Permissions{}, got)
 }
 
 func TestDecider_Decide_concurrent(t *testing.T) {
@@ -256,14 +264,14 @@ func TestDecider_Decide_concurrent(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Go(func() {
-			groups := []policy.Group{group("g-1", "Forms Viewers")}
+			groups := []provision.GroupRef{group("g-1", "Forms Viewers")}
 			want := []string{"forms.view"}
 			if i%2 == 0 {
-				groups = []policy.Group{group("g-5", "Forms Administrators")}
+				groups = []provision.GroupRef{group("g-5", "Forms Administrators")}
 				want = []string{"admin", "forms.design", "forms.submit", "forms.view", "users.manage"}
 			}
 			for range 200 {
-				got, err := d.Decide(context.Background(), policy.Input{User: user(true, ""), Groups: groups})
+				got, err := d.Decide(context.Background(), user(true, ""), groups)
 				if err != nil || !slices.Equal(got.Permissions, want) {
 					t.Errorf("got %v, %v; want %v", got.Permissions, err, want)
 					return
@@ -278,7 +286,7 @@ func TestCompile_errors(t *testing.T) {
 	tests := []struct {
 		name  string
 		edit  func(*policy.Bundle)
-		want  []policy.Problem
+		want  []scimworker.PolicyProblem
 		wants string // substring of the first problem's message
 	}{
 		{
@@ -287,7 +295,7 @@ func TestCompile_errors(t *testing.T) {
 				b.Modules["permissions.rego"] = "package scimplane.permissions\n\ndecision := {\"permissions\" []}\n"
 			},
 			// OPA reports a parse error twice: what it found, what it expected.
-			want:  []policy.Problem{{File: "permissions.rego", Line: 3, Column: 28}, {File: "permissions.rego", Line: 3, Column: 28}},
+			want:  []scimworker.PolicyProblem{{File: "permissions.rego", Line: 3, Column: 28}, {File: "permissions.rego", Line: 3, Column: 28}},
 			wants: "rego_parse_error: unexpected [ token",
 		},
 		{
@@ -295,7 +303,7 @@ func TestCompile_errors(t *testing.T) {
 			edit: func(b *policy.Bundle) {
 				b.Modules["extra.rego"] = "package scimplane.extra\n\nallow if {\n\tx > 1\n}\n"
 			},
-			want:  []policy.Problem{{File: "extra.rego", Line: 4}},
+			want:  []scimworker.PolicyProblem{{File: "extra.rego", Line: 4}},
 			wants: "rego_unsafe_var_error",
 		},
 		{
@@ -303,7 +311,7 @@ func TestCompile_errors(t *testing.T) {
 			edit: func(b *policy.Bundle) {
 				b.Modules["extra.rego"] = "package scimplane.extra\n\nr := http.send({\"method\": \"get\", \"url\": \"http://x\"})\n"
 			},
-			want:  []policy.Problem{{File: "extra.rego", Line: 3}},
+			want:  []scimworker.PolicyProblem{{File: "extra.rego", Line: 3}},
 			wants: "undefined function http.send",
 		},
 		{
@@ -311,7 +319,7 @@ func TestCompile_errors(t *testing.T) {
 			edit: func(b *policy.Bundle) {
 				b.Modules["permissions.rego"] = "package scimplane.permissions\n\nallow := true\n"
 			},
-			want:  []policy.Problem{{File: "(bundle)"}},
+			want:  []scimworker.PolicyProblem{{File: "(bundle)"}},
 			wants: "no rule data.scimplane.permissions.decision",
 		},
 		{
@@ -319,7 +327,7 @@ func TestCompile_errors(t *testing.T) {
 			edit: func(b *policy.Bundle) {
 				b.Mapping = []byte(`{"permission_sets": {}, "grants": [{"name": "x", "group": {"id": "g-1"}, "sets": ["nope"]}]}`)
 			},
-			want:  []policy.Problem{{File: "mapping/data.json"}},
+			want:  []scimworker.PolicyProblem{{File: "mapping/data.json"}},
 			wants: `grants[0]: unknown permission set "nope"`,
 		},
 		{
@@ -327,7 +335,7 @@ func TestCompile_errors(t *testing.T) {
 			edit: func(b *policy.Bundle) {
 				b.Mapping = []byte("{\n  \"grants\": [\n    {\"name\": x}\n  ]\n}")
 			},
-			want:  []policy.Problem{{File: "mapping/data.json", Line: 3, Column: 14}},
+			want:  []scimworker.PolicyProblem{{File: "mapping/data.json", Line: 3, Column: 14}},
 			wants: "invalid JSON object",
 		},
 	}
@@ -347,7 +355,7 @@ func TestCompile_errors(t *testing.T) {
 				}
 			}
 			require.Contains(t, ce.Problems[0].Message, tt.wants)
-			require.Contains(t, err.Error(), ce.Problems[0].String())
+			require.Contains(t, err.Error(), ce.Problems[0].Message)
 		})
 	}
 }
@@ -358,7 +366,7 @@ func TestRunTests(t *testing.T) {
 		require.NoError(t, err)
 		require.NotEmpty(t, results)
 		for _, r := range results {
-			require.Equal(t, policy.Pass, r.Outcome, "%s.%s at %s:%d: %s", r.Package, r.Name, r.File, r.Line, r.Message)
+			require.Equal(t, scimworker.TestPass, r.Outcome, "%s.%s at %s:%d: %s", r.Package, r.Name, r.File, r.Line, r.Message)
 		}
 	})
 
@@ -378,17 +386,17 @@ test_errors if {
 `)
 		results, err := policy.RunTests(context.Background(), b)
 		require.NoError(t, err)
-		byName := map[string]policy.TestResult{}
+		byName := map[string]scimworker.PolicyTest{}
 		for _, r := range results {
 			if r.Package == "data.scimplane.extra_test" {
 				byName[r.Name] = r
 			}
 		}
 		require.Len(t, byName, 2)
-		require.Equal(t, policy.Fail, byName["test_wrong"].Outcome)
+		require.Equal(t, scimworker.TestFail, byName["test_wrong"].Outcome)
 		require.Equal(t, "extra_test.rego", byName["test_wrong"].File)
 		require.Equal(t, 5, byName["test_wrong"].Line)
-		require.Equal(t, policy.Error, byName["test_errors"].Outcome)
+		require.Equal(t, scimworker.TestError, byName["test_errors"].Outcome)
 		require.Contains(t, byName["test_errors"].Message, "divide by zero")
 	})
 
@@ -405,60 +413,64 @@ func TestDecider_Explain(t *testing.T) {
 	d := compile(t, defaultBundle(t), policy.Options{})
 	tests := []struct {
 		name        string
-		input       policy.Input
+		input       input
 		permission  string
 		wantGranted bool
-		wantGrants  []policy.Grant
+		wantGrants  []scimworker.Grant
 		wantReason  string
 	}{
 		{
 			name:        "granted through two groups",
-			input:       policy.Input{User: user(true, ""), Groups: []policy.Group{group("g-1", "Forms Viewers"), group("g-2", "Forms Users")}},
+			input:       input{User: user(true, ""), Groups: []provision.GroupRef{group("g-1", "Forms Viewers"), group("g-2", "Forms Users")}},
 			permission:  "forms.view",
 			wantGranted: true,
-			wantGrants: []policy.Grant{
+			wantGrants: []scimworker.Grant{
 				{Permission: "forms.view", Set: "submitter", Group: "g-2", Rule: "forms-users"},
 				{Permission: "forms.view", Set: "viewer", Group: "g-1", Rule: "forms-viewers"},
 			},
 		},
 		{
 			name:       "no group maps to it",
-			input:      policy.Input{User: user(true, ""), Groups: []policy.Group{group("g-1", "Forms Viewers")}},
+			input:      input{User: user(true, ""), Groups: []provision.GroupRef{group("g-1", "Forms Viewers")}},
 			permission: "forms.design",
 			wantReason: "no group of this user maps to a set containing forms.design",
 		},
 		{
 			name:       "no groups",
-			input:      policy.Input{User: user(true, "")},
+			input:      input{User: user(true, "")},
 			permission: "forms.design",
 			wantReason: "user is in no group",
 		},
 		{
 			name:       "inactive",
-			input:      policy.Input{User: user(false, ""), Groups: []policy.Group{group("g-5", "Forms Administrators")}},
+			input:      input{User: user(false, ""), Groups: []provision.GroupRef{group("g-5", "Forms Administrators")}},
 			permission: "admin",
 			wantReason: "rule inactive: user is inactive; inactive users get no permissions",
 		},
 		{
 			name:       "condition does not hold",
-			input:      policy.Input{User: user(true, "Engineering"), Groups: []policy.Group{group("g-4", "HR")}},
+			input:      input{User: user(true, "Engineering"), Groups: []provision.GroupRef{group("g-4", "HR")}},
 			permission: "users.manage",
 			wantReason: `rule hr-user-admins, group g-4: group "HR" matches, but the condition on ` + enterprise + `:department does not hold`,
 		},
 		{
 			name:       "condition does not hold, other permission",
-			input:      policy.Input{User: user(true, "Engineering"), Groups: []policy.Group{group("g-4", "HR")}},
+			input:      input{User: user(true, "Engineering"), Groups: []provision.GroupRef{group("g-4", "HR")}},
 			permission: "admin",
 			wantReason: "no group of this user maps to a set containing admin",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := d.Explain(context.Background(), tt.input, tt.permission)
+			got, err := d.Explain(context.Background(), tt.input.User, tt.input.Groups, tt.permission)
 			require.NoError(t, err)
 			require.Equal(t, tt.permission, got.Permission)
 			require.Equal(t, tt.wantGranted, got.Granted)
-			require.Equal(t, tt.wantGrants, got.Grants)
+			if tt.wantGrants == nil {
+				require.Empty(t, got.Grants)
+			} else {
+				require.Equal(t, tt.wantGrants, got.Grants)
+			}
 			if tt.wantReason == "" {
 				require.Empty(t, got.Reasons)
 			} else {
@@ -489,14 +501,14 @@ func TestDecider_Decide_matchesPlainEvaluation(t *testing.T) {
 	departments := []string{"Human Resources", "people operations", "Engineering", ""}
 	for i := range 200 {
 		u := user(i%7 != 0, departments[i%len(departments)])
-		var groups []policy.Group
+		var groups []provision.GroupRef
 		var rawGroups []any
 		for j := range i % 4 {
 			g := group(fmt.Sprintf("g-%d", (i+j)%9), names[(i*3+j)%len(names)])
 			groups = append(groups, g)
 			rawGroups = append(rawGroups, map[string]any{"id": g.ID, "externalId": g.ExternalID, "displayName": g.DisplayName})
 		}
-		got, err := d.Decide(context.Background(), policy.Input{User: u, Groups: groups})
+		got, err := d.Decide(context.Background(), u, groups)
 		require.NoError(t, err)
 
 		rs, err := plain.Eval(context.Background(), rego.EvalInput(map[string]any{"user": u, "groups": rawGroups}))

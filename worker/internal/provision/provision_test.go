@@ -26,19 +26,7 @@ type counting struct {
 
 func (c *counting) Decide(ctx context.Context, user map[string]any, groups []provision.GroupRef) (provision.Permissions, error) {
 	c.n.Add(1)
-	in := policy.Input{User: user}
-	for _, g := range groups {
-		in.Groups = append(in.Groups, policy.Group{ID: g.ID, ExternalID: g.ExternalID, DisplayName: g.DisplayName})
-	}
-	dec, err := c.d.Decide(ctx, in)
-	if err != nil {
-		return provision.Permissions{}, err
-	}
-	out := provision.Permissions{Permissions: dec.Permissions, Sets: dec.Sets, Grants: []provision.Grant{}}
-	for _, g := range dec.Grants {
-		out.Grants = append(out.Grants, provision.Grant{Permission: g.Permission, Set: g.Set, Group: g.Group, Rule: g.Rule})
-	}
-	return out, nil
+	return c.d.Decide(ctx, user, groups)
 }
 
 // unlimited grants every connection.

@@ -7,27 +7,24 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/scimplane/scimplane/plugins/scimworker"
 	"github.com/scimplane/scimplane/worker/internal/provision"
 	"github.com/scimplane/scimplane/worker/internal/resource"
 )
 
-// PolicyRecord is the policy version stored in the tenant schema.
-type PolicyRecord struct {
-	Version     int64
-	Bundle      json.RawMessage
-	ActivatedAt time.Time
-}
-
 // ActivePolicy returns the stored policy, or provision.ErrNotFound.
-func (s *Store) ActivePolicy(ctx context.Context) (*PolicyRecord, error) {
-	p := &PolicyRecord{}
-	err := s.pool.QueryRow(ctx, `SELECT version, bundle, activated_at FROM policy`).Scan(&p.Version, &p.Bundle, &p.ActivatedAt)
+func (s *Store) ActivePolicy(ctx context.Context) (*scimworker.ActivePolicy, error) {
+	p := &scimworker.ActivePolicy{}
+	var bundle []byte
+	err := s.pool.QueryRow(ctx, `SELECT version, bundle, activated_at FROM policy`).Scan(&p.Version, &bundle, &p.ActivatedAt)
 	if err != nil {
 		return nil, mapErr(err, "read policy")
+	}
+	if err := json.Unmarshal(bundle, &p.PolicyBundle); err != nil {
+		return nil, fmt.Errorf("read policy version %d: %w", p.Version, err)
 	}
 	return p, nil
 }
@@ -40,8 +37,12 @@ func (s *Store) PolicyVersion(ctx context.Context) (int64, error) {
 }
 
 // SavePolicy stores the policy version now in force.
-func (s *Store) SavePolicy(ctx context.Context, version int64, bundle json.RawMessage) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO policy (version, bundle, activated_at) VALUES ($1, $2, now())
+func (s *Store) SavePolicy(ctx context.Context, version int64, b scimworker.PolicyBundle) error {
+	bundle, err := json.Marshal(b)
+	if err != nil {
+		return fmt.Errorf("save policy: %w", err)
+	}
+	_, err = s.pool.Exec(ctx, `INSERT INTO policy (version, bundle, activated_at) VALUES ($1, $2, now())
 		ON CONFLICT (singleton) DO UPDATE SET version = excluded.version, bundle = excluded.bundle, activated_at = excluded.activated_at`, version, bundle)
 	return mapErr(err, "save policy")
 }
@@ -69,17 +70,9 @@ func (s *Store) SubjectsAfter(ctx context.Context, after int64, limit int) ([]*p
 	return out, last, mapErr(rows.Err(), "page users")
 }
 
-// GroupSummary is a row of the groups page.
-type GroupSummary struct {
-	ID          string `json:"id"`
-	DisplayName string `json:"displayName"`
-	ExternalID  string `json:"externalId,omitempty"`
-	Members     int64  `json:"members"`
-}
-
 // GroupsPage lists groups by name after the cursor, optionally those whose
-// name contains q.
-func (s *Store) GroupsPage(ctx context.Context, after string, limit int, q string) ([]GroupSummary, string, error) {
+// name contains q, with their member counts.
+func (s *Store) GroupsPage(ctx context.Context, after string, limit int, q string) ([]scimworker.GroupRow, string, error) {
 	afterName, afterID, _ := strings.Cut(after, "\x00")
 	rows, err := s.pool.Query(ctx, `SELECT g.id, g.display_name, coalesce(g.external_id, ''),
 		(SELECT count(*) FROM members m WHERE m.group_id = g.id)
@@ -88,8 +81,8 @@ func (s *Store) GroupsPage(ctx context.Context, after string, limit int, q strin
 	if err != nil {
 		return nil, "", mapErr(err, "list groups")
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (GroupSummary, error) {
-		var g GroupSummary
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (scimworker.GroupRow, error) {
+		var g scimworker.GroupRow
 		return g, r.Scan(&g.ID, &g.DisplayName, &g.ExternalID, &g.Members)
 	})
 	if err != nil {
@@ -103,9 +96,9 @@ func (s *Store) GroupsPage(ctx context.Context, after string, limit int, q strin
 	return out, next, nil
 }
 
-// GetGroupSummary returns one group's summary.
-func (s *Store) GetGroupSummary(ctx context.Context, id string) (*GroupSummary, error) {
-	g := &GroupSummary{}
+// GetGroupRow returns one group with its member count.
+func (s *Store) GetGroupRow(ctx context.Context, id string) (*scimworker.GroupRow, error) {
+	g := &scimworker.GroupRow{}
 	err := s.pool.QueryRow(ctx, `SELECT g.id, g.display_name, coalesce(g.external_id, ''),
 		(SELECT count(*) FROM members m WHERE m.group_id = g.id) FROM groups g WHERE g.id = $1`, id).
 		Scan(&g.ID, &g.DisplayName, &g.ExternalID, &g.Members)
@@ -115,24 +108,8 @@ func (s *Store) GetGroupSummary(ctx context.Context, id string) (*GroupSummary, 
 	return g, nil
 }
 
-// UserSummary is a user with effective permissions.
-type UserSummary struct {
-	ID          string   `json:"id"`
-	UserName    string   `json:"userName"`
-	DisplayName string   `json:"displayName,omitempty"`
-	Active      bool     `json:"active"`
-	Permissions []string `json:"permissions"`
-	Sets        []string `json:"sets"`
-	Error       string   `json:"error,omitempty"`
-}
-
-const userSummaryCols = `u.id, u.user_name, coalesce(u.display_name, ''), u.active,
+const userRowCols = `u.id, u.user_name, coalesce(u.display_name, ''), u.active,
 	coalesce(p.permissions, '{}'), coalesce(p.sets, '{}'), coalesce(p.error, '')`
-
-func scanUserSummary(r pgx.CollectableRow) (UserSummary, error) {
-	var u UserSummary
-	return u, r.Scan(&u.ID, &u.UserName, &u.DisplayName, &u.Active, &u.Permissions, &u.Sets, &u.Error)
-}
 
 func seqCursor(after string) int64 {
 	n, _ := strconv.ParseInt(after, 10, 64)
@@ -141,28 +118,28 @@ func seqCursor(after string) int64 {
 
 // UsersPage lists users in creation order after the cursor; q matches the
 // start of userName or displayName.
-func (s *Store) UsersPage(ctx context.Context, after string, limit int, q string) ([]UserSummary, string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+userSummaryCols+`, u.seq FROM users u LEFT JOIN permissions p ON p.user_id = u.id
+func (s *Store) UsersPage(ctx context.Context, after string, limit int, q string) ([]scimworker.UserRow, string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+userRowCols+`, u.seq FROM users u LEFT JOIN permissions p ON p.user_id = u.id
 		WHERE u.seq > $1 AND ($2 = '' OR starts_with(lower(u.user_name), lower($2)) OR starts_with(lower(u.display_name), lower($2)))
 		ORDER BY u.seq LIMIT $3`, seqCursor(after), q, limit)
 	return collectUsersWithSeq(rows, err, limit)
 }
 
 // GroupMembersPage lists a group's members in creation order.
-func (s *Store) GroupMembersPage(ctx context.Context, groupID, after string, limit int) ([]UserSummary, string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+userSummaryCols+`, u.seq FROM members m JOIN users u ON u.id = m.user_id
+func (s *Store) GroupMembersPage(ctx context.Context, groupID, after string, limit int) ([]scimworker.UserRow, string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+userRowCols+`, u.seq FROM members m JOIN users u ON u.id = m.user_id
 		LEFT JOIN permissions p ON p.user_id = u.id
 		WHERE m.group_id = $1 AND u.seq > $2 ORDER BY u.seq LIMIT $3`, groupID, seqCursor(after), limit)
 	return collectUsersWithSeq(rows, err, limit)
 }
 
-func collectUsersWithSeq(rows pgx.Rows, err error, limit int) ([]UserSummary, string, error) {
+func collectUsersWithSeq(rows pgx.Rows, err error, limit int) ([]scimworker.UserRow, string, error) {
 	if err != nil {
 		return nil, "", mapErr(err, "list users")
 	}
 	var last int64
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (UserSummary, error) {
-		var u UserSummary
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (scimworker.UserRow, error) {
+		var u scimworker.UserRow
 		return u, r.Scan(&u.ID, &u.UserName, &u.DisplayName, &u.Active, &u.Permissions, &u.Sets, &u.Error, &last)
 	})
 	if err != nil {
@@ -184,20 +161,10 @@ func (s *Store) Subject(ctx context.Context, id string) (*provision.Subject, err
 	return sub, nil
 }
 
-// FeedChange is a change feed entry.
-type FeedChange struct {
-	Seq     int64           `json:"seq"`
-	At      time.Time       `json:"at"`
-	Kind    string          `json:"kind"`
-	UserID  string          `json:"user_id,omitempty"`
-	GroupID string          `json:"group_id,omitempty"`
-	Detail  json.RawMessage `json:"detail,omitempty"`
-}
-
 // Changes returns feed entries after the cursor ("xid:seq") from
 // transactions older than every transaction still in flight, so that a
 // reader never moves past a change that commits later.
-func (s *Store) Changes(ctx context.Context, after string, limit int) ([]FeedChange, string, error) {
+func (s *Store) Changes(ctx context.Context, after string, limit int) ([]scimworker.Change, string, error) {
 	xid, seq := "0", int64(0)
 	if x, sq, ok := strings.Cut(after, ":"); ok {
 		if _, err := strconv.ParseUint(x, 10, 64); err != nil {
@@ -212,8 +179,8 @@ func (s *Store) Changes(ctx context.Context, after string, limit int) ([]FeedCha
 		return nil, "", mapErr(err, "read changes")
 	}
 	var lastXid string
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (FeedChange, error) {
-		var c FeedChange
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (scimworker.Change, error) {
+		var c scimworker.Change
 		return c, r.Scan(&c.Seq, &c.At, &c.Kind, &c.UserID, &c.GroupID, &c.Detail, &lastXid)
 	})
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/scimplane/scimplane/plugins/scimworker"
 )
 
 // LogFilter selects SCIM log entries; zero fields do not filter.
@@ -25,35 +27,12 @@ type LogFilter struct {
 	Limit        int
 }
 
-// LogEntry is a SCIM log row; bodies only from LogGet.
-type LogEntry struct {
-	ID           int64     `json:"id"`
-	At           time.Time `json:"at"`
-	RequestID    string    `json:"request_id"`
-	Method       string    `json:"method"`
-	Path         string    `json:"path"`
-	Query        string    `json:"query,omitempty"`
-	Filter       string    `json:"filter,omitempty"`
-	ResourceType string    `json:"resource_type,omitempty"`
-	ResourceID   string    `json:"resource_id,omitempty"`
-	ExternalID   string    `json:"external_id,omitempty"`
-	UserName     string    `json:"user_name,omitempty"`
-	DisplayName  string    `json:"display_name,omitempty"`
-	Summary      string    `json:"summary,omitempty"`
-	Status       int       `json:"status"`
-	ScimType     string    `json:"scim_type,omitempty"`
-	Detail       string    `json:"detail,omitempty"`
-	LatencyUS    int64     `json:"latency_us"`
-	RequestBody  *string   `json:"request_body,omitempty"`
-	ResponseBody *string   `json:"response_body,omitempty"`
-}
-
 const logCols = `id, at, request_id, method, path, query, coalesce(filter, ''), coalesce(resource_type, ''), coalesce(resource_id, ''),
 	coalesce(external_id, ''), coalesce(user_name, ''), coalesce(display_name, ''), coalesce(summary, ''), status,
 	coalesce(scim_type, ''), coalesce(detail, ''), latency_us`
 
-func scanLog(r pgx.Row, withBodies bool) (LogEntry, error) {
-	var e LogEntry
+func scanLog(r pgx.Row, withBodies bool) (scimworker.LogEntry, error) {
+	var e scimworker.LogEntry
 	dst := []any{&e.ID, &e.At, &e.RequestID, &e.Method, &e.Path, &e.Query, &e.Filter, &e.ResourceType, &e.ResourceID,
 		&e.ExternalID, &e.UserName, &e.DisplayName, &e.Summary, &e.Status, &e.ScimType, &e.Detail, &e.LatencyUS}
 	if withBodies {
@@ -64,7 +43,7 @@ func scanLog(r pgx.Row, withBodies bool) (LogEntry, error) {
 
 // QueryLog returns entries newest first. Every filter is served by an index
 // (time, failures, request id, resource id, userName, externalId).
-func (s *Store) QueryLog(ctx context.Context, f LogFilter) ([]LogEntry, string, error) {
+func (s *Store) QueryLog(ctx context.Context, f LogFilter) ([]scimworker.LogEntry, string, error) {
 	var where []string
 	var args []any
 	arg := func(v any) string {
@@ -133,7 +112,7 @@ func (s *Store) QueryLog(ctx context.Context, f LogFilter) ([]LogEntry, string, 
 	if err != nil {
 		return nil, "", mapErr(err, "query scim log")
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (LogEntry, error) { return scanLog(r, false) })
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (scimworker.LogEntry, error) { return scanLog(r, false) })
 	if err != nil {
 		return nil, "", mapErr(err, "query scim log")
 	}
@@ -156,7 +135,7 @@ func parseLogCursor(c string) (time.Time, int64, error) {
 }
 
 // GetLog returns one entry with its bodies.
-func (s *Store) GetLog(ctx context.Context, id int64) (*LogEntry, error) {
+func (s *Store) GetLog(ctx context.Context, id int64) (*scimworker.LogEntry, error) {
 	e, err := scanLog(s.pool.QueryRow(ctx, "SELECT "+logCols+", request_body, response_body FROM scim_requests WHERE id = $1", id), true)
 	if err != nil {
 		return nil, mapErr(err, "read scim log entry")
@@ -164,32 +143,10 @@ func (s *Store) GetLog(ctx context.Context, id int64) (*LogEntry, error) {
 	return &e, nil
 }
 
-// LogWindow counts requests and failures in a time window.
-type LogWindow struct {
-	Requests    int64   `json:"requests"`
-	Failures    int64   `json:"failures"`
-	FailureRate float64 `json:"failure_rate"`
-}
-
-// ErrorCount is one of the most frequent errors.
-type ErrorCount struct {
-	Status   int    `json:"status"`
-	ScimType string `json:"scim_type,omitempty"`
-	Detail   string `json:"detail"`
-	Count    int64  `json:"count"`
-}
-
-// LogHealth summarises the last day of the log.
-type LogHealth struct {
-	LastHour    LogWindow    `json:"last_hour"`
-	LastDay     LogWindow    `json:"last_day"`
-	LastSuccess *time.Time   `json:"last_success"`
-	TopErrors   []ErrorCount `json:"top_errors"`
-}
-
-// Health computes the summary from the log's indexes.
-func (s *Store) Health(ctx context.Context, now time.Time) (*LogHealth, error) {
-	h := &LogHealth{TopErrors: []ErrorCount{}}
+// Health computes the summary of the last day from the log's indexes,
+// without its quarantine warning.
+func (s *Store) Health(ctx context.Context, now time.Time) (*scimworker.LogHealth, error) {
+	h := &scimworker.LogHealth{TopErrors: []scimworker.ErrorCount{}}
 	hour, day := now.Add(-time.Hour), now.Add(-24*time.Hour)
 	err := s.pool.QueryRow(ctx, `SELECT
 		(SELECT count(*) FROM scim_requests WHERE at >= $1),
@@ -201,7 +158,7 @@ func (s *Store) Health(ctx context.Context, now time.Time) (*LogHealth, error) {
 	if err != nil {
 		return nil, mapErr(err, "log health")
 	}
-	for _, w := range []*LogWindow{&h.LastHour, &h.LastDay} {
+	for _, w := range []*scimworker.LogWindow{&h.LastHour, &h.LastDay} {
 		if w.Requests > 0 {
 			w.FailureRate = float64(w.Failures) / float64(w.Requests)
 		}
@@ -211,8 +168,8 @@ func (s *Store) Health(ctx context.Context, now time.Time) (*LogHealth, error) {
 	if err != nil {
 		return nil, mapErr(err, "log health")
 	}
-	h.TopErrors, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (ErrorCount, error) {
-		var e ErrorCount
+	h.TopErrors, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (scimworker.ErrorCount, error) {
+		var e scimworker.ErrorCount
 		return e, r.Scan(&e.Status, &e.ScimType, &e.Detail, &e.Count)
 	})
 	return h, mapErr(err, "log health")
@@ -234,6 +191,20 @@ func (s *Store) EnsurePartitions(ctx context.Context, now time.Time, ahead int) 
 		}
 	}
 	return nil
+}
+
+// MaintainLog keeps the log's daily partitions two days ahead of now and
+// drops those past the tenant's retention; it returns the partitions
+// dropped.
+func (s *Store) MaintainLog(ctx context.Context, now time.Time) ([]string, error) {
+	if err := s.EnsurePartitions(ctx, now, 2); err != nil {
+		return nil, err
+	}
+	days, err := s.RetentionDays(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.DropExpiredPartitions(ctx, now, days)
 }
 
 // RetentionDays returns the tenant's log retention.

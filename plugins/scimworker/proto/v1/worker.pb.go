@@ -428,31 +428,30 @@ func (x *Reply) GetRetryAfterSeconds() int32 {
 	return 0
 }
 
-type AdminRequest struct {
+// AdminCall is one admin operation's request.
+type AdminCall struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	RequestId string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	// op names an admin operation, e.g. "groups.list".
-	Op string `protobuf:"bytes,2,opt,name=op,proto3" json:"op,omitempty"`
-	// args is the operation's JSON argument document.
-	Args          []byte `protobuf:"bytes,3,opt,name=args,proto3" json:"args,omitempty"`
+	// request is the JSON encoding of the RPC's Go request type.
+	Request       []byte `protobuf:"bytes,2,opt,name=request,proto3" json:"request,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *AdminRequest) Reset() {
-	*x = AdminRequest{}
+func (x *AdminCall) Reset() {
+	*x = AdminCall{}
 	mi := &file_proto_v1_worker_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *AdminRequest) String() string {
+func (x *AdminCall) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*AdminRequest) ProtoMessage() {}
+func (*AdminCall) ProtoMessage() {}
 
-func (x *AdminRequest) ProtoReflect() protoreflect.Message {
+func (x *AdminCall) ProtoReflect() protoreflect.Message {
 	mi := &file_proto_v1_worker_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -464,56 +463,51 @@ func (x *AdminRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use AdminRequest.ProtoReflect.Descriptor instead.
-func (*AdminRequest) Descriptor() ([]byte, []int) {
+// Deprecated: Use AdminCall.ProtoReflect.Descriptor instead.
+func (*AdminCall) Descriptor() ([]byte, []int) {
 	return file_proto_v1_worker_proto_rawDescGZIP(), []int{6}
 }
 
-func (x *AdminRequest) GetRequestId() string {
+func (x *AdminCall) GetRequestId() string {
 	if x != nil {
 		return x.RequestId
 	}
 	return ""
 }
 
-func (x *AdminRequest) GetOp() string {
+func (x *AdminCall) GetRequest() []byte {
 	if x != nil {
-		return x.Op
-	}
-	return ""
-}
-
-func (x *AdminRequest) GetArgs() []byte {
-	if x != nil {
-		return x.Args
+		return x.Request
 	}
 	return nil
 }
 
-type AdminReply struct {
+// AdminResult is an admin operation's reply or refusal.
+type AdminResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// status is an HTTP status the control plane passes on unchanged.
-	Status int32 `protobuf:"varint,1,opt,name=status,proto3" json:"status,omitempty"`
-	// body is a JSON document.
-	Body          []byte `protobuf:"bytes,2,opt,name=body,proto3" json:"body,omitempty"`
+	// Types that are valid to be assigned to Outcome:
+	//
+	//	*AdminResult_Reply
+	//	*AdminResult_Error
+	Outcome       isAdminResult_Outcome `protobuf_oneof:"outcome"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *AdminReply) Reset() {
-	*x = AdminReply{}
+func (x *AdminResult) Reset() {
+	*x = AdminResult{}
 	mi := &file_proto_v1_worker_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *AdminReply) String() string {
+func (x *AdminResult) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*AdminReply) ProtoMessage() {}
+func (*AdminResult) ProtoMessage() {}
 
-func (x *AdminReply) ProtoReflect() protoreflect.Message {
+func (x *AdminResult) ProtoReflect() protoreflect.Message {
 	mi := &file_proto_v1_worker_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -525,24 +519,189 @@ func (x *AdminReply) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use AdminReply.ProtoReflect.Descriptor instead.
-func (*AdminReply) Descriptor() ([]byte, []int) {
+// Deprecated: Use AdminResult.ProtoReflect.Descriptor instead.
+func (*AdminResult) Descriptor() ([]byte, []int) {
 	return file_proto_v1_worker_proto_rawDescGZIP(), []int{7}
 }
 
-func (x *AdminReply) GetStatus() int32 {
+func (x *AdminResult) GetOutcome() isAdminResult_Outcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return nil
+}
+
+func (x *AdminResult) GetReply() []byte {
+	if x != nil {
+		if x, ok := x.Outcome.(*AdminResult_Reply); ok {
+			return x.Reply
+		}
+	}
+	return nil
+}
+
+func (x *AdminResult) GetError() *AdminError {
+	if x != nil {
+		if x, ok := x.Outcome.(*AdminResult_Error); ok {
+			return x.Error
+		}
+	}
+	return nil
+}
+
+type isAdminResult_Outcome interface {
+	isAdminResult_Outcome()
+}
+
+type AdminResult_Reply struct {
+	// reply is the JSON encoding of the RPC's Go reply type.
+	Reply []byte `protobuf:"bytes,1,opt,name=reply,proto3,oneof"`
+}
+
+type AdminResult_Error struct {
+	Error *AdminError `protobuf:"bytes,2,opt,name=error,proto3,oneof"`
+}
+
+func (*AdminResult_Reply) isAdminResult_Outcome() {}
+
+func (*AdminResult_Error) isAdminResult_Outcome() {}
+
+// AdminError is a refusal (scimworker.Error).
+type AdminError struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// status is the HTTP status the admin API answers with.
+	Status int32 `protobuf:"varint,1,opt,name=status,proto3" json:"status,omitempty"`
+	// body is the JSON encoding of scimworker.Error.
+	Body          []byte `protobuf:"bytes,2,opt,name=body,proto3" json:"body,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AdminError) Reset() {
+	*x = AdminError{}
+	mi := &file_proto_v1_worker_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdminError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdminError) ProtoMessage() {}
+
+func (x *AdminError) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_v1_worker_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdminError.ProtoReflect.Descriptor instead.
+func (*AdminError) Descriptor() ([]byte, []int) {
+	return file_proto_v1_worker_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *AdminError) GetStatus() int32 {
 	if x != nil {
 		return x.Status
 	}
 	return 0
 }
 
-func (x *AdminReply) GetBody() []byte {
+func (x *AdminError) GetBody() []byte {
 	if x != nil {
 		return x.Body
 	}
 	return nil
 }
+
+type ExportChunk struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Chunk:
+	//
+	//	*ExportChunk_Data
+	//	*ExportChunk_Error
+	Chunk         isExportChunk_Chunk `protobuf_oneof:"chunk"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportChunk) Reset() {
+	*x = ExportChunk{}
+	mi := &file_proto_v1_worker_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportChunk) ProtoMessage() {}
+
+func (x *ExportChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_v1_worker_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportChunk.ProtoReflect.Descriptor instead.
+func (*ExportChunk) Descriptor() ([]byte, []int) {
+	return file_proto_v1_worker_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ExportChunk) GetChunk() isExportChunk_Chunk {
+	if x != nil {
+		return x.Chunk
+	}
+	return nil
+}
+
+func (x *ExportChunk) GetData() []byte {
+	if x != nil {
+		if x, ok := x.Chunk.(*ExportChunk_Data); ok {
+			return x.Data
+		}
+	}
+	return nil
+}
+
+func (x *ExportChunk) GetError() *AdminError {
+	if x != nil {
+		if x, ok := x.Chunk.(*ExportChunk_Error); ok {
+			return x.Error
+		}
+	}
+	return nil
+}
+
+type isExportChunk_Chunk interface {
+	isExportChunk_Chunk()
+}
+
+type ExportChunk_Data struct {
+	Data []byte `protobuf:"bytes,1,opt,name=data,proto3,oneof"`
+}
+
+type ExportChunk_Error struct {
+	Error *AdminError `protobuf:"bytes,2,opt,name=error,proto3,oneof"`
+}
+
+func (*ExportChunk_Data) isExportChunk_Chunk() {}
+
+func (*ExportChunk_Error) isExportChunk_Chunk() {}
 
 type HealthRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -552,7 +711,7 @@ type HealthRequest struct {
 
 func (x *HealthRequest) Reset() {
 	*x = HealthRequest{}
-	mi := &file_proto_v1_worker_proto_msgTypes[8]
+	mi := &file_proto_v1_worker_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -564,7 +723,7 @@ func (x *HealthRequest) String() string {
 func (*HealthRequest) ProtoMessage() {}
 
 func (x *HealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_v1_worker_proto_msgTypes[8]
+	mi := &file_proto_v1_worker_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -577,7 +736,7 @@ func (x *HealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthRequest.ProtoReflect.Descriptor instead.
 func (*HealthRequest) Descriptor() ([]byte, []int) {
-	return file_proto_v1_worker_proto_rawDescGZIP(), []int{8}
+	return file_proto_v1_worker_proto_rawDescGZIP(), []int{10}
 }
 
 type HealthReply struct {
@@ -593,7 +752,7 @@ type HealthReply struct {
 
 func (x *HealthReply) Reset() {
 	*x = HealthReply{}
-	mi := &file_proto_v1_worker_proto_msgTypes[9]
+	mi := &file_proto_v1_worker_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -605,7 +764,7 @@ func (x *HealthReply) String() string {
 func (*HealthReply) ProtoMessage() {}
 
 func (x *HealthReply) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_v1_worker_proto_msgTypes[9]
+	mi := &file_proto_v1_worker_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -618,7 +777,7 @@ func (x *HealthReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthReply.ProtoReflect.Descriptor instead.
 func (*HealthReply) Descriptor() ([]byte, []int) {
-	return file_proto_v1_worker_proto_rawDescGZIP(), []int{9}
+	return file_proto_v1_worker_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *HealthReply) GetTenantId() string {
@@ -653,7 +812,7 @@ type ShedRequest struct {
 
 func (x *ShedRequest) Reset() {
 	*x = ShedRequest{}
-	mi := &file_proto_v1_worker_proto_msgTypes[10]
+	mi := &file_proto_v1_worker_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -665,7 +824,7 @@ func (x *ShedRequest) String() string {
 func (*ShedRequest) ProtoMessage() {}
 
 func (x *ShedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_v1_worker_proto_msgTypes[10]
+	mi := &file_proto_v1_worker_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -678,7 +837,7 @@ func (x *ShedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShedRequest.ProtoReflect.Descriptor instead.
 func (*ShedRequest) Descriptor() ([]byte, []int) {
-	return file_proto_v1_worker_proto_rawDescGZIP(), []int{10}
+	return file_proto_v1_worker_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ShedRequest) GetConns() int32 {
@@ -696,7 +855,7 @@ type ShedReply struct {
 
 func (x *ShedReply) Reset() {
 	*x = ShedReply{}
-	mi := &file_proto_v1_worker_proto_msgTypes[11]
+	mi := &file_proto_v1_worker_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -708,7 +867,7 @@ func (x *ShedReply) String() string {
 func (*ShedReply) ProtoMessage() {}
 
 func (x *ShedReply) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_v1_worker_proto_msgTypes[11]
+	mi := &file_proto_v1_worker_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -721,7 +880,7 @@ func (x *ShedReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShedReply.ProtoReflect.Descriptor instead.
 func (*ShedReply) Descriptor() ([]byte, []int) {
-	return file_proto_v1_worker_proto_rawDescGZIP(), []int{11}
+	return file_proto_v1_worker_proto_rawDescGZIP(), []int{13}
 }
 
 type AcquireConnRequest struct {
@@ -736,7 +895,7 @@ type AcquireConnRequest struct {
 
 func (x *AcquireConnRequest) Reset() {
 	*x = AcquireConnRequest{}
-	mi := &file_proto_v1_worker_proto_msgTypes[12]
+	mi := &file_proto_v1_worker_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -748,7 +907,7 @@ func (x *AcquireConnRequest) String() string {
 func (*AcquireConnRequest) ProtoMessage() {}
 
 func (x *AcquireConnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_v1_worker_proto_msgTypes[12]
+	mi := &file_proto_v1_worker_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -761,7 +920,7 @@ func (x *AcquireConnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcquireConnRequest.ProtoReflect.Descriptor instead.
 func (*AcquireConnRequest) Descriptor() ([]byte, []int) {
-	return file_proto_v1_worker_proto_rawDescGZIP(), []int{12}
+	return file_proto_v1_worker_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *AcquireConnRequest) GetWait() bool {
@@ -779,7 +938,7 @@ type AcquireConnReply struct {
 
 func (x *AcquireConnReply) Reset() {
 	*x = AcquireConnReply{}
-	mi := &file_proto_v1_worker_proto_msgTypes[13]
+	mi := &file_proto_v1_worker_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -791,7 +950,7 @@ func (x *AcquireConnReply) String() string {
 func (*AcquireConnReply) ProtoMessage() {}
 
 func (x *AcquireConnReply) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_v1_worker_proto_msgTypes[13]
+	mi := &file_proto_v1_worker_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -804,7 +963,7 @@ func (x *AcquireConnReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcquireConnReply.ProtoReflect.Descriptor instead.
 func (*AcquireConnReply) Descriptor() ([]byte, []int) {
-	return file_proto_v1_worker_proto_rawDescGZIP(), []int{13}
+	return file_proto_v1_worker_proto_rawDescGZIP(), []int{15}
 }
 
 type ReleaseConnRequest struct {
@@ -815,7 +974,7 @@ type ReleaseConnRequest struct {
 
 func (x *ReleaseConnRequest) Reset() {
 	*x = ReleaseConnRequest{}
-	mi := &file_proto_v1_worker_proto_msgTypes[14]
+	mi := &file_proto_v1_worker_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -827,7 +986,7 @@ func (x *ReleaseConnRequest) String() string {
 func (*ReleaseConnRequest) ProtoMessage() {}
 
 func (x *ReleaseConnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_v1_worker_proto_msgTypes[14]
+	mi := &file_proto_v1_worker_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -840,7 +999,7 @@ func (x *ReleaseConnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseConnRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseConnRequest) Descriptor() ([]byte, []int) {
-	return file_proto_v1_worker_proto_rawDescGZIP(), []int{14}
+	return file_proto_v1_worker_proto_rawDescGZIP(), []int{16}
 }
 
 type ReleaseConnReply struct {
@@ -851,7 +1010,7 @@ type ReleaseConnReply struct {
 
 func (x *ReleaseConnReply) Reset() {
 	*x = ReleaseConnReply{}
-	mi := &file_proto_v1_worker_proto_msgTypes[15]
+	mi := &file_proto_v1_worker_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -863,7 +1022,7 @@ func (x *ReleaseConnReply) String() string {
 func (*ReleaseConnReply) ProtoMessage() {}
 
 func (x *ReleaseConnReply) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_v1_worker_proto_msgTypes[15]
+	mi := &file_proto_v1_worker_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -876,7 +1035,7 @@ func (x *ReleaseConnReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseConnReply.ProtoReflect.Descriptor instead.
 func (*ReleaseConnReply) Descriptor() ([]byte, []int) {
-	return file_proto_v1_worker_proto_rawDescGZIP(), []int{15}
+	return file_proto_v1_worker_proto_rawDescGZIP(), []int{17}
 }
 
 var File_proto_v1_worker_proto protoreflect.FileDescriptor
@@ -912,16 +1071,23 @@ const file_proto_v1_worker_proto_rawDesc = "" +
 	"\x04body\x18\x02 \x01(\fR\x04body\x12\x1a\n" +
 	"\blocation\x18\x03 \x01(\tR\blocation\x12\x12\n" +
 	"\x04etag\x18\x04 \x01(\tR\x04etag\x12.\n" +
-	"\x13retry_after_seconds\x18\x05 \x01(\x05R\x11retryAfterSeconds\"Q\n" +
-	"\fAdminRequest\x12\x1d\n" +
+	"\x13retry_after_seconds\x18\x05 \x01(\x05R\x11retryAfterSeconds\"D\n" +
+	"\tAdminCall\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x01 \x01(\tR\trequestId\x12\x0e\n" +
-	"\x02op\x18\x02 \x01(\tR\x02op\x12\x12\n" +
-	"\x04args\x18\x03 \x01(\fR\x04args\"8\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x18\n" +
+	"\arequest\x18\x02 \x01(\fR\arequest\"i\n" +
+	"\vAdminResult\x12\x16\n" +
+	"\x05reply\x18\x01 \x01(\fH\x00R\x05reply\x127\n" +
+	"\x05error\x18\x02 \x01(\v2\x1f.scimplane.worker.v1.AdminErrorH\x00R\x05errorB\t\n" +
+	"\aoutcome\"8\n" +
 	"\n" +
-	"AdminReply\x12\x16\n" +
+	"AdminError\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\x05R\x06status\x12\x12\n" +
-	"\x04body\x18\x02 \x01(\fR\x04body\"\x0f\n" +
+	"\x04body\x18\x02 \x01(\fR\x04body\"e\n" +
+	"\vExportChunk\x12\x14\n" +
+	"\x04data\x18\x01 \x01(\fH\x00R\x04data\x127\n" +
+	"\x05error\x18\x02 \x01(\v2\x1f.scimplane.worker.v1.AdminErrorH\x00R\x05errorB\a\n" +
+	"\x05chunk\"\x0f\n" +
 	"\rHealthRequest\"q\n" +
 	"\vHealthReply\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12&\n" +
@@ -935,14 +1101,29 @@ const file_proto_v1_worker_proto_rawDesc = "" +
 	"\x04wait\x18\x01 \x01(\bR\x04wait\"\x12\n" +
 	"\x10AcquireConnReply\"\x14\n" +
 	"\x12ReleaseConnRequest\"\x12\n" +
-	"\x10ReleaseConnReply2\xd1\x03\n" +
+	"\x10ReleaseConnReply2\xc0\f\n" +
 	"\x06Worker\x12Q\n" +
 	"\aPrepare\x12#.scimplane.worker.v1.PrepareRequest\x1a!.scimplane.worker.v1.PrepareReply\x12H\n" +
 	"\x04Bind\x12 .scimplane.worker.v1.BindRequest\x1a\x1e.scimplane.worker.v1.BindReply\x12C\n" +
-	"\x06Handle\x12\x1d.scimplane.worker.v1.Exchange\x1a\x1a.scimplane.worker.v1.Reply\x12K\n" +
-	"\x05Admin\x12!.scimplane.worker.v1.AdminRequest\x1a\x1f.scimplane.worker.v1.AdminReply\x12N\n" +
+	"\x06Handle\x12\x1d.scimplane.worker.v1.Exchange\x1a\x1a.scimplane.worker.v1.Reply\x12N\n" +
 	"\x06Health\x12\".scimplane.worker.v1.HealthRequest\x1a .scimplane.worker.v1.HealthReply\x12H\n" +
-	"\x04Shed\x12 .scimplane.worker.v1.ShedRequest\x1a\x1e.scimplane.worker.v1.ShedReply2\xc4\x01\n" +
+	"\x04Shed\x12 .scimplane.worker.v1.ShedRequest\x1a\x1e.scimplane.worker.v1.ShedReply\x12N\n" +
+	"\n" +
+	"ListGroups\x12\x1e.scimplane.worker.v1.AdminCall\x1a .scimplane.worker.v1.AdminResult\x12P\n" +
+	"\fGroupMembers\x12\x1e.scimplane.worker.v1.AdminCall\x1a .scimplane.worker.v1.AdminResult\x12M\n" +
+	"\tListUsers\x12\x1e.scimplane.worker.v1.AdminCall\x1a .scimplane.worker.v1.AdminResult\x12K\n" +
+	"\aGetUser\x12\x1e.scimplane.worker.v1.AdminCall\x1a .scimplane.worker.v1.AdminResult\x12O\n" +
+	"\vExplainUser\x12\x1e.scimplane.worker.v1.AdminCall\x1a .scimplane.worker.v1.AdminResult\x12K\n" +
+	"\aChanges\x12\x1e.scimplane.worker.v1.AdminCall\x1a .scimplane.worker.v1.AdminResult\x12L\n" +
+	"\bQueryLog\x12\x1e.scimplane.worker.v1.AdminCall\x1a .scimplane.worker.v1.AdminResult\x12O\n" +
+	"\vGetLogEntry\x12\x1e.scimplane.worker.v1.AdminCall\x1a .scimplane.worker.v1.AdminResult\x12M\n" +
+	"\tLogHealth\x12\x1e.scimplane.worker.v1.AdminCall\x1a .scimplane.worker.v1.AdminResult\x12S\n" +
+	"\x0fSetLogRetention\x12\x1e.scimplane.worker.v1.AdminCall\x1a .scimplane.worker.v1.AdminResult\x12O\n" +
+	"\tExportLog\x12\x1e.scimplane.worker.v1.AdminCall\x1a .scimplane.worker.v1.ExportChunk0\x01\x12R\n" +
+	"\x0eValidatePolicy\x12\x1e.scimplane.worker.v1.AdminCall\x1a .scimplane.worker.v1.AdminResult\x12P\n" +
+	"\fDryRunPolicy\x12\x1e.scimplane.worker.v1.AdminCall\x1a .scimplane.worker.v1.AdminResult\x12R\n" +
+	"\x0eActivatePolicy\x12\x1e.scimplane.worker.v1.AdminCall\x1a .scimplane.worker.v1.AdminResult\x12P\n" +
+	"\fActivePolicy\x12\x1e.scimplane.worker.v1.AdminCall\x1a .scimplane.worker.v1.AdminResult2\xc4\x01\n" +
 	"\x04Host\x12]\n" +
 	"\vAcquireConn\x12'.scimplane.worker.v1.AcquireConnRequest\x1a%.scimplane.worker.v1.AcquireConnReply\x12]\n" +
 	"\vReleaseConn\x12'.scimplane.worker.v1.ReleaseConnRequest\x1a%.scimplane.worker.v1.ReleaseConnReplyBEZCgithub.com/scimplane/scimplane/plugins/scimworker/proto/v1;workerv1b\x06proto3"
@@ -959,7 +1140,7 @@ func file_proto_v1_worker_proto_rawDescGZIP() []byte {
 	return file_proto_v1_worker_proto_rawDescData
 }
 
-var file_proto_v1_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_proto_v1_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_proto_v1_worker_proto_goTypes = []any{
 	(*PrepareRequest)(nil),     // 0: scimplane.worker.v1.PrepareRequest
 	(*PrepareReply)(nil),       // 1: scimplane.worker.v1.PrepareReply
@@ -967,39 +1148,71 @@ var file_proto_v1_worker_proto_goTypes = []any{
 	(*BindReply)(nil),          // 3: scimplane.worker.v1.BindReply
 	(*Exchange)(nil),           // 4: scimplane.worker.v1.Exchange
 	(*Reply)(nil),              // 5: scimplane.worker.v1.Reply
-	(*AdminRequest)(nil),       // 6: scimplane.worker.v1.AdminRequest
-	(*AdminReply)(nil),         // 7: scimplane.worker.v1.AdminReply
-	(*HealthRequest)(nil),      // 8: scimplane.worker.v1.HealthRequest
-	(*HealthReply)(nil),        // 9: scimplane.worker.v1.HealthReply
-	(*ShedRequest)(nil),        // 10: scimplane.worker.v1.ShedRequest
-	(*ShedReply)(nil),          // 11: scimplane.worker.v1.ShedReply
-	(*AcquireConnRequest)(nil), // 12: scimplane.worker.v1.AcquireConnRequest
-	(*AcquireConnReply)(nil),   // 13: scimplane.worker.v1.AcquireConnReply
-	(*ReleaseConnRequest)(nil), // 14: scimplane.worker.v1.ReleaseConnRequest
-	(*ReleaseConnReply)(nil),   // 15: scimplane.worker.v1.ReleaseConnReply
+	(*AdminCall)(nil),          // 6: scimplane.worker.v1.AdminCall
+	(*AdminResult)(nil),        // 7: scimplane.worker.v1.AdminResult
+	(*AdminError)(nil),         // 8: scimplane.worker.v1.AdminError
+	(*ExportChunk)(nil),        // 9: scimplane.worker.v1.ExportChunk
+	(*HealthRequest)(nil),      // 10: scimplane.worker.v1.HealthRequest
+	(*HealthReply)(nil),        // 11: scimplane.worker.v1.HealthReply
+	(*ShedRequest)(nil),        // 12: scimplane.worker.v1.ShedRequest
+	(*ShedReply)(nil),          // 13: scimplane.worker.v1.ShedReply
+	(*AcquireConnRequest)(nil), // 14: scimplane.worker.v1.AcquireConnRequest
+	(*AcquireConnReply)(nil),   // 15: scimplane.worker.v1.AcquireConnReply
+	(*ReleaseConnRequest)(nil), // 16: scimplane.worker.v1.ReleaseConnRequest
+	(*ReleaseConnReply)(nil),   // 17: scimplane.worker.v1.ReleaseConnReply
 }
 var file_proto_v1_worker_proto_depIdxs = []int32{
-	0,  // 0: scimplane.worker.v1.Worker.Prepare:input_type -> scimplane.worker.v1.PrepareRequest
-	2,  // 1: scimplane.worker.v1.Worker.Bind:input_type -> scimplane.worker.v1.BindRequest
-	4,  // 2: scimplane.worker.v1.Worker.Handle:input_type -> scimplane.worker.v1.Exchange
-	6,  // 3: scimplane.worker.v1.Worker.Admin:input_type -> scimplane.worker.v1.AdminRequest
-	8,  // 4: scimplane.worker.v1.Worker.Health:input_type -> scimplane.worker.v1.HealthRequest
-	10, // 5: scimplane.worker.v1.Worker.Shed:input_type -> scimplane.worker.v1.ShedRequest
-	12, // 6: scimplane.worker.v1.Host.AcquireConn:input_type -> scimplane.worker.v1.AcquireConnRequest
-	14, // 7: scimplane.worker.v1.Host.ReleaseConn:input_type -> scimplane.worker.v1.ReleaseConnRequest
-	1,  // 8: scimplane.worker.v1.Worker.Prepare:output_type -> scimplane.worker.v1.PrepareReply
-	3,  // 9: scimplane.worker.v1.Worker.Bind:output_type -> scimplane.worker.v1.BindReply
-	5,  // 10: scimplane.worker.v1.Worker.Handle:output_type -> scimplane.worker.v1.Reply
-	7,  // 11: scimplane.worker.v1.Worker.Admin:output_type -> scimplane.worker.v1.AdminReply
-	9,  // 12: scimplane.worker.v1.Worker.Health:output_type -> scimplane.worker.v1.HealthReply
-	11, // 13: scimplane.worker.v1.Worker.Shed:output_type -> scimplane.worker.v1.ShedReply
-	13, // 14: scimplane.worker.v1.Host.AcquireConn:output_type -> scimplane.worker.v1.AcquireConnReply
-	15, // 15: scimplane.worker.v1.Host.ReleaseConn:output_type -> scimplane.worker.v1.ReleaseConnReply
-	8,  // [8:16] is the sub-list for method output_type
-	0,  // [0:8] is the sub-list for method input_type
-	0,  // [0:0] is the sub-list for extension type_name
-	0,  // [0:0] is the sub-list for extension extendee
-	0,  // [0:0] is the sub-list for field type_name
+	8,  // 0: scimplane.worker.v1.AdminResult.error:type_name -> scimplane.worker.v1.AdminError
+	8,  // 1: scimplane.worker.v1.ExportChunk.error:type_name -> scimplane.worker.v1.AdminError
+	0,  // 2: scimplane.worker.v1.Worker.Prepare:input_type -> scimplane.worker.v1.PrepareRequest
+	2,  // 3: scimplane.worker.v1.Worker.Bind:input_type -> scimplane.worker.v1.BindRequest
+	4,  // 4: scimplane.worker.v1.Worker.Handle:input_type -> scimplane.worker.v1.Exchange
+	10, // 5: scimplane.worker.v1.Worker.Health:input_type -> scimplane.worker.v1.HealthRequest
+	12, // 6: scimplane.worker.v1.Worker.Shed:input_type -> scimplane.worker.v1.ShedRequest
+	6,  // 7: scimplane.worker.v1.Worker.ListGroups:input_type -> scimplane.worker.v1.AdminCall
+	6,  // 8: scimplane.worker.v1.Worker.GroupMembers:input_type -> scimplane.worker.v1.AdminCall
+	6,  // 9: scimplane.worker.v1.Worker.ListUsers:input_type -> scimplane.worker.v1.AdminCall
+	6,  // 10: scimplane.worker.v1.Worker.GetUser:input_type -> scimplane.worker.v1.AdminCall
+	6,  // 11: scimplane.worker.v1.Worker.ExplainUser:input_type -> scimplane.worker.v1.AdminCall
+	6,  // 12: scimplane.worker.v1.Worker.Changes:input_type -> scimplane.worker.v1.AdminCall
+	6,  // 13: scimplane.worker.v1.Worker.QueryLog:input_type -> scimplane.worker.v1.AdminCall
+	6,  // 14: scimplane.worker.v1.Worker.GetLogEntry:input_type -> scimplane.worker.v1.AdminCall
+	6,  // 15: scimplane.worker.v1.Worker.LogHealth:input_type -> scimplane.worker.v1.AdminCall
+	6,  // 16: scimplane.worker.v1.Worker.SetLogRetention:input_type -> scimplane.worker.v1.AdminCall
+	6,  // 17: scimplane.worker.v1.Worker.ExportLog:input_type -> scimplane.worker.v1.AdminCall
+	6,  // 18: scimplane.worker.v1.Worker.ValidatePolicy:input_type -> scimplane.worker.v1.AdminCall
+	6,  // 19: scimplane.worker.v1.Worker.DryRunPolicy:input_type -> scimplane.worker.v1.AdminCall
+	6,  // 20: scimplane.worker.v1.Worker.ActivatePolicy:input_type -> scimplane.worker.v1.AdminCall
+	6,  // 21: scimplane.worker.v1.Worker.ActivePolicy:input_type -> scimplane.worker.v1.AdminCall
+	14, // 22: scimplane.worker.v1.Host.AcquireConn:input_type -> scimplane.worker.v1.AcquireConnRequest
+	16, // 23: scimplane.worker.v1.Host.ReleaseConn:input_type -> scimplane.worker.v1.ReleaseConnRequest
+	1,  // 24: scimplane.worker.v1.Worker.Prepare:output_type -> scimplane.worker.v1.PrepareReply
+	3,  // 25: scimplane.worker.v1.Worker.Bind:output_type -> scimplane.worker.v1.BindReply
+	5,  // 26: scimplane.worker.v1.Worker.Handle:output_type -> scimplane.worker.v1.Reply
+	11, // 27: scimplane.worker.v1.Worker.Health:output_type -> scimplane.worker.v1.HealthReply
+	13, // 28: scimplane.worker.v1.Worker.Shed:output_type -> scimplane.worker.v1.ShedReply
+	7,  // 29: scimplane.worker.v1.Worker.ListGroups:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 30: scimplane.worker.v1.Worker.GroupMembers:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 31: scimplane.worker.v1.Worker.ListUsers:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 32: scimplane.worker.v1.Worker.GetUser:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 33: scimplane.worker.v1.Worker.ExplainUser:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 34: scimplane.worker.v1.Worker.Changes:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 35: scimplane.worker.v1.Worker.QueryLog:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 36: scimplane.worker.v1.Worker.GetLogEntry:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 37: scimplane.worker.v1.Worker.LogHealth:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 38: scimplane.worker.v1.Worker.SetLogRetention:output_type -> scimplane.worker.v1.AdminResult
+	9,  // 39: scimplane.worker.v1.Worker.ExportLog:output_type -> scimplane.worker.v1.ExportChunk
+	7,  // 40: scimplane.worker.v1.Worker.ValidatePolicy:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 41: scimplane.worker.v1.Worker.DryRunPolicy:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 42: scimplane.worker.v1.Worker.ActivatePolicy:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 43: scimplane.worker.v1.Worker.ActivePolicy:output_type -> scimplane.worker.v1.AdminResult
+	15, // 44: scimplane.worker.v1.Host.AcquireConn:output_type -> scimplane.worker.v1.AcquireConnReply
+	17, // 45: scimplane.worker.v1.Host.ReleaseConn:output_type -> scimplane.worker.v1.ReleaseConnReply
+	24, // [24:46] is the sub-list for method output_type
+	2,  // [2:24] is the sub-list for method input_type
+	2,  // [2:2] is the sub-list for extension type_name
+	2,  // [2:2] is the sub-list for extension extendee
+	0,  // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_proto_v1_worker_proto_init() }
@@ -1007,13 +1220,21 @@ func file_proto_v1_worker_proto_init() {
 	if File_proto_v1_worker_proto != nil {
 		return
 	}
+	file_proto_v1_worker_proto_msgTypes[7].OneofWrappers = []any{
+		(*AdminResult_Reply)(nil),
+		(*AdminResult_Error)(nil),
+	}
+	file_proto_v1_worker_proto_msgTypes[9].OneofWrappers = []any{
+		(*ExportChunk_Data)(nil),
+		(*ExportChunk_Error)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_v1_worker_proto_rawDesc), len(file_proto_v1_worker_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -19,12 +19,26 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Worker_Prepare_FullMethodName = "/scimplane.worker.v1.Worker/Prepare"
-	Worker_Bind_FullMethodName    = "/scimplane.worker.v1.Worker/Bind"
-	Worker_Handle_FullMethodName  = "/scimplane.worker.v1.Worker/Handle"
-	Worker_Admin_FullMethodName   = "/scimplane.worker.v1.Worker/Admin"
-	Worker_Health_FullMethodName  = "/scimplane.worker.v1.Worker/Health"
-	Worker_Shed_FullMethodName    = "/scimplane.worker.v1.Worker/Shed"
+	Worker_Prepare_FullMethodName         = "/scimplane.worker.v1.Worker/Prepare"
+	Worker_Bind_FullMethodName            = "/scimplane.worker.v1.Worker/Bind"
+	Worker_Handle_FullMethodName          = "/scimplane.worker.v1.Worker/Handle"
+	Worker_Health_FullMethodName          = "/scimplane.worker.v1.Worker/Health"
+	Worker_Shed_FullMethodName            = "/scimplane.worker.v1.Worker/Shed"
+	Worker_ListGroups_FullMethodName      = "/scimplane.worker.v1.Worker/ListGroups"
+	Worker_GroupMembers_FullMethodName    = "/scimplane.worker.v1.Worker/GroupMembers"
+	Worker_ListUsers_FullMethodName       = "/scimplane.worker.v1.Worker/ListUsers"
+	Worker_GetUser_FullMethodName         = "/scimplane.worker.v1.Worker/GetUser"
+	Worker_ExplainUser_FullMethodName     = "/scimplane.worker.v1.Worker/ExplainUser"
+	Worker_Changes_FullMethodName         = "/scimplane.worker.v1.Worker/Changes"
+	Worker_QueryLog_FullMethodName        = "/scimplane.worker.v1.Worker/QueryLog"
+	Worker_GetLogEntry_FullMethodName     = "/scimplane.worker.v1.Worker/GetLogEntry"
+	Worker_LogHealth_FullMethodName       = "/scimplane.worker.v1.Worker/LogHealth"
+	Worker_SetLogRetention_FullMethodName = "/scimplane.worker.v1.Worker/SetLogRetention"
+	Worker_ExportLog_FullMethodName       = "/scimplane.worker.v1.Worker/ExportLog"
+	Worker_ValidatePolicy_FullMethodName  = "/scimplane.worker.v1.Worker/ValidatePolicy"
+	Worker_DryRunPolicy_FullMethodName    = "/scimplane.worker.v1.Worker/DryRunPolicy"
+	Worker_ActivatePolicy_FullMethodName  = "/scimplane.worker.v1.Worker/ActivatePolicy"
+	Worker_ActivePolicy_FullMethodName    = "/scimplane.worker.v1.Worker/ActivePolicy"
 )
 
 // WorkerClient is the client API for Worker service.
@@ -37,19 +51,37 @@ const (
 // tenant on that tenant's first request (Bind); a worker serves that one
 // tenant for the rest of its life.
 //
-// SCIM exchanges travel as opaque HTTP-shaped messages and admin operations
-// as JSON; the control plane interprets neither. SCIM status codes travel as
-// data: a gRPC error means a transport or internal failure, never a SCIM
-// outcome.
+// SCIM exchanges travel as opaque HTTP-shaped messages the control plane
+// does not interpret. Admin operations have one RPC each; their request and
+// reply are the JSON encoding of the operation's Go types in
+// plugins/scimworker (admin.go), the one definition of each shape (the
+// package doc says why). SCIM statuses and admin refusals travel as data: a
+// gRPC error means a transport or internal failure, never an outcome.
 type WorkerClient interface {
 	Prepare(ctx context.Context, in *PrepareRequest, opts ...grpc.CallOption) (*PrepareReply, error)
 	Bind(ctx context.Context, in *BindRequest, opts ...grpc.CallOption) (*BindReply, error)
 	Handle(ctx context.Context, in *Exchange, opts ...grpc.CallOption) (*Reply, error)
-	Admin(ctx context.Context, in *AdminRequest, opts ...grpc.CallOption) (*AdminReply, error)
 	Health(ctx context.Context, in *HealthRequest, opts ...grpc.CallOption) (*HealthReply, error)
 	// Shed asks the worker to close database connections and return their
 	// permits to the control plane's connection budget.
 	Shed(ctx context.Context, in *ShedRequest, opts ...grpc.CallOption) (*ShedReply, error)
+	ListGroups(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error)
+	GroupMembers(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error)
+	ListUsers(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error)
+	GetUser(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error)
+	ExplainUser(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error)
+	Changes(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error)
+	QueryLog(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error)
+	GetLogEntry(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error)
+	LogHealth(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error)
+	SetLogRetention(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error)
+	// ExportLog streams the export in chunks of at most 64 KiB; a refusal is
+	// the last message.
+	ExportLog(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportChunk], error)
+	ValidatePolicy(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error)
+	DryRunPolicy(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error)
+	ActivatePolicy(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error)
+	ActivePolicy(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error)
 }
 
 type workerClient struct {
@@ -90,16 +122,6 @@ func (c *workerClient) Handle(ctx context.Context, in *Exchange, opts ...grpc.Ca
 	return out, nil
 }
 
-func (c *workerClient) Admin(ctx context.Context, in *AdminRequest, opts ...grpc.CallOption) (*AdminReply, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(AdminReply)
-	err := c.cc.Invoke(ctx, Worker_Admin_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
 func (c *workerClient) Health(ctx context.Context, in *HealthRequest, opts ...grpc.CallOption) (*HealthReply, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(HealthReply)
@@ -120,6 +142,165 @@ func (c *workerClient) Shed(ctx context.Context, in *ShedRequest, opts ...grpc.C
 	return out, nil
 }
 
+func (c *workerClient) ListGroups(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AdminResult)
+	err := c.cc.Invoke(ctx, Worker_ListGroups_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *workerClient) GroupMembers(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AdminResult)
+	err := c.cc.Invoke(ctx, Worker_GroupMembers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *workerClient) ListUsers(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AdminResult)
+	err := c.cc.Invoke(ctx, Worker_ListUsers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *workerClient) GetUser(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AdminResult)
+	err := c.cc.Invoke(ctx, Worker_GetUser_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *workerClient) ExplainUser(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AdminResult)
+	err := c.cc.Invoke(ctx, Worker_ExplainUser_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *workerClient) Changes(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AdminResult)
+	err := c.cc.Invoke(ctx, Worker_Changes_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *workerClient) QueryLog(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AdminResult)
+	err := c.cc.Invoke(ctx, Worker_QueryLog_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *workerClient) GetLogEntry(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AdminResult)
+	err := c.cc.Invoke(ctx, Worker_GetLogEntry_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *workerClient) LogHealth(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AdminResult)
+	err := c.cc.Invoke(ctx, Worker_LogHealth_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *workerClient) SetLogRetention(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AdminResult)
+	err := c.cc.Invoke(ctx, Worker_SetLogRetention_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *workerClient) ExportLog(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportChunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Worker_ServiceDesc.Streams[0], Worker_ExportLog_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[AdminCall, ExportChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Worker_ExportLogClient = grpc.ServerStreamingClient[ExportChunk]
+
+func (c *workerClient) ValidatePolicy(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AdminResult)
+	err := c.cc.Invoke(ctx, Worker_ValidatePolicy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *workerClient) DryRunPolicy(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AdminResult)
+	err := c.cc.Invoke(ctx, Worker_DryRunPolicy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *workerClient) ActivatePolicy(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AdminResult)
+	err := c.cc.Invoke(ctx, Worker_ActivatePolicy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *workerClient) ActivePolicy(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AdminResult)
+	err := c.cc.Invoke(ctx, Worker_ActivePolicy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // WorkerServer is the server API for Worker service.
 // All implementations must embed UnimplementedWorkerServer
 // for forward compatibility.
@@ -130,19 +311,37 @@ func (c *workerClient) Shed(ctx context.Context, in *ShedRequest, opts ...grpc.C
 // tenant on that tenant's first request (Bind); a worker serves that one
 // tenant for the rest of its life.
 //
-// SCIM exchanges travel as opaque HTTP-shaped messages and admin operations
-// as JSON; the control plane interprets neither. SCIM status codes travel as
-// data: a gRPC error means a transport or internal failure, never a SCIM
-// outcome.
+// SCIM exchanges travel as opaque HTTP-shaped messages the control plane
+// does not interpret. Admin operations have one RPC each; their request and
+// reply are the JSON encoding of the operation's Go types in
+// plugins/scimworker (admin.go), the one definition of each shape (the
+// package doc says why). SCIM statuses and admin refusals travel as data: a
+// gRPC error means a transport or internal failure, never an outcome.
 type WorkerServer interface {
 	Prepare(context.Context, *PrepareRequest) (*PrepareReply, error)
 	Bind(context.Context, *BindRequest) (*BindReply, error)
 	Handle(context.Context, *Exchange) (*Reply, error)
-	Admin(context.Context, *AdminRequest) (*AdminReply, error)
 	Health(context.Context, *HealthRequest) (*HealthReply, error)
 	// Shed asks the worker to close database connections and return their
 	// permits to the control plane's connection budget.
 	Shed(context.Context, *ShedRequest) (*ShedReply, error)
+	ListGroups(context.Context, *AdminCall) (*AdminResult, error)
+	GroupMembers(context.Context, *AdminCall) (*AdminResult, error)
+	ListUsers(context.Context, *AdminCall) (*AdminResult, error)
+	GetUser(context.Context, *AdminCall) (*AdminResult, error)
+	ExplainUser(context.Context, *AdminCall) (*AdminResult, error)
+	Changes(context.Context, *AdminCall) (*AdminResult, error)
+	QueryLog(context.Context, *AdminCall) (*AdminResult, error)
+	GetLogEntry(context.Context, *AdminCall) (*AdminResult, error)
+	LogHealth(context.Context, *AdminCall) (*AdminResult, error)
+	SetLogRetention(context.Context, *AdminCall) (*AdminResult, error)
+	// ExportLog streams the export in chunks of at most 64 KiB; a refusal is
+	// the last message.
+	ExportLog(*AdminCall, grpc.ServerStreamingServer[ExportChunk]) error
+	ValidatePolicy(context.Context, *AdminCall) (*AdminResult, error)
+	DryRunPolicy(context.Context, *AdminCall) (*AdminResult, error)
+	ActivatePolicy(context.Context, *AdminCall) (*AdminResult, error)
+	ActivePolicy(context.Context, *AdminCall) (*AdminResult, error)
 	mustEmbedUnimplementedWorkerServer()
 }
 
@@ -162,14 +361,56 @@ func (UnimplementedWorkerServer) Bind(context.Context, *BindRequest) (*BindReply
 func (UnimplementedWorkerServer) Handle(context.Context, *Exchange) (*Reply, error) {
 	return nil, status.Error(codes.Unimplemented, "method Handle not implemented")
 }
-func (UnimplementedWorkerServer) Admin(context.Context, *AdminRequest) (*AdminReply, error) {
-	return nil, status.Error(codes.Unimplemented, "method Admin not implemented")
-}
 func (UnimplementedWorkerServer) Health(context.Context, *HealthRequest) (*HealthReply, error) {
 	return nil, status.Error(codes.Unimplemented, "method Health not implemented")
 }
 func (UnimplementedWorkerServer) Shed(context.Context, *ShedRequest) (*ShedReply, error) {
 	return nil, status.Error(codes.Unimplemented, "method Shed not implemented")
+}
+func (UnimplementedWorkerServer) ListGroups(context.Context, *AdminCall) (*AdminResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListGroups not implemented")
+}
+func (UnimplementedWorkerServer) GroupMembers(context.Context, *AdminCall) (*AdminResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method GroupMembers not implemented")
+}
+func (UnimplementedWorkerServer) ListUsers(context.Context, *AdminCall) (*AdminResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListUsers not implemented")
+}
+func (UnimplementedWorkerServer) GetUser(context.Context, *AdminCall) (*AdminResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetUser not implemented")
+}
+func (UnimplementedWorkerServer) ExplainUser(context.Context, *AdminCall) (*AdminResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method ExplainUser not implemented")
+}
+func (UnimplementedWorkerServer) Changes(context.Context, *AdminCall) (*AdminResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method Changes not implemented")
+}
+func (UnimplementedWorkerServer) QueryLog(context.Context, *AdminCall) (*AdminResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method QueryLog not implemented")
+}
+func (UnimplementedWorkerServer) GetLogEntry(context.Context, *AdminCall) (*AdminResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetLogEntry not implemented")
+}
+func (UnimplementedWorkerServer) LogHealth(context.Context, *AdminCall) (*AdminResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method LogHealth not implemented")
+}
+func (UnimplementedWorkerServer) SetLogRetention(context.Context, *AdminCall) (*AdminResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetLogRetention not implemented")
+}
+func (UnimplementedWorkerServer) ExportLog(*AdminCall, grpc.ServerStreamingServer[ExportChunk]) error {
+	return status.Error(codes.Unimplemented, "method ExportLog not implemented")
+}
+func (UnimplementedWorkerServer) ValidatePolicy(context.Context, *AdminCall) (*AdminResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method ValidatePolicy not implemented")
+}
+func (UnimplementedWorkerServer) DryRunPolicy(context.Context, *AdminCall) (*AdminResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method DryRunPolicy not implemented")
+}
+func (UnimplementedWorkerServer) ActivatePolicy(context.Context, *AdminCall) (*AdminResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method ActivatePolicy not implemented")
+}
+func (UnimplementedWorkerServer) ActivePolicy(context.Context, *AdminCall) (*AdminResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method ActivePolicy not implemented")
 }
 func (UnimplementedWorkerServer) mustEmbedUnimplementedWorkerServer() {}
 func (UnimplementedWorkerServer) testEmbeddedByValue()                {}
@@ -246,24 +487,6 @@ func _Worker_Handle_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
-func _Worker_Admin_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(AdminRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(WorkerServer).Admin(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Worker_Admin_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(WorkerServer).Admin(ctx, req.(*AdminRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
 func _Worker_Health_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(HealthRequest)
 	if err := dec(in); err != nil {
@@ -300,6 +523,269 @@ func _Worker_Shed_Handler(srv interface{}, ctx context.Context, dec func(interfa
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Worker_ListGroups_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdminCall)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkerServer).ListGroups(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Worker_ListGroups_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkerServer).ListGroups(ctx, req.(*AdminCall))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Worker_GroupMembers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdminCall)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkerServer).GroupMembers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Worker_GroupMembers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkerServer).GroupMembers(ctx, req.(*AdminCall))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Worker_ListUsers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdminCall)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkerServer).ListUsers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Worker_ListUsers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkerServer).ListUsers(ctx, req.(*AdminCall))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Worker_GetUser_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdminCall)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkerServer).GetUser(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Worker_GetUser_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkerServer).GetUser(ctx, req.(*AdminCall))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Worker_ExplainUser_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdminCall)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkerServer).ExplainUser(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Worker_ExplainUser_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkerServer).ExplainUser(ctx, req.(*AdminCall))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Worker_Changes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdminCall)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkerServer).Changes(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Worker_Changes_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkerServer).Changes(ctx, req.(*AdminCall))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Worker_QueryLog_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdminCall)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkerServer).QueryLog(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Worker_QueryLog_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkerServer).QueryLog(ctx, req.(*AdminCall))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Worker_GetLogEntry_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdminCall)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkerServer).GetLogEntry(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Worker_GetLogEntry_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkerServer).GetLogEntry(ctx, req.(*AdminCall))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Worker_LogHealth_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdminCall)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkerServer).LogHealth(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Worker_LogHealth_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkerServer).LogHealth(ctx, req.(*AdminCall))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Worker_SetLogRetention_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdminCall)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkerServer).SetLogRetention(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Worker_SetLogRetention_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkerServer).SetLogRetention(ctx, req.(*AdminCall))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Worker_ExportLog_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(AdminCall)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(WorkerServer).ExportLog(m, &grpc.GenericServerStream[AdminCall, ExportChunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Worker_ExportLogServer = grpc.ServerStreamingServer[ExportChunk]
+
+func _Worker_ValidatePolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdminCall)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkerServer).ValidatePolicy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Worker_ValidatePolicy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkerServer).ValidatePolicy(ctx, req.(*AdminCall))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Worker_DryRunPolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdminCall)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkerServer).DryRunPolicy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Worker_DryRunPolicy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkerServer).DryRunPolicy(ctx, req.(*AdminCall))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Worker_ActivatePolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdminCall)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkerServer).ActivatePolicy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Worker_ActivatePolicy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkerServer).ActivatePolicy(ctx, req.(*AdminCall))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Worker_ActivePolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdminCall)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkerServer).ActivePolicy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Worker_ActivePolicy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkerServer).ActivePolicy(ctx, req.(*AdminCall))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Worker_ServiceDesc is the grpc.ServiceDesc for Worker service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -320,10 +806,6 @@ var Worker_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Worker_Handle_Handler,
 		},
 		{
-			MethodName: "Admin",
-			Handler:    _Worker_Admin_Handler,
-		},
-		{
 			MethodName: "Health",
 			Handler:    _Worker_Health_Handler,
 		},
@@ -331,8 +813,70 @@ var Worker_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Shed",
 			Handler:    _Worker_Shed_Handler,
 		},
+		{
+			MethodName: "ListGroups",
+			Handler:    _Worker_ListGroups_Handler,
+		},
+		{
+			MethodName: "GroupMembers",
+			Handler:    _Worker_GroupMembers_Handler,
+		},
+		{
+			MethodName: "ListUsers",
+			Handler:    _Worker_ListUsers_Handler,
+		},
+		{
+			MethodName: "GetUser",
+			Handler:    _Worker_GetUser_Handler,
+		},
+		{
+			MethodName: "ExplainUser",
+			Handler:    _Worker_ExplainUser_Handler,
+		},
+		{
+			MethodName: "Changes",
+			Handler:    _Worker_Changes_Handler,
+		},
+		{
+			MethodName: "QueryLog",
+			Handler:    _Worker_QueryLog_Handler,
+		},
+		{
+			MethodName: "GetLogEntry",
+			Handler:    _Worker_GetLogEntry_Handler,
+		},
+		{
+			MethodName: "LogHealth",
+			Handler:    _Worker_LogHealth_Handler,
+		},
+		{
+			MethodName: "SetLogRetention",
+			Handler:    _Worker_SetLogRetention_Handler,
+		},
+		{
+			MethodName: "ValidatePolicy",
+			Handler:    _Worker_ValidatePolicy_Handler,
+		},
+		{
+			MethodName: "DryRunPolicy",
+			Handler:    _Worker_DryRunPolicy_Handler,
+		},
+		{
+			MethodName: "ActivatePolicy",
+			Handler:    _Worker_ActivatePolicy_Handler,
+		},
+		{
+			MethodName: "ActivePolicy",
+			Handler:    _Worker_ActivePolicy_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "ExportLog",
+			Handler:       _Worker_ExportLog_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "proto/v1/worker.proto",
 }
 
