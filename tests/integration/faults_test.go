@@ -26,10 +26,11 @@ const recoveryLimit = 10 * time.Second
 const hangFor = 60 * time.Second
 
 // TestFaults drives Entra-shaped traffic (three tenants, three clients each,
-// initial then incremental cycles) while it, in turn, kills a worker (SIGKILL), stops one with SIGSTOP
-// for a minute, restarts PostgreSQL, stops PostgreSQL for 15 s, and kills
-// the control plane (SIGKILL, then the container starts again). Every
-// request names itself with X-Request-Id. For each fault it reports the
+// initial then incremental cycles) while it, in turn, kills a worker
+// (SIGKILL), stops one with SIGSTOP for a minute, restarts PostgreSQL,
+// stops PostgreSQL for 15 s, and kills the control plane (SIGKILL, then
+// the container starts again). Every request names itself with
+// X-Request-Id. For each fault it reports the
 // exchanges sent, the answers by status, the transport errors (requests
 // that found no listener: they reach nothing, so nothing records them),
 // how long each tenant took to be served again and the records missing,
