@@ -212,6 +212,19 @@ func TestScaleOut(t *testing.T) {
 			}
 		}
 	}
+	// HAProxy's own account of the exchanges that got no answer (its log
+	// captures the request id): how each ended, and where.
+	lbLog := c.run("logs", "--no-color", "lb")
+	for _, r := range reports {
+		for _, e := range r.transportErrs {
+			id, _, _ := strings.Cut(e, " ")
+			for _, line := range strings.Split(lbLog, "\n") {
+				if strings.Contains(line, "{"+id+"|") || strings.Contains(line, "{"+id+"}") {
+					t.Logf("HAProxy on %s: %s", id, strings.TrimSpace(line))
+				}
+			}
+		}
+	}
 	for _, r := range reports {
 		t.Log(r)
 		if len(r.recovery) > 0 {
