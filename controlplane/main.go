@@ -10,12 +10,21 @@ import (
 	"os/signal"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/scimplane/scimplane/controlplane/app"
 	"github.com/scimplane/scimplane/controlplane/internal/config"
 	"github.com/scimplane/scimplane/controlplane/internal/logctx"
 )
 
 func main() {
+	// No other process of this OS user (workers, when they share it) may
+	// read this one's memory or /proc/PID/environ: they hold the operator
+	// key, the database's credentials and the server secret.
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		fmt.Fprintln(os.Stderr, "controlplane: make non-dumpable:", err)
+		os.Exit(1)
+	}
 	cfg, err := config.FromEnv(os.Getenv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "controlplane: config:", err)

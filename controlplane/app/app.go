@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -70,6 +71,23 @@ func Run(ctx context.Context, cfg Config) error {
 	if _, err := os.Stat(cfg.WorkerBin); err != nil {
 		return fmt.Errorf("worker binary: %w", err)
 	}
+	workerUser, err := workerpool.WorkerCredential(cfg.WorkerUser)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if err := checkWorkerAccess(cfg, workerUser); err != nil {
+		return err
+	}
+	if workerUser != nil {
+		log.InfoContext(ctx, "workers run as another OS user", "uid", workerUser.Uid, "gid", workerUser.Gid)
+	} else {
+		log.InfoContext(ctx, "workers run as this process's OS user: they are kept from its memory only by being non-dumpable (see SECURITY.md)", "uid", os.Geteuid())
+		if cfg.Secret == "" || cfg.DatabaseURL == "" {
+			// Files are another matter: the user's files are theirs too.
+			log.WarnContext(ctx, "workers share this OS user, so they could read the server secret in the data dir and the embedded database's files: "+
+				"set SCIMPLANE_SECRET and DATABASE_URL, or run as root to run workers as SCIMPLANE_WORKER_USER (see SECURITY.md)")
+		}
+	}
 	// The embedded PostgreSQL runs as another OS user and must traverse
 	// the data dir; its own files stay private.
 	if err := os.MkdirAll(cfg.DataDir, 0o711); err != nil {
@@ -81,22 +99,36 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	dbURL := cfg.DatabaseURL
+	workersURL := dbURL
 	if dbURL == "" {
 		began := time.Now()
-		pg, err := embeddedpg.Start(ctx, embeddedpg.Params{
+		params := embeddedpg.Params{
 			BinDir:   cfg.PostgresBinDir,
 			Dir:      filepath.Join(cfg.DataDir, "postgres"),
 			Password: tenant.RolePassword(secret, embeddedpg.Superuser),
 			Port:     cfg.PostgresPort,
 			// A stock server's limit: the workers' budget adapts to it.
 			MaxConnections: 100,
-		})
+			// Outside the data directory, which only the server's OS
+			// user may enter: workers connect here too.
+			SocketDir: filepath.Join(cfg.DataDir, "postgres-socket"),
+		}
+		if workerUser != nil {
+			params.SocketGroup = int(workerUser.Gid)
+		}
+		pg, err := embeddedpg.Start(ctx, params)
 		if err != nil {
 			return fmt.Errorf("embedded postgres: %w", err)
 		}
 		defer pg.Stop()
-		dbURL = pg.URL()
-		log.InfoContext(ctx, "embedded postgres started", "dir", filepath.Join(cfg.DataDir, "postgres"), "took", time.Since(began))
+		dbURL, workersURL = pg.URL(), pg.URL()
+		if dir := pg.SocketDir(); dir != "" {
+			if err := workerpool.CheckAccess(workerUser, dir, workerpool.Search); err != nil {
+				log.WarnContext(ctx, "workers connect to the embedded postgres over TCP: they cannot reach its socket", "err", err)
+				workersURL = pg.TCPURL()
+			}
+		}
+		log.InfoContext(ctx, "embedded postgres started", "dir", params.Dir, "took", time.Since(began))
 	}
 
 	pc, err := pgxpool.ParseConfig(dbURL)
@@ -122,7 +154,7 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
-	workerDB, err := workerDatabaseURL(cfg, dbURL)
+	workerDB, err := workerDatabaseURL(cfg, workersURL)
 	if err != nil {
 		return err
 	}
@@ -130,6 +162,7 @@ func Run(ctx context.Context, cfg Config) error {
 	workers := workerpool.New(workerpool.Params{
 		Bin:            cfg.WorkerBin,
 		Env:            workerEnv(cfg),
+		Credential:     workerUser,
 		Roles:          st,
 		DatabaseURL:    workerDB,
 		Binding:        binding(cfg),
@@ -207,6 +240,19 @@ func Run(ctx context.Context, cfg Config) error {
 	log.Info("draining: workers stopped", "took", time.Since(drainBegan))
 	// The deferred calls write the refusal records still queued and close
 	// the database.
+	return nil
+}
+
+// checkWorkerAccess makes sure workers running as cred can execute the
+// worker binary and reach the temporary directory, where go-plugin puts
+// the socket they call the control plane back on.
+func checkWorkerAccess(cfg Config, cred *syscall.Credential) error {
+	if err := workerpool.CheckAccess(cred, cfg.WorkerBin, workerpool.Exec); err != nil {
+		return fmt.Errorf("worker binary: workers must be able to run it: %w", err)
+	}
+	if err := workerpool.CheckAccess(cred, os.TempDir(), workerpool.Search); err != nil {
+		return fmt.Errorf("temporary directory (TMPDIR): workers must be able to enter it: %w", err)
+	}
 	return nil
 }
 

@@ -23,9 +23,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/scimplane/scimplane/controlplane/app"
+	"github.com/scimplane/scimplane/controlplane/internal/tenant"
 	"github.com/scimplane/scimplane/plugins/scimworker"
 	"github.com/scimplane/scimplane/tests/pgtest"
 )
@@ -43,6 +45,10 @@ func TestMain(m *testing.M) {
 	build := exec.Command("go", "build", "-o", workerBin, "github.com/scimplane/scimplane/worker")
 	if out, err := build.CombinedOutput(); err != nil {
 		panic(fmt.Sprintf("build worker: %v: %s", err, out))
+	}
+	// As root, workers run as nobody, who must be able to run it.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		panic(err)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -1039,4 +1045,54 @@ func TestRun_ConsoleSignOutEndsTheSessionEverywhere(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, status)
 	status, _, _ = cc.send(e.base, "GET", "/admin/tenants", nil)
 	require.Equal(t, http.StatusOK, status)
+}
+
+// TestRun_EmbeddedPostgresWorkersRunUnprivileged: with the embedded
+// PostgreSQL and the control plane running as root, workers run as nobody
+// with no supplementary groups, reach the server through its socket
+// directory (not the data directory, which only postgres may enter), and
+// the cluster's template1 and postgres databases are closed to them.
+func TestRun_EmbeddedPostgresWorkersRunUnprivileged(t *testing.T) {
+	if testing.Short() {
+		t.Skip("initdb takes seconds")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("workers run as another OS user only when the control plane runs as root; these tests do not")
+	}
+	dir := t.TempDir()
+	// postgres and nobody must traverse it, as they would /var/lib.
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		require.NoError(t, os.Chmod(d, 0o711))
+	}
+	const secret = "test-secret-0123456789abcdef0123456789"
+	e := boot(t, map[string]string{"DATABASE_URL": "", "SCIMPLANE_DATA_DIR": dir, "SCIMPLANE_SECRET": secret})
+	a := e.createTenant("A")
+	user := []byte(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"ada@example.com","active":true}`)
+	r := e.scim(a.ID, a.Token, "POST", "/Users", user)
+	require.Equal(t, http.StatusCreated, r.status, string(r.body))
+
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", e.workers()[a.ID]))
+	require.NoError(t, err)
+	require.Regexp(t, `(?m)^Uid:\s+65534\s+65534\s+65534\s+65534$`, string(status))
+	require.Regexp(t, `(?m)^Gid:\s+65534\s+65534\s+65534\s+65534$`, string(status))
+	require.Regexp(t, `(?m)^Groups:\s*$`, string(status))
+
+	socket := filepath.Join(dir, "postgres-socket")
+	files, err := filepath.Glob(filepath.Join(socket, ".s.PGSQL.*[0-9]"))
+	require.NoError(t, err)
+	require.Len(t, files, 1, "the server's socket")
+	admin := url.URL{Scheme: "postgres", User: url.UserPassword("postgres", tenant.RolePassword([]byte(secret), "postgres")),
+		Path: "/postgres", RawQuery: url.Values{"host": {socket}, "port": {strings.TrimPrefix(filepath.Ext(files[0]), ".")},
+			"sslmode": {"disable"}}.Encode()}
+	conn, err := pgx.Connect(context.Background(), admin.String())
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	var overSocket, sessions int
+	var template1, postgres bool
+	require.NoError(t, conn.QueryRow(context.Background(), `SELECT count(*) FILTER (WHERE client_addr IS NULL), count(*),
+		has_database_privilege('public', 'template1', 'CONNECT'), has_database_privilege('public', 'postgres', 'CONNECT')
+		FROM pg_stat_activity WHERE usename LIKE 'wkr\_%'`).Scan(&overSocket, &sessions, &template1, &postgres))
+	require.Positive(t, sessions)
+	require.Equal(t, sessions, overSocket, "workers connect over the Unix socket")
+	require.False(t, template1 || postgres, "PUBLIC may connect to neither")
 }

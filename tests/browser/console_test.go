@@ -48,10 +48,15 @@ func screenshotDir(t *testing.T) string {
 // and returns its base URL.
 func boot(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "worker")
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "worker")
 	build := exec.Command("go", "build", "-o", bin, "github.com/scimplane/scimplane/worker")
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, "build worker: %s", out)
+	// As root, workers run as nobody, who must be able to run it.
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		require.NoError(t, os.Chmod(d, 0o755))
+	}
 
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +31,11 @@ type Config struct {
 	BootstrapKey string
 	DataDir      string
 	WorkerBin    string
+	// WorkerUser is the OS user workers run as when the control plane runs
+	// as root: a user name (with its primary group) or uid:gid; empty means
+	// nobody. Not root, workers run as the control plane's own user, and
+	// setting another is an error.
+	WorkerUser string
 	// Secret derives tenant role passwords; empty loads or creates
 	// DataDir/secret. Replicas sharing a database must share it.
 	Secret string
@@ -126,6 +132,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		BootstrapKey:      getenv("SCIMPLANE_BOOTSTRAP_KEY"),
 		DataDir:           or(getenv("SCIMPLANE_DATA_DIR"), ".scimplane"),
 		WorkerBin:         getenv("SCIMPLANE_WORKER_BIN"),
+		WorkerUser:        getenv("SCIMPLANE_WORKER_USER"),
 		Secret:            getenv("SCIMPLANE_SECRET"),
 		PostgresBinDir:    or(getenv("SCIMPLANE_POSTGRES_BIN_DIR"), "/usr/lib/postgresql/15/bin"),
 		WorkerLogLevel:    or(getenv("SCIMPLANE_WORKER_LOG_LEVEL"), "info"),
@@ -198,6 +205,7 @@ func (c Config) Validate() error {
 	check(c.Secret == "" || len(c.Secret) >= 32, "secret is shorter than 32 characters")
 	check(c.DataDir != "", "data dir is empty")
 	check(c.WorkerBin != "", "worker binary is empty")
+	check(c.WorkerUser == "" || workerUser.MatchString(c.WorkerUser), "worker user %q is neither a user name nor uid:gid", c.WorkerUser)
 	check(c.PostgresPort >= 0 && c.PostgresPort < 65536, "postgres port %d out of range", c.PostgresPort)
 	check(c.RateLimit > 0, "rate limit must be positive")
 	check(c.RateBurst >= 1, "rate burst must be at least 1")
@@ -240,6 +248,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("secret_set", c.Secret != ""),
 		slog.String("data_dir", c.DataDir),
 		slog.String("worker_bin", c.WorkerBin),
+		slog.String("worker_user", c.WorkerUser),
 		slog.Float64("rate_limit", c.RateLimit),
 		slog.Int("rate_burst", c.RateBurst),
 		slog.Duration("rate_queue_wait", c.RateQueueWait),
@@ -264,6 +273,9 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("auth_failure_burst", c.Ingress.AuthFailureBurst),
 	)
 }
+
+// workerUser is a user name or uid:gid.
+var workerUser = regexp.MustCompile(`^(?:[A-Za-z0-9_][A-Za-z0-9_.-]*|[0-9]+:[0-9]+)$`)
 
 func redactURL(s string) string {
 	if s == "" {

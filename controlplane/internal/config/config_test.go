@@ -53,6 +53,8 @@ func TestFromEnv_Invalid(t *testing.T) {
 		{name: "shutdown grace past ten minutes", env: map[string]string{"SCIMPLANE_SHUTDOWN_GRACE": "11m"}, want: "shutdown grace"},
 		{name: "negative shutdown delay", env: map[string]string{"SCIMPLANE_SHUTDOWN_DELAY": "-1s"}, want: "shutdown delay"},
 		{name: "shutdown delay leaving too little grace", env: map[string]string{"SCIMPLANE_SHUTDOWN_GRACE": "10s", "SCIMPLANE_SHUTDOWN_DELAY": "6s"}, want: "shutdown delay"},
+		{name: "worker user with a space", env: map[string]string{"SCIMPLANE_WORKER_USER": "no body"}, want: "worker user"},
+		{name: "worker user with half a uid:gid", env: map[string]string{"SCIMPLANE_WORKER_USER": "65534:"}, want: "worker user"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -33,13 +33,24 @@ type Params struct {
 	Port     int // 0 picks a free port
 	// MaxConnections sizes the server for many workers.
 	MaxConnections int
+	// SocketDir holds the server's Unix socket, which clients on this
+	// machine use rather than loopback TCP. It is the server's own
+	// directory, which only its OS user can enter, unless SocketGroup (a
+	// gid other than root's) names the group of other OS users that must
+	// reach it (workers): it is then the server's, in that group, mode
+	// 0750. Empty, or a socket path too long for the kernel, leaves TCP
+	// only.
+	SocketDir   string
+	SocketGroup int
 }
 
 // Server is a running embedded PostgreSQL.
 type Server struct {
-	cmd  *exec.Cmd
-	done chan error
-	url  string
+	cmd       *exec.Cmd
+	done      chan error
+	url       string
+	tcpURL    string
+	socketDir string
 }
 
 // Start initialises Dir if needed and starts postgres, waiting until it
@@ -73,12 +84,11 @@ func Start(ctx context.Context, p Params) (*Server, error) {
 		maxConns = 300
 	}
 	// Clients on this machine (the control plane, its workers) connect over
-	// a Unix socket in the data directory, which costs less per round trip
-	// than loopback TCP; TCP stays for tools. A socket path too long for
-	// the kernel leaves TCP only.
-	socketDir := ""
-	if abs, err := filepath.Abs(p.Dir); err == nil && len(abs)+len("/.s.PGSQL.65535") < 100 {
-		socketDir = abs
+	// a Unix socket, which costs less per round trip than loopback TCP; TCP
+	// stays for tools.
+	socketDir, err := prepareSocketDir(p, cred)
+	if err != nil {
+		return nil, err
 	}
 	cmd := exec.Command(filepath.Join(p.BinDir, "postgres"), "-D", p.Dir, "-p", strconv.Itoa(port),
 		"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="+socketDir,
@@ -95,10 +105,11 @@ func Start(ctx context.Context, p Params) (*Server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start postgres: %w", err)
 	}
-	s := &Server{cmd: cmd, done: make(chan error, 1)}
+	s := &Server{cmd: cmd, done: make(chan error, 1), socketDir: socketDir}
 	go func() { s.done <- cmd.Wait() }()
 	u := url.URL{Scheme: "postgres", User: url.UserPassword(Superuser, p.Password),
 		Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Path: "/postgres", RawQuery: "sslmode=disable"}
+	s.tcpURL = u.String()
 	if socketDir != "" {
 		u.RawQuery = url.Values{"host": {socketDir}, "sslmode": {"disable"}}.Encode()
 	}
@@ -110,8 +121,47 @@ func Start(ctx context.Context, p Params) (*Server, error) {
 	return s, nil
 }
 
-// URL is a superuser connection URL for the server's postgres database.
+// URL is a superuser connection URL for the server's postgres database,
+// over its Unix socket when it has one.
 func (s *Server) URL() string { return s.url }
+
+// TCPURL is URL over loopback TCP.
+func (s *Server) TCPURL() string { return s.tcpURL }
+
+// SocketDir is the directory of the server's Unix socket, or "" if it
+// listens on TCP only.
+func (s *Server) SocketDir() string { return s.socketDir }
+
+// prepareSocketDir makes the socket directory the server's (cred, when the
+// server runs as another user), reachable by SocketGroup if set, and
+// returns its absolute path; or "" for TCP only.
+func prepareSocketDir(p Params, cred *syscall.Credential) (string, error) {
+	if p.SocketDir == "" {
+		return "", nil
+	}
+	dir, err := filepath.Abs(p.SocketDir)
+	if err != nil || len(dir)+len("/.s.PGSQL.65535") >= 100 {
+		return "", nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("create postgres socket dir: %w", err)
+	}
+	uid, gid := os.Getuid(), os.Getgid()
+	if cred != nil {
+		uid, gid = int(cred.Uid), int(cred.Gid)
+	}
+	mode := os.FileMode(0o700)
+	if p.SocketGroup > 0 {
+		gid, mode = p.SocketGroup, 0o750
+	}
+	if err := os.Chown(dir, uid, gid); err != nil {
+		return "", fmt.Errorf("chown postgres socket dir: %w", err)
+	}
+	if err := os.Chmod(dir, mode); err != nil {
+		return "", fmt.Errorf("chmod postgres socket dir: %w", err)
+	}
+	return dir, nil
+}
 
 // Stop shuts the server down (fast mode: rolls back open transactions,
 // checkpoints) and waits for it, killing it after 30 seconds.

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -25,10 +26,27 @@ func TestStart_PasswordAuthDurableAndRestartKeepsData(t *testing.T) {
 	parent := t.TempDir()
 	require.NoError(t, os.Chmod(filepath.Dir(parent), 0o711))
 	require.NoError(t, os.Chmod(parent, 0o711))
-	p := Params{BinDir: binDir, Dir: filepath.Join(parent, "postgres"), Password: "pw-0123456789"}
+	p := Params{BinDir: binDir, Dir: filepath.Join(parent, "postgres"), Password: "pw-0123456789",
+		SocketDir: filepath.Join(parent, "socket")}
+	if os.Geteuid() == 0 {
+		p.SocketGroup = 65534 // workers' group: they must reach the socket
+	}
 
 	s, err := Start(ctx, p)
 	require.NoError(t, err)
+	require.Equal(t, p.SocketDir, s.SocketDir())
+	require.Contains(t, s.URL(), "host="+url.QueryEscape(p.SocketDir))
+	fi, err := os.Stat(p.SocketDir)
+	require.NoError(t, err)
+	if os.Geteuid() == 0 {
+		require.Equal(t, "drwxr-x---", fi.Mode().String(), "the server's, and its clients' group's")
+		require.EqualValues(t, 65534, fi.Sys().(*syscall.Stat_t).Gid)
+	} else {
+		require.Equal(t, "drwx------", fi.Mode().String())
+	}
+	tcp, err := pgx.Connect(ctx, s.TCPURL())
+	require.NoError(t, err, "TCP stays for tools and for clients that cannot reach the socket")
+	tcp.Close(ctx)
 	conn, err := pgx.Connect(ctx, s.URL())
 	require.NoError(t, err)
 	var fsync, syncCommit string

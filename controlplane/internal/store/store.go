@@ -34,8 +34,9 @@ var _ tenant.Store = (*Store)(nil)
 // New returns a Store on pool. Call Migrate before use.
 func New(pool *pgxpool.Pool) *Store { return &Store{pool: db{pool}} }
 
-// Migrate creates schema control and applies the embedded migrations. A
-// PostgreSQL advisory lock keeps concurrent replicas from racing.
+// Migrate creates schema control, applies the embedded migrations and
+// takes from PUBLIC what workers must not have. PostgreSQL advisory locks
+// keep concurrent replicas from racing.
 func (s *Store) Migrate(ctx context.Context, log *slog.Logger) error {
 	if _, err := s.pool.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS control"); err != nil {
 		return fmt.Errorf("create schema control: %w", err)
@@ -64,7 +65,7 @@ func (s *Store) Migrate(ctx context.Context, log *slog.Logger) error {
 	for _, r := range results {
 		log.InfoContext(ctx, "migration applied", "source", r.Source.Path, "duration", r.Duration)
 	}
-	return nil
+	return s.restrictPublic(ctx, log)
 }
 
 // Ping checks that the database answers.

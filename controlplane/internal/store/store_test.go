@@ -111,6 +111,33 @@ func TestStore_TenantRoleIsConfinedToItsSchema(t *testing.T) {
 	}{
 		{name: "create table in own schema", sql: "CREATE TABLE users (id text PRIMARY KEY)", allowed: true},
 		{name: "write own schema", sql: "INSERT INTO " + qa + ".users VALUES ('a')", allowed: true},
+		// What the worker needs without the catalogs: goose's version
+		// check, its log partitions.
+		{name: "look up own table by name", sql: "SELECT to_regclass(quote_ident(current_schema()) || '.users')", allowed: true},
+		{name: "create and list own partitions", sql: "CREATE TABLE log (at date) PARTITION BY RANGE (at); " +
+			"CREATE TABLE log_p1 PARTITION OF log FOR VALUES FROM ('2025-01-01') TO ('2025-01-02'); " +
+			"SELECT relid::text FROM pg_partition_tree('log')", allowed: true},
+		{name: "drop own table", sql: "DROP TABLE log", allowed: true},
+		// The catalogs name every tenant's schema and role.
+		{name: "list schemas", sql: "SELECT nspname FROM pg_namespace"},
+		{name: "list roles", sql: "SELECT rolname FROM pg_roles"},
+		{name: "list users view", sql: "SELECT usename FROM pg_user"},
+		{name: "list role memberships", sql: "SELECT roleid FROM pg_auth_members"},
+		{name: "list sessions", sql: "SELECT usename FROM pg_stat_activity"},
+		{name: "list relations", sql: "SELECT relname FROM pg_class"},
+		{name: "list tables", sql: "SELECT schemaname, tablename FROM pg_tables"},
+		{name: "list table statistics", sql: "SELECT schemaname, relname FROM pg_stat_all_tables"},
+		{name: "list indexes", sql: "SELECT indexname FROM pg_indexes"},
+		{name: "list databases", sql: "SELECT datname FROM pg_database"},
+		{name: "list schemas through information_schema", sql: "SELECT schema_name FROM information_schema.schemata"},
+		{name: "list tables through information_schema", sql: "SELECT table_schema FROM information_schema.tables"},
+		// The tenant's role and schema cannot be changed from its session.
+		{name: "let own role log in", sql: "ALTER ROLE " + qa + " LOGIN"},
+		{name: "lift own role's connection limit", sql: "ALTER ROLE " + qa + " CONNECTION LIMIT -1"},
+		{name: "drop own role", sql: "DROP ROLE " + qa},
+		{name: "hand own schema to itself", sql: "ALTER SCHEMA " + qa + " OWNER TO " + qa},
+		{name: "rename own schema", sql: "ALTER SCHEMA " + qa + " RENAME TO evil"},
+		{name: "drop own schema", sql: "DROP SCHEMA " + qa + " CASCADE"},
 		{name: "read other tenant's table", sql: "SELECT * FROM " + qb + ".users"},
 		{name: "write other tenant's table", sql: "INSERT INTO " + qb + ".users VALUES ('x')"},
 		{name: "delete from other tenant's table", sql: "DELETE FROM " + qb + ".users"},
@@ -143,6 +170,75 @@ func TestStore_TenantRoleIsConfinedToItsSchema(t *testing.T) {
 	var n int
 	require.NoError(t, connB.QueryRow(ctx, "SELECT count(*) FROM users").Scan(&n))
 	require.Equal(t, 1, n)
+
+	// The tenant owns its tables and may grant on them, but USAGE on its
+	// schema is not its to give (PostgreSQL only warns), so what it grants
+	// stays out of other tenants' reach.
+	_, _ = connA.Exec(ctx, "GRANT USAGE ON SCHEMA "+qa+" TO "+qb)
+	_, err = connA.Exec(ctx, "GRANT SELECT ON users TO "+qb)
+	require.NoError(t, err)
+	requireDenied(t, connB, "SELECT * FROM "+qa+".users")
+
+	// PostgreSQL lets any role set its own password, but the tenant's role
+	// still cannot log in with it.
+	_, _ = connA.Exec(ctx, "ALTER ROLE "+qa+" PASSWORD 'chosen-by-the-session'")
+	u, err := url.Parse(dbURL)
+	require.NoError(t, err)
+	u.User = url.UserPassword(a, "chosen-by-the-session")
+	_, err = pgx.Connect(ctx, u.String())
+	var pgErr *pgconn.PgError
+	require.True(t, errors.As(err, &pgErr), "want a login refusal, got %v", err)
+	require.Equal(t, "28000", pgErr.Code, pgErr.Message) // invalid_authorization_specification
+}
+
+func requireDenied(t *testing.T, conn *pgx.Conn, sql string) {
+	t.Helper()
+	_, err := conn.Exec(context.Background(), sql)
+	var pgErr *pgconn.PgError
+	require.True(t, errors.As(err, &pgErr), "%s: want a permission error, got %v", sql, err)
+	require.Equal(t, "42501", pgErr.Code, "%s: %s", sql, pgErr.Message) // insufficient_privilege
+}
+
+// TestStore_WorkerRolesConnectOnlyToTheirDatabase: a worker's login role
+// connects to scimplane's database, with a connection limit and a
+// statement timeout, and nowhere else (template1 and postgres would show
+// it the cluster's roles and sessions).
+func TestStore_WorkerRolesConnectOnlyToTheirDatabase(t *testing.T) {
+	s, dbURL := setup(t)
+	ctx := context.Background()
+	role, password, err := s.CreateWorkerRole(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.DropWorkerRole(context.Background(), role) })
+	u, err := url.Parse(dbURL)
+	require.NoError(t, err)
+	u.User = url.UserPassword(role, password)
+
+	conn, err := pgx.Connect(ctx, u.String())
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	var timeout string
+	require.NoError(t, conn.QueryRow(ctx, "SHOW statement_timeout").Scan(&timeout))
+	require.Equal(t, "30s", timeout)
+	admin, err := pgx.Connect(ctx, dbURL)
+	require.NoError(t, err)
+	defer admin.Close(ctx)
+	var limit int
+	require.NoError(t, admin.QueryRow(ctx, "SELECT rolconnlimit FROM pg_roles WHERE rolname = $1", role).Scan(&limit))
+	require.Equal(t, 16, limit)
+
+	for _, db := range []string{"template1", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			other := *u
+			other.Path = "/" + db
+			c, err := pgx.Connect(ctx, other.String())
+			if err == nil {
+				c.Close(ctx)
+			}
+			var pgErr *pgconn.PgError
+			require.True(t, errors.As(err, &pgErr), "want a permission error, got %v", err)
+			require.Equal(t, "42501", pgErr.Code, pgErr.Message)
+		})
+	}
 }
 
 // TestStore_RolesCannotLogInOrDoAnythingUnbound: tenant roles own their
@@ -167,6 +263,8 @@ func TestStore_RolesCannotLogInOrDoAnythingUnbound(t *testing.T) {
 	qa := pgx.Identifier{a}.Sanitize()
 	for _, sql := range []string{
 		"SET ROLE " + qa,
+		"SELECT nspname FROM pg_namespace",
+		"SELECT rolname FROM pg_roles",
 		"SELECT * FROM control.tenants",
 		"CREATE TABLE public.evil (id int)",
 		"CREATE TABLE " + qa + ".evil (id int)",
@@ -313,4 +411,66 @@ func TestStore_ConcurrentTenantCreation(t *testing.T) {
 		require.Equal(t, "42501", pgErr.Code, pgErr.Message)
 		require.NoError(t, conn.Close(ctx))
 	}
+}
+
+// TestStore_MigrateAsARoleThatIsNotASuperuser: a managed PostgreSQL gives
+// the control plane a role with CREATEROLE that owns its database. It
+// migrates and provisions tenants, leaving the catalogs to the operator,
+// who runs restrict_public once as a superuser and grants the control
+// plane pg_monitor, so that it can still read them
+// (docs/security-operations.md): then they are closed to workers and the
+// control plane still migrates and provisions.
+func TestStore_MigrateAsARoleThatIsNotASuperuser(t *testing.T) {
+	ctx := context.Background()
+	dbURL := pgtest.NewDatabase(t)
+	admin, err := pgx.Connect(ctx, dbURL)
+	require.NoError(t, err)
+	defer admin.Close(ctx)
+	cp := "cp_" + tenantID()[4:]
+	for _, stmt := range []string{
+		"CREATE ROLE " + cp + " LOGIN CREATEROLE PASSWORD 'pw'",
+		"ALTER DATABASE " + pgx.Identifier{admin.Config().Database}.Sanitize() + " OWNER TO " + cp,
+	} {
+		_, err := admin.Exec(ctx, stmt)
+		require.NoError(t, err, stmt)
+	}
+	u, err := url.Parse(dbURL)
+	require.NoError(t, err)
+	u.User = url.UserPassword(cp, "pw")
+	pool, err := pgxpool.New(ctx, u.String())
+	require.NoError(t, err)
+	defer pool.Close()
+	s := store.New(pool)
+	require.NoError(t, s.Migrate(ctx, slog.New(slog.DiscardHandler)))
+	a := createTenant(t, s)
+	conn := connectAs(t, s, u.String(), a)
+	_, err = conn.Exec(ctx, "SELECT nspname FROM pg_namespace")
+	require.NoError(t, err, "not restricted: the role may not")
+
+	for _, stmt := range []string{"SELECT control.restrict_public()", "GRANT pg_monitor TO " + cp} {
+		_, err := admin.Exec(ctx, stmt)
+		require.NoError(t, err, stmt)
+	}
+	requireDenied(t, conn, "SELECT nspname FROM pg_namespace")
+	require.NoError(t, s.Migrate(ctx, slog.New(slog.DiscardHandler)))
+	b := createTenant(t, s)
+	connB := connectAs(t, s, u.String(), b)
+	_, err = connB.Exec(ctx, "CREATE TABLE users (id text)")
+	require.NoError(t, err)
+	requireDenied(t, connB, "SELECT nspname FROM pg_namespace")
+	require.NoError(t, s.TouchWorkerRoles(ctx, nil))
+
+	// Dropping a tenant's objects takes more than this role has (DROP
+	// OWNED BY needs membership in the tenant's role): clean up as the
+	// superuser.
+	superPool, err := pgxpool.New(ctx, dbURL)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		super := store.New(superPool)
+		for _, id := range []string{a, b} {
+			_ = super.DeleteTenant(context.Background(), id, tenant.AuditEntry{KeyID: "key_test", Action: "tenant.delete", TenantID: id})
+		}
+		_, _ = superPool.Exec(context.Background(), "DROP OWNED BY "+cp+" CASCADE")
+		superPool.Close()
+	})
 }

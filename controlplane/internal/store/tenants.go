@@ -9,8 +9,8 @@ import (
 	"github.com/scimplane/scimplane/controlplane/internal/tenant"
 )
 
-// CreateTenant inserts the tenant and its first token, creates its login
-// role and a schema owned by it, in one transaction.
+// CreateTenant inserts the tenant and its first token, creates its role
+// and a schema it may use, in one transaction.
 func (s *Store) CreateTenant(ctx context.Context, nt tenant.NewTenant, a tenant.AuditEntry) error {
 	if !tenant.ValidTenantID(nt.Tenant.ID) {
 		return fmt.Errorf("create tenant: invalid id %q", nt.Tenant.ID)
@@ -25,11 +25,15 @@ func (s *Store) CreateTenant(ctx context.Context, nt tenant.NewTenant, a tenant.
 		if err := insertToken(ctx, tx, nt.Token, nt.TokenHash); err != nil {
 			return err
 		}
-		// The tenant's role owns its schema and never logs in: workers log
-		// in with roles of their own and are granted it when bound.
+		// The tenant's role never logs in: workers log in with roles of
+		// their own and are granted it when bound. It may use and create in
+		// its schema and owns what it creates there, but the schema is the
+		// control plane's: a session acting as the tenant cannot drop,
+		// rename or hand it over, nor grant USAGE on it to anyone.
 		for _, stmt := range []string{
 			"CREATE ROLE " + role + " NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS",
-			"CREATE SCHEMA " + role + " AUTHORIZATION " + role,
+			"CREATE SCHEMA " + role,
+			"GRANT USAGE, CREATE ON SCHEMA " + role + " TO " + role,
 		} {
 			if _, err := tx.Exec(ctx, stmt); err != nil {
 				return fmt.Errorf("provision role and schema: %w", err)

@@ -14,6 +14,8 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -65,10 +67,14 @@ type Roles interface {
 // Params configures a Pool.
 type Params struct {
 	// Bin is the worker executable; Env its complete environment (no
-	// credentials: those go over the plugin channel).
+	// credentials: those go over the plugin channel) but for TMPDIR, a
+	// directory of its own.
 	Bin string
 	Env []string
-	// Credential, when set, runs workers as another OS user.
+	// Credential, when set, runs workers as another OS user (see
+	// WorkerCredential), which must be able to execute Bin and to reach
+	// the control plane's temporary directory, where go-plugin puts the
+	// socket workers call back on.
 	Credential *syscall.Credential
 	Roles      Roles
 	// DatabaseURL is where workers connect, without credentials.
@@ -159,6 +165,7 @@ const (
 type worker struct {
 	seq       int64
 	role      string
+	tmp       string
 	client    *plugin.Client
 	rpc       scimworker.Worker
 	pid       int
@@ -478,14 +485,29 @@ func (p *Pool) makeRoom(ctx context.Context) error {
 func (p *Pool) start(ctx context.Context, forTenant bool) (*worker, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.p.StartTimeout)
 	defer cancel()
+	tmp, err := p.privateDir()
+	if err != nil {
+		return nil, err
+	}
 	role, password, err := p.p.Roles.CreateWorkerRole(ctx)
 	if err != nil {
+		_ = os.RemoveAll(tmp)
 		return nil, fmt.Errorf("create worker role: %w", err)
 	}
 	cmd := exec.Command(p.p.Bin)
-	cmd.Env = p.p.Env
+	// Its own socket and any temporary file go in its own directory.
+	cmd.Env = append(slices.Clip(p.p.Env), "TMPDIR="+tmp)
+	cmd.Dir = tmp
 	// If the control plane dies without Close, its workers die with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Credential: p.p.Credential}
+	var sockets *plugin.UnixSocketConfig
+	if c := p.p.Credential; c != nil {
+		// The socket the worker calls the host back on is the control
+		// plane's: let the worker's group connect to it. (Only the
+		// worker holding the certificate of this plugin session gets
+		// past its mutual TLS.)
+		sockets = &plugin.UnixSocketConfig{Group: strconv.FormatUint(uint64(c.Gid), 10)}
+	}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  scimworker.Handshake,
 		Plugins:          scimworker.PluginMap(),
@@ -494,18 +516,20 @@ func (p *Pool) start(ctx context.Context, forTenant bool) (*worker, error) {
 		AutoMTLS:         true,
 		Managed:          true,
 		SkipHostEnv:      true, // the worker gets Env and go-plugin's handshake variables only
+		UnixSocketConfig: sockets,
 		StartTimeout:     p.p.StartTimeout,
 		// The worker logs slog JSON to stderr; pass it through as is.
 		Stderr: stderrLines{out: os.Stderr},
 		Logger: hclog.New(&hclog.LoggerOptions{Name: "plugin", Level: hclog.Warn, Output: os.Stderr, JSONFormat: true}),
 	})
-	w := &worker{seq: p.seq.Add(1), role: role, client: client, startedAt: time.Now(), state: stPreparing}
+	w := &worker{seq: p.seq.Add(1), role: role, tmp: tmp, client: client, startedAt: time.Now(), state: stPreparing}
 	w.mayWait.Store(forTenant)
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		client.Kill()
 		p.dropRole(role)
+		_ = os.RemoveAll(tmp)
 		return nil, ErrClosed
 	}
 	p.all[w] = struct{}{}
@@ -538,6 +562,22 @@ func (p *Pool) start(ctx context.Context, forTenant bool) (*worker, error) {
 	return w, nil
 }
 
+// privateDir makes a worker's temporary directory: its own, which other
+// users cannot enter.
+func (p *Pool) privateDir() (string, error) {
+	dir, err := os.MkdirTemp("", "scimplane-worker-")
+	if err != nil {
+		return "", fmt.Errorf("worker temp dir: %w", err)
+	}
+	if c := p.p.Credential; c != nil {
+		if err := os.Chown(dir, int(c.Uid), int(c.Gid)); err != nil {
+			_ = os.RemoveAll(dir)
+			return "", fmt.Errorf("worker temp dir: %w", err)
+		}
+	}
+	return dir, nil
+}
+
 // retire takes w out of the pool, kills it, returns its permits and drops
 // its login role; crashed marks a failure of its tenant for back-off.
 func (p *Pool) retire(w *worker, crashed bool) {
@@ -564,6 +604,7 @@ func (p *Pool) retire(w *worker, crashed bool) {
 	p.p.Metrics.spares.Set(float64(len(p.spares)))
 	p.mu.Unlock()
 	p.kill(w, crashed)
+	_ = os.RemoveAll(w.tmp)
 	// Its connections died with it.
 	p.budget.forget(w)
 	p.dropRole(w.role)

@@ -18,13 +18,24 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/scimplane/scimplane/plugins/scimworker"
 )
 
-var echoBin string
+var (
+	echoBin string
+	// workerUser is who workers run as: nobody when the tests run as
+	// root, as in production, else the tests' own user.
+	workerUser *syscall.Credential
+)
 
 func TestMain(m *testing.M) {
+	// As controlplane/main.go does: no other process of this user may read
+	// this one's memory or environment.
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		panic(err)
+	}
 	dir, err := os.MkdirTemp("", "echoworker-")
 	if err != nil {
 		panic(err)
@@ -32,6 +43,13 @@ func TestMain(m *testing.M) {
 	echoBin = filepath.Join(dir, "echoworker")
 	if out, err := exec.Command("go", "build", "-o", echoBin, "./testdata/echoworker").CombinedOutput(); err != nil {
 		panic(fmt.Sprintf("build echoworker: %v: %s", err, out))
+	}
+	// Workers of another user must reach it.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		panic(err)
+	}
+	if workerUser, err = WorkerCredential(""); err != nil {
+		panic(err)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -96,6 +114,7 @@ func newPool(t testing.TB, mod func(*Params)) setup {
 	p := Params{
 		Bin:            echoBin,
 		Env:            []string{"SCIMPLANE_LOG_LEVEL=warn"},
+		Credential:     workerUser,
 		Roles:          s.roles,
 		DatabaseURL:    "postgres://db.invalid/scimplane",
 		MaxWorkers:     10,
@@ -163,13 +182,93 @@ func TestPool_ConcurrentFirstRequestsBindOneWorker(t *testing.T) {
 	require.Equal(t, "https://scim.example/scim/tnt_a/v2", e.BaseURL)
 	require.Equal(t, "tnt_a", s.roles.granted[e.Role], "the worker's own role was granted the tenant's")
 	// Credentials travel over the plugin channel, never in the environment.
+	require.Equal(t, []string{"SCIMPLANE_LOG_LEVEL=warn"}, ownEnv(e.Env))
+}
+
+// ownEnv is a worker's environment less go-plugin's handshake variables
+// and its TMPDIR.
+func ownEnv(all []string) []string {
 	var env []string
-	for _, kv := range e.Env {
-		if !strings.HasPrefix(kv, "PLUGIN_") && !strings.HasPrefix(kv, scimworker.Handshake.MagicCookieKey+"=") {
+	for _, kv := range all {
+		if !strings.HasPrefix(kv, "PLUGIN_") && !strings.HasPrefix(kv, scimworker.Handshake.MagicCookieKey+"=") &&
+			!strings.HasPrefix(kv, "TMPDIR=") {
 			env = append(env, kv)
 		}
 	}
-	require.Equal(t, []string{"SCIMPLANE_LOG_LEVEL=warn"}, env)
+	return env
+}
+
+type probed struct {
+	UID           int      `json:"uid"`
+	EUID          int      `json:"euid"`
+	GID           int      `json:"gid"`
+	EGID          int      `json:"egid"`
+	Groups        []int    `json:"groups"`
+	Env           []string `json:"env"`
+	Tmp           string   `json:"tmp"`
+	TmpUID        int      `json:"tmp_uid"`
+	TmpGID        int      `json:"tmp_gid"`
+	TmpMode       string   `json:"tmp_mode"`
+	ParentEnviron string   `json:"parent_environ"`
+	ParentMem     string   `json:"parent_mem"`
+}
+
+func probe(t *testing.T, p *Pool, tenantID string) probed {
+	t.Helper()
+	reply, err := p.Handle(context.Background(), tenantID, &scimworker.Exchange{Method: "GET", Path: "/probe"})
+	require.NoError(t, err)
+	var pr probed
+	require.NoError(t, json.Unmarshal(reply.Body, &pr), string(reply.Body))
+	return pr
+}
+
+// TestPool_WorkerRunsAsTheConfiguredUser: as root, workers run as the
+// configured user and group, nobody by default, with no supplementary
+// groups, and reach the host's callback socket (a permit) and their own
+// directory.
+func TestPool_WorkerRunsAsTheConfiguredUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("workers run as another user only when the control plane runs as root; these tests do not")
+	}
+	nobody, err := WorkerCredential("")
+	require.NoError(t, err)
+	configured, err := WorkerCredential("64999:64998")
+	require.NoError(t, err)
+	for _, cred := range []*syscall.Credential{nobody, configured} {
+		t.Run(fmt.Sprintf("%d:%d", cred.Uid, cred.Gid), func(t *testing.T) {
+			s := newPool(t, func(p *Params) { p.Credential = cred })
+			pr := probe(t, s.pool, "tnt_a")
+			require.Equal(t, []int{int(cred.Uid), int(cred.Uid)}, []int{pr.UID, pr.EUID})
+			require.Equal(t, []int{int(cred.Gid), int(cred.Gid)}, []int{pr.GID, pr.EGID})
+			require.Empty(t, pr.Groups, "root's supplementary groups are dropped")
+			require.Equal(t, []int{int(cred.Uid), int(cred.Gid)}, []int{pr.TmpUID, pr.TmpGID})
+			e, err := send(t, s.pool, "tnt_a", "/conn")
+			require.NoError(t, err, "the worker calls the host back")
+			require.Equal(t, 2, e.Held)
+		})
+	}
+}
+
+// TestPool_WorkerCannotReadTheControlPlane: a worker's environment holds
+// no credential, its temporary directory is its own, and it can read
+// neither the environment nor the memory of the control plane (here the
+// test process, non-dumpable as the control plane makes itself), whether
+// it runs as another user (as root) or as the same one.
+func TestPool_WorkerCannotReadTheControlPlane(t *testing.T) {
+	s := newPool(t, nil)
+	pr := probe(t, s.pool, "tnt_a")
+	require.Equal(t, []string{"SCIMPLANE_LOG_LEVEL=warn"}, ownEnv(pr.Env))
+	require.Contains(t, pr.Env, "TMPDIR="+pr.Tmp)
+	for _, kv := range pr.Env {
+		require.NotContains(t, kv, "pw-wkr_", "the database password")
+	}
+	require.Equal(t, "drwx------", pr.TmpMode)
+	require.Contains(t, pr.ParentEnviron, "permission denied")
+	require.Contains(t, pr.ParentMem, "permission denied")
+
+	s.pool.Stop("tnt_a")
+	_, err := os.Stat(pr.Tmp)
+	require.ErrorIs(t, err, os.ErrNotExist, "a stopped worker's directory is removed")
 }
 
 func TestPool_BindsPreparedWorkersAndKeepsSparesReady(t *testing.T) {

@@ -20,6 +20,11 @@ func FuzzExchange(f *testing.F) {
 		{"PATCH", "/Groups/g", "", `{"Operations":[{"op":"Remove","path":"members","value":[{"value":"x"}]}]}`},
 		{"GET", "/Schemas/urn:ietf:params:scim:schemas:core:2.0:User", "", ""},
 		{"DELETE", "/Users/%zz", "", ""},
+		{"GET", "/Users", `sortBy=emails.type&sortOrder=descending&filter=title pr`, ""},
+		{"POST", "/Users/.search", "", `{"schemas":["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],"filter":"userName sw \"f\"","sortBy":"name.familyName","startIndex":2,"count":3}`},
+		{"POST", "/.search", "", `{"schemas":["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],"filter":"userName pr or members pr","sortBy":"displayName","attributes":["members"]}`},
+		{"GET", "/", `filter=meta.resourceType eq "Group"&startIndex=2&count=1`, ""},
+		{"PUT", "/Groups/g", "attributes=members", `{"displayName":"G","members":[{"value":"x"}]}`},
 	}
 	for _, s := range seeds {
 		f.Add(s.method, s.path, s.query, []byte(s.body))

@@ -11,12 +11,17 @@ import (
 	"github.com/scimplane/scimplane/worker/internal/resource"
 )
 
-func (s *Service) renderGroup(c *Call, g *GroupRecord, members []resource.Member, p resource.Projection) []byte {
+// renderGroup renders g under the call's projection; members is nil when
+// they are not returned.
+func (s *Service) renderGroup(c *Call, g *GroupRecord, members []resource.Member) []byte {
 	out := s.group.Render(g.Doc, g.Meta, c.Base, members)
-	p.Apply(s.group, out)
+	c.Projection.Apply(s.group, out)
 	b, _ := json.Marshal(out)
 	return b
 }
+
+// wantsMembers reports whether the call's answer includes the members.
+func (s *Service) wantsMembers(c *Call) bool { return c.Projection.Returns(s.group, "members") }
 
 func (s *Service) groupResult(c *Call, status int, g *GroupRecord, body []byte) *Result {
 	return &Result{Status: status, Body: body, Location: c.Base + "/Groups/" + g.ID, ETag: g.ETag()}
@@ -66,22 +71,28 @@ func (s *Service) CreateGroup(ctx context.Context, c *Call, body []byte) (*Resul
 	now := s.now()
 	g := &GroupRecord{Meta: resource.Meta{ID: newID(), Created: now, LastModified: now, Version: 1}, Doc: doc}
 	c.describeGroup(g.ID, doc)
+	want := s.wantsMembers(c)
 	var out []byte
 	err = s.inTx(ctx, c, func(tx Tx) error {
 		if err := tx.InsertGroup(ctx, g); err != nil {
 			return err
 		}
 		var changes []MemberChange
+		var members []resource.Member
 		if len(ids) > 0 {
 			var err error
-			if changes, err = tx.ChangeMembers(ctx, g.ID, []resource.MemberOp{{Kind: resource.MembersAdd, IDs: ids}}); err != nil {
+			// The members answered are read in the round trip that adds them.
+			if changes, members, err = tx.ChangeMembers(ctx, g.ID, []resource.MemberOp{{Kind: resource.MembersAdd, IDs: ids}}, want); err != nil {
 				return err
 			}
 			if err := s.membersChanged(ctx, tx, g.ref(), changes); err != nil {
 				return err
 			}
 		}
-		out = s.renderGroup(c, g, nil, resource.Projection{Excluded: []string{"members"}})
+		if want && members == nil {
+			members = []resource.Member{}
+		}
+		out = s.renderGroup(c, g, members)
 		summary := "created group " + c.Entry.DisplayName
 		if len(changes) > 0 {
 			summary += " with " + itoa(len(changes)) + " members"
@@ -94,8 +105,9 @@ func (s *Service) CreateGroup(ctx context.Context, c *Call, body []byte) (*Resul
 	return s.groupResult(c, 201, g, out), nil
 }
 
-// GetGroup handles GET /Groups/{id}; members are loaded only if returned.
-func (s *Service) GetGroup(ctx context.Context, c *Call, id string, p resource.Projection) (*Result, error) {
+// GetGroup handles GET /Groups/{id}; members are loaded only if returned,
+// and not for a 304.
+func (s *Service) GetGroup(ctx context.Context, c *Call, id string) (*Result, error) {
 	g, err := s.store.GetGroup(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return nil, notFound("Group", id)
@@ -104,25 +116,30 @@ func (s *Service) GetGroup(ctx context.Context, c *Call, id string, p resource.P
 		return nil, err
 	}
 	c.describeGroup(g.ID, g.Doc)
+	if err := c.Pre.check(g.Version, true); errors.Is(err, errNotModified) {
+		return notModified(g.ETag()), nil
+	} else if err != nil {
+		return nil, err
+	}
 	var members []resource.Member
-	if p.Returns(s.group, "members") {
+	if s.wantsMembers(c) {
 		m, err := s.store.Members(ctx, []string{g.ID})
 		if err != nil {
 			return nil, err
 		}
 		members = m[g.ID]
 	}
-	return s.groupResult(c, 200, g, s.renderGroup(c, g, members, p)), nil
+	return s.groupResult(c, 200, g, s.renderGroup(c, g, members)), nil
 }
 
-// ListGroups handles GET /Groups.
-func (s *Service) ListGroups(ctx context.Context, c *Call, q Query, p resource.Projection) (*Result, error) {
+// ListGroups handles GET /Groups and POST /Groups/.search.
+func (s *Service) ListGroups(ctx context.Context, c *Call, q Query) (*Result, error) {
 	groups, total, err := s.store.ListGroups(ctx, q)
 	if err != nil {
 		return nil, err
 	}
 	var members map[string][]resource.Member
-	if len(groups) > 0 && p.Returns(s.group, "members") {
+	if len(groups) > 0 && s.wantsMembers(c) {
 		ids := make([]string, len(groups))
 		for i, g := range groups {
 			ids[i] = g.ID
@@ -138,7 +155,7 @@ func (s *Service) ListGroups(ctx context.Context, c *Call, q Query, p resource.P
 			m = members[g.ID]
 		}
 		out := s.group.Render(g.Doc, g.Meta, c.Base, m)
-		p.Apply(s.group, out)
+		c.Projection.Apply(s.group, out)
 		resources[i] = out
 	}
 	if len(groups) == 1 {
@@ -155,17 +172,22 @@ func (s *Service) ReplaceGroup(ctx context.Context, c *Call, id string, body []b
 	if err != nil {
 		return nil, err
 	}
+	want := s.wantsMembers(c)
 	var res *Result
 	err = s.inTx(ctx, c, func(tx Tx) error {
 		g, err := tx.LockGroup(ctx, id)
 		if err != nil {
 			return err
 		}
+		c.describeGroup(g.ID, g.Doc)
+		if err := c.Pre.check(g.Version, false); err != nil {
+			return err
+		}
 		g.Doc, g.LastModified, g.Version = doc, s.now(), g.Version+1
 		if err := tx.UpdateGroup(ctx, g); err != nil {
 			return err
 		}
-		changes, err := tx.ChangeMembers(ctx, g.ID, []resource.MemberOp{{Kind: resource.MembersReplace, IDs: ids}})
+		changes, members, err := tx.ChangeMembers(ctx, g.ID, []resource.MemberOp{{Kind: resource.MembersReplace, IDs: ids}}, want)
 		if err != nil {
 			return err
 		}
@@ -174,7 +196,7 @@ func (s *Service) ReplaceGroup(ctx context.Context, c *Call, id string, body []b
 			return err
 		}
 		c.describeGroup(g.ID, doc)
-		out := s.renderGroup(c, g, nil, resource.Projection{Excluded: []string{"members"}})
+		out := s.renderGroup(c, g, members)
 		res = s.groupResult(c, 200, g, out)
 		return s.commit(ctx, tx, c, 200, out, "replaced group "+c.Entry.DisplayName+dropped(ignored))
 	})
@@ -220,16 +242,25 @@ func (s *Service) groupRenamed(ctx context.Context, tx Tx, g *GroupRecord, chang
 
 // PatchGroup handles PATCH /Groups/{id}. Membership changes touch only the
 // rows that change; the group row is locked so concurrent PATCHes of one
-// group serialise and no add is lost. It answers 204, as Entra prefers.
+// group serialise and no add is lost. It answers 204, as Entra prefers,
+// unless the request names attributes to return: then 200 with the group
+// (RFC 7644 section 3.5.2 requires it).
 func (s *Service) PatchGroup(ctx context.Context, c *Call, id string, body []byte) (*Result, error) {
 	// Entra's group PATCHes mostly only add or remove members: those need
 	// no document, so the lock and the membership changes go together.
 	if pr, err := s.group.Patch(resource.Doc{}, body); err == nil && !pr.Changed && len(pr.Members) > 0 {
 		return s.patchMembers(ctx, c, id, pr)
 	}
+	withBody := len(c.Projection.Attributes) > 0
+	want := withBody && s.wantsMembers(c)
+	var res *Result
 	err := s.inTx(ctx, c, func(tx Tx) error {
 		g, err := tx.LockGroup(ctx, id)
 		if err != nil {
+			return err
+		}
+		c.describeGroup(g.ID, g.Doc)
+		if err := c.Pre.check(g.Version, false); err != nil {
 			return err
 		}
 		pr, err := s.group.Patch(g.Doc, body)
@@ -243,8 +274,14 @@ func (s *Service) PatchGroup(ctx context.Context, c *Call, id string, body []byt
 			g.Doc = pr.Doc
 		}
 		var changes []MemberChange
+		var members []resource.Member
 		if len(pr.Members) > 0 {
-			if changes, err = tx.ChangeMembers(ctx, g.ID, pr.Members); err != nil {
+			if changes, members, err = tx.ChangeMembers(ctx, g.ID, pr.Members, want); err != nil {
+				return err
+			}
+		} else if want {
+			// Only a client asking for members back pays this round trip.
+			if members, err = tx.Members(ctx, g.ID); err != nil {
 				return err
 			}
 		}
@@ -262,20 +299,26 @@ func (s *Service) PatchGroup(ctx context.Context, c *Call, id string, body []byt
 		if err != nil {
 			return err
 		}
-		return s.commitGroupPatch(ctx, tx, c, g, pr, changes)
+		res, err = s.commitGroupPatch(ctx, tx, c, g, pr, changes, withBody, members)
+		return err
 	})
-	if err := s.writeErr(err, "Group", id, "displayName"); err != nil {
-		return nil, err
-	}
-	return &Result{Status: 204}, nil
+	return res, s.writeErr(err, "Group", id, "displayName")
 }
 
 // patchMembers applies a PATCH that only changes members in two round
-// trips: lock and membership changes, then the rest and COMMIT.
+// trips: lock and membership changes, then the rest and COMMIT. The
+// preconditions are checked against the locked row once it is read; the
+// changes sent with the lock are rolled back if they fail.
 func (s *Service) patchMembers(ctx context.Context, c *Call, id string, pr *resource.PatchResult) (*Result, error) {
+	withBody := len(c.Projection.Attributes) > 0
+	var res *Result
 	err := s.inTx(ctx, c, func(tx Tx) error {
-		g, changes, err := tx.LockGroupAndChangeMembers(ctx, id, pr.Members)
+		g, changes, members, err := tx.LockGroupAndChangeMembers(ctx, id, pr.Members, withBody && s.wantsMembers(c))
 		if err != nil {
+			return err
+		}
+		c.describeGroup(g.ID, g.Doc)
+		if err := c.Pre.check(g.Version, false); err != nil {
 			return err
 		}
 		if len(changes) > 0 {
@@ -287,15 +330,15 @@ func (s *Service) patchMembers(ctx context.Context, c *Call, id string, pr *reso
 		if err := s.membersChanged(ctx, tx, g.ref(), changes); err != nil {
 			return err
 		}
-		return s.commitGroupPatch(ctx, tx, c, g, pr, changes)
+		res, err = s.commitGroupPatch(ctx, tx, c, g, pr, changes, withBody, members)
+		return err
 	})
-	if err := s.writeErr(err, "Group", id, "displayName"); err != nil {
-		return nil, err
-	}
-	return &Result{Status: 204}, nil
+	return res, s.writeErr(err, "Group", id, "displayName")
 }
 
-func (s *Service) commitGroupPatch(ctx context.Context, tx Tx, c *Call, g *GroupRecord, pr *resource.PatchResult, changes []MemberChange) error {
+// commitGroupPatch logs a group PATCH and returns its answer: 204 with the
+// new entity tag, or 200 with the group if withBody.
+func (s *Service) commitGroupPatch(ctx context.Context, tx Tx, c *Call, g *GroupRecord, pr *resource.PatchResult, changes []MemberChange, withBody bool, members []resource.Member) (*Result, error) {
 	c.describeGroup(g.ID, g.Doc)
 	summary := "patched group " + c.Entry.DisplayName + ": " + strings.Join(pr.Summary, ", ")
 	if len(pr.Members) > 0 {
@@ -307,7 +350,11 @@ func (s *Service) commitGroupPatch(ctx context.Context, tx Tx, c *Call, g *Group
 		}
 		summary += " (" + itoa(added) + " added, " + itoa(len(changes)-added) + " removed)"
 	}
-	return s.commit(ctx, tx, c, 204, nil, summary+dropped(pr.Dropped))
+	res := &Result{Status: 204, ETag: g.ETag()}
+	if withBody {
+		res = s.groupResult(c, 200, g, s.renderGroup(c, g, members))
+	}
+	return res, s.commit(ctx, tx, c, res.Status, res.Body, summary+dropped(pr.Dropped))
 }
 
 // DeleteGroup handles DELETE /Groups/{id}; member users are untouched.
@@ -318,6 +365,9 @@ func (s *Service) DeleteGroup(ctx context.Context, c *Call, id string) (*Result,
 			return err
 		}
 		c.describeGroup(g.ID, g.Doc)
+		if err := c.Pre.check(g.Version, false); err != nil {
+			return err
+		}
 		members, err := tx.GroupSubjects(ctx, g.ID)
 		if err != nil {
 			return err

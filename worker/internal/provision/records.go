@@ -33,9 +33,18 @@ type GroupRecord struct {
 	Doc resource.Doc
 }
 
-// Query selects a page of a list request. Start is 1-based.
+// Resource is a user or a group of a query over both.
+type Resource struct {
+	Group bool
+	resource.Meta
+	Doc resource.Doc
+}
+
+// Query selects a page of a list request. Start is 1-based. Without
+// Sort, resources come in creation order.
 type Query struct {
 	Filter resource.Filter
+	Sort   *resource.Sort
 	Start  int
 	Count  int
 }
@@ -72,6 +81,9 @@ type Store interface {
 	ListUsers(ctx context.Context, q Query) ([]*UserRecord, int, error)
 	GetGroup(ctx context.Context, id string) (*GroupRecord, error)
 	ListGroups(ctx context.Context, q Query) ([]*GroupRecord, int, error)
+	// ListSorted merges users and groups in the order of the sort both
+	// queries carry (at least one of them); the users query gives the page.
+	ListSorted(ctx context.Context, users, groups Query) ([]*Resource, int, error)
 	Members(ctx context.Context, groupIDs []string) (map[string][]resource.Member, error)
 	Log(ctx context.Context, e *LogEntry) error
 }
@@ -93,11 +105,20 @@ type Tx interface {
 	DeleteGroup(ctx context.Context, id string) error
 	// ChangeMembers applies membership changes in order; unknown user ids
 	// are ignored. It returns a change per user whose link was added or
-	// removed, with the user's groups as they were before that change.
-	ChangeMembers(ctx context.Context, groupID string, ops []resource.MemberOp) ([]MemberChange, error)
+	// removed, with the user's groups as they were before that change, and,
+	// if list is set, the group's members after the changes (read in the
+	// same round trip).
+	ChangeMembers(ctx context.Context, groupID string, ops []resource.MemberOp, list bool) ([]MemberChange, []resource.Member, error)
 	// LockGroupAndChangeMembers is LockGroup then ChangeMembers in one
 	// round trip.
-	LockGroupAndChangeMembers(ctx context.Context, groupID string, ops []resource.MemberOp) (*GroupRecord, []MemberChange, error)
+	LockGroupAndChangeMembers(ctx context.Context, groupID string, ops []resource.MemberOp, list bool) (*GroupRecord, []MemberChange, []resource.Member, error)
+	// Members reads a group's members, in creation order of the users.
+	Members(ctx context.Context, groupID string) ([]resource.Member, error)
+	// TouchGroupsOf gives every group userID belongs to a new version
+	// (version+1, lastModified at): a member's display or the member list
+	// changes with the user. Groups are locked in id order, so concurrent
+	// calls cannot deadlock on each other.
+	TouchGroupsOf(ctx context.Context, userID string, at time.Time) error
 	// GroupSubjects loads the subjects of a group's members.
 	GroupSubjects(ctx context.Context, groupID string) ([]*Subject, error)
 	// SubjectsAfter loads up to limit users after a creation-order cursor

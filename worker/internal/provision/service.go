@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -42,6 +43,12 @@ func (s *Service) GroupKind() *resource.Kind { return s.group }
 type Call struct {
 	Base  string
 	Entry *LogEntry
+	// Projection is the request's attributes / excludedAttributes: it
+	// trims every resource the use case answers with (RFC 7644 section 3.9
+	// applies it to GET, POST, PUT and PATCH alike).
+	Projection resource.Projection
+	// Pre are the request's preconditions on the resource it addresses.
+	Pre Preconditions
 	// Logged is set once Entry has been written.
 	Logged bool
 }
@@ -115,10 +122,17 @@ func requireString(doc resource.Doc, attr string) error {
 	return nil
 }
 
+// renderUser renders u under the call's projection.
 func (s *Service) renderUser(c *Call, u *UserRecord) []byte {
-	b, _ := json.Marshal(s.user.Render(u.Doc, u.Meta, c.Base, nil))
+	out := s.user.Render(u.Doc, u.Meta, c.Base, nil)
+	c.Projection.Apply(s.user, out)
+	b, _ := json.Marshal(out)
 	return b
 }
+
+// notModified is the answer to a GET whose If-None-Match matches: no body,
+// the current entity tag.
+func notModified(etag string) *Result { return &Result{Status: 304, ETag: etag} }
 
 func (s *Service) userResult(c *Call, status int, u *UserRecord, body []byte) *Result {
 	return &Result{Status: status, Body: body, Location: c.Base + "/Users/" + u.ID, ETag: u.ETag()}
@@ -171,7 +185,7 @@ func (s *Service) CreateUser(ctx context.Context, c *Call, body []byte) (*Result
 }
 
 // GetUser handles GET /Users/{id}.
-func (s *Service) GetUser(ctx context.Context, c *Call, id string, p resource.Projection) (*Result, error) {
+func (s *Service) GetUser(ctx context.Context, c *Call, id string) (*Result, error) {
 	u, err := s.store.GetUser(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return nil, notFound("User", id)
@@ -180,10 +194,12 @@ func (s *Service) GetUser(ctx context.Context, c *Call, id string, p resource.Pr
 		return nil, err
 	}
 	c.describeUser(u.ID, u.Doc)
-	out := s.user.Render(u.Doc, u.Meta, c.Base, nil)
-	p.Apply(s.user, out)
-	b, _ := json.Marshal(out)
-	return s.userResult(c, 200, u, b), nil
+	if err := c.Pre.check(u.Version, true); errors.Is(err, errNotModified) {
+		return notModified(u.ETag()), nil
+	} else if err != nil {
+		return nil, err
+	}
+	return s.userResult(c, 200, u, s.renderUser(c, u)), nil
 }
 
 // ReplaceUser handles PUT /Users/{id}.
@@ -196,6 +212,10 @@ func (s *Service) ReplaceUser(ctx context.Context, c *Call, id string, body []by
 	err = s.inTx(ctx, c, func(tx Tx) error {
 		u, sub, err := tx.LockSubject(ctx, id)
 		if err != nil {
+			return err
+		}
+		c.describeUser(u.ID, u.Doc)
+		if err := c.Pre.check(u.Version, false); err != nil {
 			return err
 		}
 		if err := s.updateUser(ctx, tx, u, sub, doc); err != nil {
@@ -212,12 +232,19 @@ func (s *Service) ReplaceUser(ctx context.Context, c *Call, id string, body []by
 // updateUser stores u's new document and re-evaluates its permissions if
 // anything the policy reads changed (or they were computed under another
 // version). A PATCH that changes a title the policy never reads costs no
-// evaluation.
+// evaluation. A new displayName is also a new version of u's groups, whose
+// members carry it as their display.
 func (s *Service) updateUser(ctx context.Context, tx Tx, u *UserRecord, sub *Subject, doc resource.Doc) error {
 	before := PolicyInput(u.ID, u.Doc)
+	renamed := !reflect.DeepEqual(u.Doc["displayName"], doc["displayName"])
 	u.Doc, u.LastModified, u.Version = doc, s.now(), u.Version+1
 	if err := tx.UpdateUser(ctx, u); err != nil {
 		return err
+	}
+	if renamed {
+		if err := tx.TouchGroupsOf(ctx, u.ID, u.LastModified); err != nil {
+			return err
+		}
 	}
 	sub.User = PolicyInput(u.ID, doc)
 	if p := s.policy.Load(); p != nil && sub.Version == p.Version && !p.readsChanged(before, sub.User) {
@@ -232,6 +259,10 @@ func (s *Service) PatchUser(ctx context.Context, c *Call, id string, body []byte
 	err := s.inTx(ctx, c, func(tx Tx) error {
 		u, sub, err := tx.LockSubject(ctx, id)
 		if err != nil {
+			return err
+		}
+		c.describeUser(u.ID, u.Doc)
+		if err := c.Pre.check(u.Version, false); err != nil {
 			return err
 		}
 		pr, err := s.user.Patch(u.Doc, body)
@@ -258,7 +289,8 @@ func (s *Service) PatchUser(ctx context.Context, c *Call, id string, body []byte
 	return res, s.writeErr(err, "User", id, "userName")
 }
 
-// DeleteUser handles DELETE /Users/{id}.
+// DeleteUser handles DELETE /Users/{id}. The user's groups lose a member:
+// each gets a new version.
 func (s *Service) DeleteUser(ctx context.Context, c *Call, id string) (*Result, error) {
 	err := s.inTx(ctx, c, func(tx Tx) error {
 		u, err := tx.LockUser(ctx, id)
@@ -266,6 +298,12 @@ func (s *Service) DeleteUser(ctx context.Context, c *Call, id string) (*Result, 
 			return err
 		}
 		c.describeUser(u.ID, u.Doc)
+		if err := c.Pre.check(u.Version, false); err != nil {
+			return err
+		}
+		if err := tx.TouchGroupsOf(ctx, id, s.now()); err != nil {
+			return err
+		}
 		if err := tx.DeleteUser(ctx, id); err != nil {
 			return err
 		}
@@ -293,8 +331,8 @@ func (s *Service) writeErr(err error, kind, id, unique string) error {
 	return err
 }
 
-// ListUsers handles GET /Users.
-func (s *Service) ListUsers(ctx context.Context, c *Call, q Query, p resource.Projection) (*Result, error) {
+// ListUsers handles GET /Users and POST /Users/.search.
+func (s *Service) ListUsers(ctx context.Context, c *Call, q Query) (*Result, error) {
 	users, total, err := s.store.ListUsers(ctx, q)
 	if err != nil {
 		return nil, err
@@ -302,7 +340,7 @@ func (s *Service) ListUsers(ctx context.Context, c *Call, q Query, p resource.Pr
 	resources := make([]map[string]any, len(users))
 	for i, u := range users {
 		out := s.user.Render(u.Doc, u.Meta, c.Base, nil)
-		p.Apply(s.user, out)
+		c.Projection.Apply(s.user, out)
 		resources[i] = out
 	}
 	if len(users) == 1 {

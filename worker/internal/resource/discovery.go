@@ -16,8 +16,10 @@ func ServiceProviderConfig(base string) map[string]any {
 		"bulk":             map[string]any{"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
 		"filter":           map[string]any{"supported": true, "maxResults": MaxResults},
 		"changePassword":   map[string]any{"supported": false},
-		"sort":             map[string]any{"supported": false},
-		"etag":             map[string]any{"supported": true},
+		// sortBy works on every attribute filters reach (see Kind.ParseSort);
+		// ETags are meta.version, checked by If-Match and If-None-Match.
+		"sort": map[string]any{"supported": true},
+		"etag": map[string]any{"supported": true},
 		"authenticationSchemes": []any{map[string]any{
 			"type":        "oauthbearertoken",
 			"name":        "OAuth Bearer Token",

@@ -58,11 +58,19 @@ func (r AttrRef) Leaf() *Attr {
 	return r.Attr
 }
 
+// Const is a filter whose outcome is known without reading a resource:
+// a comparison of an attribute the resource type does not have, in a
+// query over several resource types (RFC 7644 section 3.4.2.1 treats it as
+// an attribute without a value: `ne "x"` and `eq null` hold, nothing else
+// does).
+type Const struct{ Value bool }
+
 func (And) filter()       {}
 func (Or) filter()        {}
 func (Not) filter()       {}
 func (Compare) filter()   {}
 func (ValuePath) filter() {}
+func (Const) filter()     {}
 
 func errFilter(format string, args ...any) *scim.Error {
 	return scim.NewError(400, scim.TypeInvalidFilter, fmt.Sprintf(format, args...))
@@ -72,6 +80,44 @@ func errFilter(format string, args ...any) *scim.Error {
 // allows is accepted, plus Entra's forms: `emails[type eq "work"].value eq
 // "x"`, unquoted values and any keyword case.
 func (k *Kind) ParseFilter(text string) (Filter, error) {
+	expr, err := parseExpression(text)
+	if expr == nil || err != nil {
+		return nil, err
+	}
+	return k.resolve(expr, nil, 0)
+}
+
+// ParseRootFilter parses a filter of a query over all the given kinds (the
+// server root) and resolves it for each. An attribute one kind lacks has no
+// value in that kind's resources (RFC 7644 section 3.4.2.1); an attribute
+// no kind has is 400 invalidFilter.
+func ParseRootFilter(text string, kinds ...*Kind) ([]Filter, error) {
+	expr, err := parseExpression(text)
+	if expr == nil || err != nil {
+		return make([]Filter, len(kinds)), err
+	}
+	out := make([]Filter, len(kinds))
+	// unknown counts, per attribute path, the kinds that lack it.
+	unknown := map[string]int{}
+	for i, k := range kinds {
+		r := &lenient{Kind: k, unknown: map[string]bool{}}
+		if out[i], err = r.resolve(expr, nil, 0); err != nil {
+			return nil, err
+		}
+		for path := range r.unknown {
+			unknown[path]++
+		}
+	}
+	for path, n := range unknown {
+		if n == len(kinds) {
+			return nil, errFilter("unknown attribute %s", path)
+		}
+	}
+	return out, nil
+}
+
+// parseExpression parses filter text; empty text is no filter (nil).
+func parseExpression(text string) (scimfilter.Expression, error) {
 	text = strings.TrimSpace(text)
 	if text == "" {
 		return nil, nil
@@ -84,7 +130,7 @@ func (k *Kind) ParseFilter(text string) (Filter, error) {
 		return nil, err
 	}
 	if expr, ok := parseEqualities(toks); ok {
-		return k.resolve(expr, nil, 0)
+		return expr, nil
 	}
 	normalized, err := normalizeFilter(toks)
 	if err != nil {
@@ -94,7 +140,34 @@ func (k *Kind) ParseFilter(text string) (Filter, error) {
 	if err != nil {
 		return nil, errFilter("cannot parse filter %q", text)
 	}
-	return k.resolve(expr, nil, 0)
+	return expr, nil
+}
+
+// lenient resolves a filter for one kind of a root query: an attribute the
+// kind does not have becomes a Const and is recorded in unknown.
+type lenient struct {
+	*Kind
+	unknown map[string]bool
+}
+
+func (k *Kind) resolve(e scimfilter.Expression, within *AttrRef, depth int) (Filter, error) {
+	return (&lenient{Kind: k}).resolve(e, within, depth)
+}
+
+// absent resolves a comparison of an attribute the kind lacks, or reports
+// the attribute unknown when resolving strictly.
+func (r *lenient) absent(p scimfilter.AttributePath, op scimfilter.CompareOperator, value any, err error) (Filter, error) {
+	if r.unknown == nil {
+		return nil, err
+	}
+	r.unknown[strings.ToLower(p.String())] = true
+	switch strings.ToLower(string(op)) {
+	case "ne":
+		return Const{value != nil}, nil
+	case "eq":
+		return Const{value == nil}, nil
+	}
+	return Const{false}, nil
 }
 
 // parseEqualities is a fast path for the filters Entra sends on every
@@ -180,26 +253,27 @@ func attrPath(s string) scimfilter.AttributePath {
 	return p
 }
 
-func (k *Kind) resolve(e scimfilter.Expression, within *AttrRef, depth int) (Filter, error) {
+func (r *lenient) resolve(e scimfilter.Expression, within *AttrRef, depth int) (Filter, error) {
+	k := r.Kind
 	if depth > MaxFilterDepth {
 		return nil, errFilter("filter is nested more than %d levels deep", MaxFilterDepth)
 	}
 	switch t := e.(type) {
 	case *scimfilter.LogicalExpression:
-		l, err := k.resolve(t.Left, within, depth+1)
+		left, err := r.resolve(t.Left, within, depth+1)
 		if err != nil {
 			return nil, err
 		}
-		r, err := k.resolve(t.Right, within, depth+1)
+		right, err := r.resolve(t.Right, within, depth+1)
 		if err != nil {
 			return nil, err
 		}
 		if t.Operator == scimfilter.OR {
-			return Or{l, r}, nil
+			return Or{left, right}, nil
 		}
-		return And{l, r}, nil
+		return And{left, right}, nil
 	case *scimfilter.NotExpression:
-		x, err := k.resolve(t.Expression, within, depth+1)
+		x, err := r.resolve(t.Expression, within, depth+1)
 		if err != nil {
 			return nil, err
 		}
@@ -210,12 +284,12 @@ func (k *Kind) resolve(e scimfilter.Expression, within *AttrRef, depth int) (Fil
 		}
 		top, err := k.resolvePath(t.AttributePath)
 		if err != nil {
-			return nil, err
+			return r.absent(t.AttributePath, scimfilter.PR, nil, err)
 		}
 		if top.Sub != nil || !top.Attr.Multi && top.Attr.Type != Complex {
 			return nil, errFilter("%s is not a multi-valued attribute", t.AttributePath.String())
 		}
-		inner, err := k.resolve(t.ValueFilter, &top, depth+1)
+		inner, err := r.resolve(t.ValueFilter, &top, depth+1)
 		if err != nil {
 			return nil, err
 		}
@@ -231,7 +305,7 @@ func (k *Kind) resolve(e scimfilter.Expression, within *AttrRef, depth int) (Fil
 		} else {
 			var err error
 			if ref, err = k.resolvePath(t.AttributePath); err != nil {
-				return nil, err
+				return r.absent(t.AttributePath, t.Operator, t.CompareValue, err)
 			}
 			if ref.Sub == nil && ref.Attr.Type == Complex {
 				// `emails co "x"`, `manager eq "id"`: compare the value sub-attribute.
@@ -332,7 +406,7 @@ var MetaAttr = &Attr{Name: "meta", Type: Complex, Mutability: "readOnly", Sub: [
 
 func (k *Kind) metaRef(sub string) (AttrRef, error) {
 	s := MetaAttr.FindSub(sub)
-	if s == nil || s.Type != DateTime {
+	if s == nil || s.Name == "version" {
 		return AttrRef{}, errFilter("meta.%s is not filterable", sub)
 	}
 	return AttrRef{Schema: k.Core, Attr: MetaAttr, Sub: s}, nil

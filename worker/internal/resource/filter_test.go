@@ -104,5 +104,8 @@ func FuzzFilter(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		_, _ = user.ParseFilter(s)
 		_, _ = group.ParseFilter(s)
+		_, _ = ParseRootFilter(s, user, group)
+		_, _ = user.ParseSort(s, "descending")
+		_, _ = group.ParseSort(s, "")
 	})
 }

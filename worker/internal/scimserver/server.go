@@ -23,6 +23,9 @@ import (
 	"github.com/scimplane/scimplane/worker/internal/resource"
 )
 
+// searchSegment ends the path of a search with POST (RFC 7644 section 3.4.3).
+const searchSegment = ".search"
+
 // Limits applied to every exchange.
 const (
 	DefaultCount    = 100
@@ -124,7 +127,7 @@ func (s *Server) route(ctx context.Context, call *provision.Call, ex *scimworker
 		return nil, scim.NewError(413, "", fmt.Sprintf("request body exceeds %d bytes", s.maxBody))
 	}
 	segs := strings.Split(strings.Trim(ex.Path, "/"), "/")
-	if len(segs) > 2 || segs[0] == "" {
+	if len(segs) > 2 {
 		return nil, scim.NewError(404, "", "no SCIM endpoint at "+ex.Path)
 	}
 	id := ""
@@ -138,8 +141,15 @@ func (s *Server) route(ctx context.Context, call *provision.Call, ex *scimworker
 	if err != nil {
 		return nil, err
 	}
+	call.Pre = provision.Preconditions{IfMatch: strings.TrimSpace(ex.IfMatch), IfNoneMatch: strings.TrimSpace(ex.IfNoneMatch)}
 	method := strings.ToUpper(ex.Method)
 	switch strings.ToLower(segs[0]) {
+	case "", searchSegment:
+		// The server root: GET / and POST /.search query every type.
+		if id != "" {
+			return nil, scim.NewError(404, "", "no SCIM endpoint at "+ex.Path)
+		}
+		return s.root(ctx, call, method, segs[0] != "", q, ex.Body)
 	case "users":
 		return s.resource(ctx, call, method, id, q, ex.Body, s.svc.UserKind(), s.users)
 	case "groups":
@@ -160,8 +170,8 @@ func (s *Server) route(ctx context.Context, call *provision.Call, ex *scimworker
 // endpoints are the use cases of one resource type.
 type endpoints struct {
 	create  func(ctx context.Context, c *provision.Call, body []byte) (*provision.Result, error)
-	get     func(ctx context.Context, c *provision.Call, id string, p resource.Projection) (*provision.Result, error)
-	list    func(ctx context.Context, c *provision.Call, q provision.Query, p resource.Projection) (*provision.Result, error)
+	get     func(ctx context.Context, c *provision.Call, id string) (*provision.Result, error)
+	list    func(ctx context.Context, c *provision.Call, q provision.Query) (*provision.Result, error)
 	replace func(ctx context.Context, c *provision.Call, id string, body []byte) (*provision.Result, error)
 	patch   func(ctx context.Context, c *provision.Call, id string, body []byte) (*provision.Result, error)
 	remove  func(ctx context.Context, c *provision.Call, id string) (*provision.Result, error)
@@ -169,8 +179,19 @@ type endpoints struct {
 
 func (s *Server) resource(ctx context.Context, call *provision.Call, method, id string, q query, body []byte, kind *resource.Kind, o endpoints) (*provision.Result, error) {
 	call.Entry.ResourceType = kind.Name
+	if strings.EqualFold(id, searchSegment) {
+		if method != http.MethodPost {
+			return nil, scim.NewError(405, "", method+" is not supported on "+kind.Endpoint+"/.search; search with POST")
+		}
+		var err error
+		if q, err = searchQuery(body); err != nil {
+			return nil, err
+		}
+		id = ""
+		method = http.MethodGet
+	}
 	call.Entry.ResourceID = id
-	proj := resource.ParseProjection(q.get("attributes"), q.get("excludedAttributes"))
+	call.Projection = resource.ParseProjection(q.get("attributes"), q.get("excludedattributes"))
 	switch {
 	case method == http.MethodGet && id == "":
 		lq, err := listQuery(kind, q)
@@ -178,9 +199,9 @@ func (s *Server) resource(ctx context.Context, call *provision.Call, method, id 
 			return nil, err
 		}
 		call.Entry.Filter = q.get("filter")
-		return o.list(ctx, call, lq, proj)
+		return o.list(ctx, call, lq)
 	case method == http.MethodGet:
-		return o.get(ctx, call, id, proj)
+		return o.get(ctx, call, id)
 	case method == http.MethodPost && id == "":
 		return o.create(ctx, call, body)
 	case method == http.MethodPut && id != "":
@@ -200,9 +221,26 @@ func pathSuffix(id string) string {
 	return "/{id}"
 }
 
+// listQuery reads a list request's filter, sort and page for kind.
 func listQuery(kind *resource.Kind, q query) (provision.Query, error) {
+	lq, err := pageQuery(q)
+	if err != nil {
+		return lq, err
+	}
+	if lq.Sort, err = kind.ParseSort(q.get("sortby"), q.get("sortorder")); err != nil {
+		return lq, err
+	}
+	if lq.Filter, err = kind.ParseFilter(q.get("filter")); err != nil {
+		return lq, err
+	}
+	return lq, nil
+}
+
+// pageQuery reads startIndex and count (RFC 7644 section 3.4.2.4: below 1
+// is 1, below 0 is 0; above resource.MaxResults is resource.MaxResults).
+func pageQuery(q query) (provision.Query, error) {
 	lq := provision.Query{Start: 1, Count: DefaultCount}
-	if v := q.get("startIndex"); v != "" {
+	if v := q.get("startindex"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
 			return lq, scim.NewError(400, scim.TypeInvalidValue, "startIndex must be an integer")
@@ -218,12 +256,43 @@ func listQuery(kind *resource.Kind, q query) (provision.Query, error) {
 		}
 		lq.Count = min(max(n, 0), resource.MaxResults)
 	}
-	f, err := kind.ParseFilter(q.get("filter"))
-	if err != nil {
-		return lq, err
-	}
-	lq.Filter = f
 	return lq, nil
+}
+
+// root serves a query over every resource type: GET / or POST /.search.
+// The filter and sortBy are resolved for each type; an attribute a type
+// lacks has no value in its resources.
+func (s *Server) root(ctx context.Context, call *provision.Call, method string, search bool, q query, body []byte) (*provision.Result, error) {
+	switch {
+	case search && method != http.MethodPost:
+		return nil, scim.NewError(405, "", method+" is not supported on /.search; search with POST")
+	case !search && method != http.MethodGet:
+		return nil, scim.NewError(405, "", method+" is not supported on the server root")
+	case search:
+		var err error
+		if q, err = searchQuery(body); err != nil {
+			return nil, err
+		}
+	}
+	call.Projection = resource.ParseProjection(q.get("attributes"), q.get("excludedattributes"))
+	call.Entry.Filter = q.get("filter")
+	users, err := pageQuery(q)
+	if err != nil {
+		return nil, err
+	}
+	groups := users
+	filters, err := resource.ParseRootFilter(q.get("filter"), s.svc.UserKind(), s.svc.GroupKind())
+	if err != nil {
+		return nil, err
+	}
+	users.Filter, groups.Filter = filters[0], filters[1]
+	var userErr, groupErr error
+	users.Sort, userErr = s.svc.UserKind().ParseSort(q.get("sortby"), q.get("sortorder"))
+	groups.Sort, groupErr = s.svc.GroupKind().ParseSort(q.get("sortby"), q.get("sortorder"))
+	if userErr != nil && groupErr != nil {
+		return nil, userErr
+	}
+	return s.svc.Search(ctx, call, users, groups)
 }
 
 func (s *Server) discovery(method string, doc map[string]any) (*provision.Result, error) {
@@ -250,9 +319,12 @@ func (s *Server) discoveryList(method, id string, docs []map[string]any) (*provi
 	return nil, scim.NewError(404, "", id+" not found")
 }
 
-// query holds query parameters with case-insensitive names.
+// query holds query parameters with case-insensitive names, kept in lower
+// case.
 type query map[string]string
 
+// get reads a parameter; callers pass lower-case names, which skips the
+// copy strings.ToLower makes of any other.
 func (q query) get(name string) string { return q[strings.ToLower(name)] }
 
 func parseQuery(raw string) (query, error) {

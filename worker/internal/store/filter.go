@@ -39,6 +39,8 @@ func (b *sqlBuilder) where(f resource.Filter) (string, error) {
 		return b.compareTop(t)
 	case resource.ValuePath:
 		return b.valuePath(t)
+	case resource.Const:
+		return strconv.FormatBool(t.Value), nil
 	}
 	return "", scim.NewError(400, scim.TypeInvalidFilter, "unsupported filter")
 }
@@ -59,8 +61,15 @@ func (b *sqlBuilder) binary(l, r resource.Filter, op string) (string, error) {
 func (b *sqlBuilder) column(ref resource.AttrRef) (string, bool) {
 	name := ref.Attr.Name
 	if ref.Attr == resource.MetaAttr {
-		if ref.Sub.Name == "created" {
+		switch ref.Sub.Name {
+		case "created":
 			return "created", true
+		case "resourceType":
+			// Every row of the table has the same; a constant of ours.
+			if b.table == "groups" {
+				return "'Group'::text", true
+			}
+			return "'User'::text", true
 		}
 		return "last_modified", true
 	}
@@ -319,3 +328,57 @@ func (b *sqlBuilder) cmp(col string, c resource.Compare, caseExact bool) (string
 }
 
 var sqlOps = map[string]string{"eq": "=", "ne": "<>", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+
+// MaxSorted bounds how many matching resources a list request may sort on
+// an attribute that no index orders: such a request reads at most this
+// many rows, plus one to tell that there are more, and answers 400
+// tooMany if there are. Orders an index serves have no bound.
+const MaxSorted = 10_000
+
+// sortKey is the SQL expression rows are ordered by (RFC 7644 section
+// 3.4.2.3: case-insensitive strings compare lower-cased; a multi-valued
+// attribute by its primary value, or else its first) and whether an index
+// of the table serves that order. Ties are broken by creation order; the
+// NULLs of resources without a value come last in ascending order and
+// first in descending, PostgreSQL's default and the RFC's rule.
+func (b *sqlBuilder) sortKey(s *resource.Sort) (key string, indexed bool) {
+	ref := s.Ref
+	if col, ok := b.column(ref); ok {
+		switch col {
+		case "id", "external_id":
+			return col, true
+		case "user_name", "display_name":
+			return "lower(" + col + ")", true
+		}
+		return col, false
+	}
+	leaf := ref.Leaf()
+	var expr string
+	if ref.Attr.Multi {
+		arr := jsonPath(ref)
+		expr = "(SELECT x.e->>'" + leaf.Name + "' FROM jsonb_array_elements(CASE WHEN jsonb_typeof(" + arr + ") = 'array' THEN " + arr + " END)" +
+			" WITH ORDINALITY AS x(e, n) ORDER BY x.e->'primary' = 'true'::jsonb DESC NULLS LAST, x.n LIMIT 1)"
+	} else {
+		expr = jsonPath(ref)
+		if ref.Sub != nil {
+			expr += "->'" + ref.Sub.Name + "'"
+		}
+		i := strings.LastIndex(expr, "->'")
+		expr = "(" + expr[:i] + "->>" + expr[i+2:] + ")"
+	}
+	// Booleans read as 'false' and 'true', which sort as the booleans do.
+	if !leaf.CaseExact && (leaf.Type == resource.String || leaf.Type == resource.Reference) {
+		expr = "lower(" + expr + ")"
+	}
+	return expr, false
+}
+
+// orderBy is the ORDER BY list of a sort: the sort key, then the
+// tie-breakers (creation order), all in the requested direction, so a
+// descending list is exactly the ascending one reversed.
+func orderBy(s *resource.Sort, keys ...string) string {
+	if s.Descending {
+		return strings.Join(keys, " DESC, ") + " DESC"
+	}
+	return strings.Join(keys, ", ")
+}

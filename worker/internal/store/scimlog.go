@@ -224,8 +224,9 @@ func (s *Store) SetRetentionDays(ctx context.Context, days int) error {
 // retention horizon, and deletes expired rows from the default partition.
 func (s *Store) DropExpiredPartitions(ctx context.Context, now time.Time, days int) ([]string, error) {
 	horizon := now.UTC().AddDate(0, 0, -days)
-	rows, err := s.pool.Query(ctx, `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-		WHERE i.inhparent = 'scim_requests'::regclass AND c.relname LIKE 'scim\_requests\_p%'`)
+	// pg_partition_tree, not the catalogs, which workers may not read.
+	rows, err := s.pool.Query(ctx, `SELECT relid::text FROM pg_partition_tree('scim_requests')
+		WHERE level = 1 AND relid::text LIKE 'scim\_requests\_p%'`)
 	if err != nil {
 		return nil, mapErr(err, "list log partitions")
 	}

@@ -12,6 +12,7 @@ import (
 	"io"
 	"io/fs"
 	"net"
+	"strconv"
 	"strings"
 	"syscall"
 	"unicode/utf8"
@@ -20,8 +21,10 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/database"
 	"github.com/pressly/goose/v3/lock"
 
+	"github.com/scimplane/scimplane/plugins/scim"
 	"github.com/scimplane/scimplane/worker/internal/provision"
 	"github.com/scimplane/scimplane/worker/internal/resource"
 )
@@ -46,14 +49,19 @@ func Migrate(ctx context.Context, pool *Pool, tenant string) error {
 	if err != nil {
 		return fmt.Errorf("migration lock: %w", err)
 	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithSessionLocker(locker), goose.WithDisableGlobalRegistry(true))
+	versions, err := database.NewStore(goose.DialectPostgres, versionTable)
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectCustom, db, sub, goose.WithStore(versionStore{versions}),
+		goose.WithSessionLocker(locker), goose.WithDisableGlobalRegistry(true))
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
 	sources := p.ListSources()
 	latest := sources[len(sources)-1].Version
 	var current int64
-	err = pool.QueryRow(ctx, `SELECT coalesce(max(version_id), 0) FROM goose_db_version WHERE is_applied`).Scan(&current)
+	err = pool.QueryRow(ctx, `SELECT coalesce(max(version_id), 0) FROM `+versionTable+` WHERE is_applied`).Scan(&current)
 	if err == nil && current == latest {
 		return nil
 	}
@@ -61,6 +69,20 @@ func Migrate(ctx context.Context, pool *Pool, tenant string) error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	return nil
+}
+
+const versionTable = "goose_db_version"
+
+// versionStore is goose's PostgreSQL store, except that it finds its table
+// without the catalogs (goose reads pg_tables), which workers may not read.
+type versionStore struct{ database.Store }
+
+var _ database.StoreExtender = versionStore{}
+
+func (versionStore) TableExists(ctx context.Context, db database.DBTxConn) (bool, error) {
+	var exists bool
+	err := db.QueryRowContext(ctx, `SELECT to_regclass(quote_ident(current_schema()) || '.`+versionTable+`') IS NOT NULL`).Scan(&exists)
+	return exists, err
 }
 
 // Store implements provision.Store on a pool pinned to one tenant schema.
@@ -225,12 +247,10 @@ func (s *Store) GetGroup(ctx context.Context, id string) (*provision.GroupRecord
 // ListUsers returns a page of users matching q and the total match count.
 func (s *Store) ListUsers(ctx context.Context, q provision.Query) ([]*provision.UserRecord, int, error) {
 	var out []*provision.UserRecord
-	total, err := s.list(ctx, "users", q, func(rows pgx.Rows) error {
-		u, err := scanUser(rows)
-		if err == nil {
-			out = append(out, u)
-		}
-		return err
+	total, err := s.list(ctx, "users", q, func(int) (*resource.Meta, *resource.Doc) {
+		u := &provision.UserRecord{}
+		out = append(out, u)
+		return &u.Meta, &u.Doc
 	})
 	return out, total, err
 }
@@ -238,20 +258,61 @@ func (s *Store) ListUsers(ctx context.Context, q provision.Query) ([]*provision.
 // ListGroups returns a page of groups matching q and the total match count.
 func (s *Store) ListGroups(ctx context.Context, q provision.Query) ([]*provision.GroupRecord, int, error) {
 	var out []*provision.GroupRecord
-	total, err := s.list(ctx, "groups", q, func(rows pgx.Rows) error {
-		g, err := scanGroup(rows)
-		if err == nil {
-			out = append(out, g)
+	total, err := s.list(ctx, "groups", q, func(int) (*resource.Meta, *resource.Doc) {
+		g := &provision.GroupRecord{}
+		out = append(out, g)
+		return &g.Meta, &g.Doc
+	})
+	return out, total, err
+}
+
+// ListSorted returns a page of users and groups matching their queries,
+// merged in the order of the sort both carry (a sorted query over the
+// server root). Start and Count are the users query's.
+func (s *Store) ListSorted(ctx context.Context, users, groups provision.Query) ([]*provision.Resource, int, error) {
+	b := &sqlBuilder{}
+	var sources []source
+	for _, q := range []struct {
+		table string
+		q     provision.Query
+	}{{"users", users}, {"groups", groups}} {
+		b.table = q.table
+		src := source{table: q.table, where: "true", key: "NULL"}
+		if q.q.Filter != nil {
+			w, err := b.where(q.q.Filter)
+			if err != nil {
+				return nil, 0, err
+			}
+			src.where = w
 		}
-		return err
+		if q.q.Sort != nil {
+			src.key, _ = b.sortKey(q.q.Sort)
+		}
+		sources = append(sources, src)
+	}
+	sort := users.Sort
+	if sort == nil {
+		sort = groups.Sort
+	}
+	var out []*provision.Resource
+	q := users
+	q.Sort = sort
+	total, err := s.listSorted(ctx, sources, b.args, q, func(src int) (*resource.Meta, *resource.Doc) {
+		r := &provision.Resource{Group: src == 1}
+		out = append(out, r)
+		return &r.Meta, &r.Doc
 	})
 	return out, total, err
 }
 
 // list pages through table in creation order (the seq index), so pages
-// neither skip nor repeat. The count query is skipped when the first page
-// already holds every match, the common case for Entra's lookups.
-func (s *Store) list(ctx context.Context, table string, q provision.Query, scan func(pgx.Rows) error) (int, error) {
+// neither skip nor repeat, or in the order q.Sort asks. The count query is
+// skipped when the first page already holds every match, the common case
+// for Entra's lookups.
+//
+// add gives, for each row, where to scan its metadata and document; src is
+// the row's source in listSorted (0 otherwise).
+func (s *Store) list(ctx context.Context, table string, q provision.Query, add func(src int) (*resource.Meta, *resource.Doc)) (int, error) {
 	b := &sqlBuilder{table: table}
 	where := "true"
 	if q.Filter != nil {
@@ -261,23 +322,26 @@ func (s *Store) list(ctx context.Context, table string, q provision.Query, scan 
 		}
 		where = w
 	}
+	order := "seq"
+	if q.Sort != nil && q.Count > 0 {
+		key, indexed := b.sortKey(q.Sort)
+		if !indexed {
+			return s.listSorted(ctx, []source{{table: table, where: where, key: key}}, b.args, q, add)
+		}
+		order = orderBy(q.Sort, key, "seq")
+	}
 	n := 0
 	if q.Count > 0 {
 		args := append(b.args, q.Count, q.Start-1)
-		sql := fmt.Sprintf(`SELECT %s FROM %s WHERE %s ORDER BY seq LIMIT $%d OFFSET $%d`, resourceCols, table, where, len(b.args)+1, len(b.args)+2)
-		if q.Filter == nil {
-			// Skip to the page on the seq index alone (an index-only
-			// scan), instead of reading every skipped row.
-			sql = fmt.Sprintf(`SELECT %[1]s FROM %[2]s WHERE seq >= (SELECT seq FROM %[2]s ORDER BY seq OFFSET $2 LIMIT 1) ORDER BY seq LIMIT $1`, resourceCols, table)
-		}
-		rows, err := s.pool.Query(ctx, sql, args...)
+		rows, err := s.pool.Query(ctx, pageSQL(table, where, order, len(b.args)), args...)
 		if err != nil {
 			return 0, mapErr(err, "list "+table)
 		}
 		for rows.Next() {
-			if err := scan(rows); err != nil {
+			m, doc := add(0)
+			if err := rows.Scan(&m.ID, doc, &m.Created, &m.LastModified, &m.Version); err != nil {
 				rows.Close()
-				return 0, err
+				return 0, mapErr(err, "list "+table)
 			}
 			n++
 		}
@@ -295,7 +359,79 @@ func (s *Store) list(ctx context.Context, table string, q provision.Query, scan 
 	return total, nil
 }
 
-// Members returns the members of each group, with their display names.
+// pageSQL selects a page of table's rows matching where in order; its
+// last two parameters, after nargs of where's, are the count and offset.
+func pageSQL(table, where, order string, nargs int) string {
+	if where == "true" && order == "seq" {
+		// Skip to the page on the seq index alone (an index-only scan),
+		// instead of reading every skipped row.
+		return fmt.Sprintf(`SELECT %[1]s FROM %[2]s WHERE seq >= (SELECT seq FROM %[2]s ORDER BY seq OFFSET $2 LIMIT 1) ORDER BY seq LIMIT $1`, resourceCols, table)
+	}
+	return fmt.Sprintf(`SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT $%d OFFSET $%d`, resourceCols, table, where, order, nargs+1, nargs+2)
+}
+
+// source is one table's part of a sorted list: its WHERE clause and sort
+// key, both over the arguments of one sqlBuilder.
+type source struct {
+	table, where, key string
+}
+
+// sortedSQL is listSorted's bounded count and page: after nargs of the
+// sources' parameters come the bound, then the page's count and offset.
+func sortedSQL(sources []source, nargs int, sort *resource.Sort) (count, page string) {
+	limit := "$" + strconv.Itoa(nargs+1)
+	var counts, parts []string
+	for i, src := range sources {
+		counts = append(counts, fmt.Sprintf(`(SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s LIMIT %s) m)`, src.table, src.where, limit))
+		parts = append(parts, fmt.Sprintf(`(SELECT %d AS src, seq, %s, %s AS sort_key FROM %s WHERE %s LIMIT %s)`, i, resourceCols, src.key, src.table, src.where, limit))
+	}
+	page = fmt.Sprintf(`SELECT src, %s FROM (%s) m ORDER BY %s LIMIT $%d OFFSET $%d`, resourceCols, strings.Join(parts, " UNION ALL "),
+		orderBy(sort, "sort_key", "src", "seq"), nargs+2, nargs+3)
+	return `SELECT ` + strings.Join(counts, " + "), page
+}
+
+// listSorted pages through the rows of sources in the order of their sort
+// keys (then table, then creation order), reading at most MaxSorted+1
+// matching rows from each: more than MaxSorted matches in all is 400
+// tooMany. The bounded count and the page go in one round trip. scan gets
+// the index of the row's source.
+func (s *Store) listSorted(ctx context.Context, sources []source, args []any, q provision.Query, add func(src int) (*resource.Meta, *resource.Doc)) (int, error) {
+	count, page := sortedSQL(sources, len(args), q.Sort)
+	args = append(args, MaxSorted+1)
+	batch := &pgx.Batch{}
+	var total int
+	batch.Queue(count, args...).QueryRow(func(r pgx.Row) error { return r.Scan(&total) })
+	batch.Queue(page, append(args, q.Count, q.Start-1)...).Query(func(rows pgx.Rows) error {
+		if total > MaxSorted {
+			return nil
+		}
+		for rows.Next() {
+			var src int
+			var m resource.Meta
+			var doc resource.Doc
+			if err := rows.Scan(&src, &m.ID, &doc, &m.Created, &m.LastModified, &m.Version); err != nil {
+				return err
+			}
+			pm, pd := add(src)
+			*pm, *pd = m, doc
+		}
+		return rows.Err()
+	})
+	if err := s.pool.SendBatch(ctx, batch).Close(); err != nil {
+		return 0, mapErr(err, "sort")
+	}
+	if total > MaxSorted {
+		return 0, scim.NewError(400, scim.TypeTooMany, fmt.Sprintf("this sort reads at most %d matching resources; narrow the filter (on /Users and /Groups, id, externalId, userName and displayName sort without this limit)", MaxSorted))
+	}
+	return total, nil
+}
+
+// groupMembersSQL reads one group's members as Members does.
+const groupMembersSQL = `SELECT m.user_id, coalesce(u.display_name, '')
+	FROM members m JOIN users u ON u.id = m.user_id WHERE m.group_id = $1 ORDER BY u.seq`
+
+// Members returns the members of each group, with their display names, in
+// creation order of the users.
 func (s *Store) Members(ctx context.Context, groupIDs []string) (map[string][]resource.Member, error) {
 	rows, err := s.pool.Query(ctx, `SELECT m.group_id, m.user_id, coalesce(u.display_name, '')
 		FROM members m JOIN users u ON u.id = m.user_id WHERE m.group_id = ANY($1) ORDER BY m.group_id, u.seq`, groupIDs)

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -201,30 +202,81 @@ const (
 )
 
 // ChangeMembers applies membership changes in order, in one round trip
-// with whatever is queued.
-func (t *Tx) ChangeMembers(ctx context.Context, groupID string, ops []resource.MemberOp) ([]provision.MemberChange, error) {
+// with whatever is queued; the members after them, if asked for, are read
+// in the same round trip.
+func (t *Tx) ChangeMembers(ctx context.Context, groupID string, ops []resource.MemberOp, list bool) ([]provision.MemberChange, []resource.Member, error) {
 	changes, err := t.changeMembers(groupID, ops)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	var members *[]resource.Member
+	if list {
+		members = t.queueMembers(groupID)
 	}
 	if err := t.flush(ctx, "change members"); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return *changes, nil
+	return *changes, deref(members), nil
 }
 
 // LockGroupAndChangeMembers locks a group and applies membership changes
 // to it in the same round trip, for PATCHes that only change members.
-func (t *Tx) LockGroupAndChangeMembers(ctx context.Context, groupID string, ops []resource.MemberOp) (*provision.GroupRecord, []provision.MemberChange, error) {
+func (t *Tx) LockGroupAndChangeMembers(ctx context.Context, groupID string, ops []resource.MemberOp, list bool) (*provision.GroupRecord, []provision.MemberChange, []resource.Member, error) {
 	g := t.lockGroup(groupID)
 	changes, err := t.changeMembers(groupID, ops)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	var members *[]resource.Member
+	if list {
+		members = t.queueMembers(groupID)
 	}
 	if err := t.flush(ctx, "change members"); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return g, *changes, nil
+	return g, *changes, deref(members), nil
+}
+
+// Members reads a group's members.
+func (t *Tx) Members(ctx context.Context, groupID string) ([]resource.Member, error) {
+	members := t.queueMembers(groupID)
+	if err := t.flush(ctx, "list members"); err != nil {
+		return nil, err
+	}
+	return *members, nil
+}
+
+// queueMembers queues the read of a group's members; the result is filled
+// in when the batch is sent.
+func (t *Tx) queueMembers(groupID string) *[]resource.Member {
+	out := &[]resource.Member{}
+	t.batch.Queue(groupMembersSQL, groupID).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var m resource.Member
+			if err := rows.Scan(&m.Value, &m.Display); err != nil {
+				return err
+			}
+			*out = append(*out, m)
+		}
+		return rows.Err()
+	})
+	return out
+}
+
+func deref(members *[]resource.Member) []resource.Member {
+	if members == nil {
+		return nil
+	}
+	return *members
+}
+
+// TouchGroupsOf gives userID's groups a new version, locking them in id
+// order. It must be queued before a statement that removes the user's
+// memberships.
+func (t *Tx) TouchGroupsOf(_ context.Context, userID string, at time.Time) error {
+	t.exec(`WITH touched AS (SELECT id FROM groups WHERE id IN (SELECT group_id FROM members WHERE user_id = $1) ORDER BY id FOR UPDATE)
+		UPDATE groups g SET version = g.version + 1, last_modified = $2 FROM touched WHERE g.id = touched.id`, userID, at)
+	return nil
 }
 
 func (t *Tx) changeMembers(groupID string, ops []resource.MemberOp) (*[]provision.MemberChange, error) {

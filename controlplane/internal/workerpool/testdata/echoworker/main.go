@@ -8,6 +8,7 @@
 //	/slow     answers after 500ms
 //	/conn     takes a database connection permit from the host and keeps it
 //	/release  returns every permit taken by /conn
+//	/probe    adds who it runs as and what it could read of its parent
 //
 // Shed returns permits taken by /conn, as a real worker closes connections.
 package main
@@ -16,10 +17,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/scimplane/scimplane/plugins/scimworker"
@@ -85,6 +90,8 @@ func (e *echo) Handle(ctx context.Context, ex *scimworker.Exchange) (*scimworker
 		e.mu.Unlock()
 	case "/release":
 		e.shed(ctx, 1<<20)
+	case "/probe":
+		return e.probe()
 	}
 	e.mu.Lock()
 	body, err := json.Marshal(map[string]any{
@@ -105,6 +112,57 @@ func (e *echo) Handle(ctx context.Context, ex *scimworker.Exchange) (*scimworker
 		return nil, err
 	}
 	return &scimworker.Reply{Status: http.StatusOK, Body: body}, nil
+}
+
+// probe reports the worker's identity and what it gets when it tries to
+// read its parent's (the control plane's) environment and memory.
+func (e *echo) probe() (*scimworker.Reply, error) {
+	groups, _ := os.Getgroups()
+	tmp := os.TempDir()
+	var tmpUID, tmpGID uint32
+	var tmpMode string
+	if fi, err := os.Stat(tmp); err == nil {
+		st := fi.Sys().(*syscall.Stat_t)
+		tmpUID, tmpGID, tmpMode = st.Uid, st.Gid, fi.Mode().String()
+	}
+	parent := "/proc/" + strconv.Itoa(os.Getppid())
+	body, err := json.Marshal(map[string]any{
+		"uid":            os.Getuid(),
+		"euid":           os.Geteuid(),
+		"gid":            os.Getgid(),
+		"egid":           os.Getegid(),
+		"groups":         groups,
+		"env":            os.Environ(),
+		"tmp":            tmp,
+		"tmp_uid":        tmpUID,
+		"tmp_gid":        tmpGID,
+		"tmp_mode":       tmpMode,
+		"parent_environ": readErr(parent + "/environ"),
+		"parent_mem":     readErr(parent + "/mem"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &scimworker.Reply{Status: http.StatusOK, Body: body}, nil
+}
+
+// readErr opens path and reads up to a page of it, and returns the error,
+// or "" if it could. (Opening /proc/PID/mem or environ is where the kernel
+// checks access; reading mem at offset 0, which is never mapped, fails
+// anyway, so mem is only opened.)
+func readErr(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return err.Error()
+	}
+	defer f.Close()
+	if strings.HasSuffix(path, "/mem") {
+		return ""
+	}
+	if _, err := f.Read(make([]byte, 4096)); err != nil && err != io.EOF {
+		return err.Error()
+	}
+	return ""
 }
 
 func (e *echo) shed(ctx context.Context, n int) {
