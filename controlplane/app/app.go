@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gofiber/fiber/v2"
 	"github.com/hashicorp/go-plugin"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,13 +51,19 @@ const (
 	operatorConns     = 5
 )
 
-// Run serves until ctx is done, then shuts down the HTTP server, kills every
-// worker, closes the database pool and stops the embedded PostgreSQL. It
-// logs through slog.Default().
+// Run serves until ctx is done, then drains within cfg.ShutdownGrace (see
+// drain), stops every worker, closes the database pool and stops the
+// embedded PostgreSQL. It logs through slog.Default().
 func Run(ctx context.Context, cfg Config) error {
 	log := slog.Default()
 	// Last-resort sweep of every managed worker, after the pool's Close.
 	defer plugin.CleanupClients()
+	var drainBegan time.Time
+	defer func() {
+		if !drainBegan.IsZero() {
+			log.Info("stopped", "took", time.Since(drainBegan))
+		}
+	}()
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
@@ -192,6 +199,7 @@ func Run(ctx context.Context, cfg Config) error {
 	rejections := rejectlog.New(rejectlog.Params{Store: st, Logger: log, Retention: cfg.RejectionRetention, Registry: reg})
 	defer rejections.Close()
 
+	draining := make(chan struct{})
 	srv := httpapi.New(httpapi.Params{
 		Tenants:        tenants,
 		Workers:        workers,
@@ -203,8 +211,12 @@ func Run(ctx context.Context, cfg Config) error {
 		Registry:       reg,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		RequestTimeout: cfg.RequestTimeout,
+		Draining:       draining,
+		Warming:        warming(workers),
 		Ingress:        cfg.Ingress,
 	})
+	// Answers given while the server shuts down close their connection.
+	srv.Server().CloseOnShutdown = true
 	ln := cfg.Listener
 	if ln == nil {
 		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
@@ -221,10 +233,13 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down")
-	if err := srv.ShutdownWithTimeout(10 * time.Second); err != nil {
-		log.Warn("http shutdown", "err", err)
-	}
+	close(draining)
+	drainBegan = time.Now()
+	drain(log, cfg, srv, workers)
+	workers.Close()
+	log.Info("draining: workers stopped", "took", time.Since(drainBegan))
+	// The deferred calls write the refusal records still queued and close
+	// the database.
 	return nil
 }
 
@@ -239,6 +254,47 @@ func checkWorkerAccess(cfg Config, cred *syscall.Credential) error {
 		return fmt.Errorf("temporary directory (TMPDIR): workers must be able to enter it: %w", err)
 	}
 	return nil
+}
+
+// maxWarmup bounds how long a new replica reports not ready while it
+// prepares its spare workers, should it never get them all (no permits
+// free, the database failing).
+const maxWarmup = 30 * time.Second
+
+// warming keeps a new replica out of its load balancer until it has its
+// spare workers: the tenants that move to it when it comes up then bind
+// prepared workers instead of each waiting for a process to start.
+func warming(workers *workerpool.Pool) func() bool {
+	started := time.Now()
+	return func() bool { return !workers.Prepared() && time.Since(started) < maxWarmup }
+}
+
+// drain takes the replica out of service within cfg.ShutdownGrace, the
+// time the orchestrator gives it between SIGTERM and SIGKILL. /readyz
+// answers 503 from the start (draining is closed), and for
+// cfg.ShutdownDelay the replica serves on, while load balancers notice;
+// then the listener closes (new connections are refused, so the load
+// balancer retries them elsewhere), idle connections close, and the
+// requests in flight get until the grace's last part, which is left for
+// stopping the workers. A request still needing a worker after that gets
+// 503 with Retry-After from the draining pool.
+func drain(log *slog.Logger, cfg Config, srv *fiber.App, workers *workerpool.Pool) {
+	began := time.Now()
+	log.Info("draining: not ready; serving on while load balancers notice", "delay", cfg.ShutdownDelay, "grace", cfg.ShutdownGrace)
+	time.Sleep(cfg.ShutdownDelay)
+	// Stopping the workers takes go-plugin up to 2s each (in parallel),
+	// writing the last refusal records a moment more.
+	reserve := min(5*time.Second, (cfg.ShutdownGrace-cfg.ShutdownDelay)/3)
+	ctx, cancel := context.WithDeadline(context.Background(), began.Add(cfg.ShutdownGrace-reserve))
+	defer cancel()
+	log.Info("draining: listener closed; finishing requests in flight", "open_connections", srv.Server().GetOpenConnectionsCount())
+	if err := srv.ShutdownWithContext(ctx); err != nil {
+		log.Warn("draining: requests still in flight at the deadline", "err", err, "open_connections", srv.Server().GetOpenConnectionsCount())
+	}
+	if err := workers.Drain(ctx); err != nil {
+		log.Warn("draining: worker calls still in flight at the deadline; stopping their workers", "err", err)
+	}
+	log.Info("draining: requests done; stopping workers", "took", time.Since(began))
 }
 
 // loadSecret returns the configured secret, or the one in DataDir/secret,

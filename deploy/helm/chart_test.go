@@ -177,6 +177,9 @@ func TestChart_Invariants(t *testing.T) {
 				require.NoError(t, err)
 				period := num(t, cp, "spec", "template", "spec", "terminationGracePeriodSeconds")
 				require.Greater(t, time.Duration(period)*time.Second, grace)
+				delay, err := time.ParseDuration(envValue(t, container(t, cp, "controlplane"), "SCIMPLANE_SHUTDOWN_DELAY"))
+				require.NoError(t, err)
+				require.LessOrEqual(t, 2*delay, grace, "the control plane refuses a delay past half the grace")
 			})
 
 			t.Run("PodDisruptionBudget", func(t *testing.T) {
@@ -335,6 +338,7 @@ func TestChart_Refuses(t *testing.T) {
 	}{
 		{"budget below one worker", []string{"dbConnections.clusterCap=10", "replicaCount=4"}, "raise clusterCap"},
 		{"grace period shorter than the drain", []string{"terminationGracePeriodSeconds=20"}, "must exceed config.shutdownGraceSeconds"},
+		{"shutdown delay past half the grace", []string{"config.shutdownGraceSeconds=20", "config.shutdownDelaySeconds=11"}, "config.shutdownDelaySeconds (11) must be between 0 and half"},
 		{"pgbouncer without a server", []string{"pgbouncer.enabled=true"}, "pgbouncer.postgres.host is required"},
 		{"no database secret", []string{"secrets.databaseUrl.existingSecret="}, "existingSecret are required"},
 		{"no public url", []string{"ingress.enabled=false"}, "config.publicURL is required"},

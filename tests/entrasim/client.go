@@ -36,6 +36,31 @@ type Client struct {
 	// OnResponse, if set, is called after every response with the number
 	// of responses so far.
 	OnResponse func(n int64)
+	// RequestIDPrefix, if set, names every exchange: the client sends
+	// X-Request-Id: <prefix>-<n>, a new n for each attempt, so that the
+	// service's records of each exchange can be found.
+	RequestIDPrefix string
+	// OnExchange, if set, is called after every exchange (each attempt of
+	// a request, answered or not) with what happened.
+	OnExchange func(*Exchange)
+	ids        atomic.Int64
+}
+
+// Exchange is one attempt of a request: what was sent and what came back.
+type Exchange struct {
+	RequestID   string // the X-Request-Id sent, "" without RequestIDPrefix
+	Method, URL string
+	Write       bool // POST, PUT, PATCH or DELETE
+	Attempt     int  // 0 for the first attempt of a request
+	Start, End  time.Time
+	// Status is 0 when no response arrived; Err then says why (a
+	// transport error, or the context ending).
+	Status int
+	Header http.Header
+	Body   []byte
+	Err    error
+	// Wanted says the status was one the request counts as success.
+	Wanted bool
 }
 
 // NewClient returns a client for tenantURL (which may carry a query, such as
@@ -132,7 +157,21 @@ func (c *Client) Do(ctx context.Context, r Request, flag bool) (*Response, error
 	target := c.URL(r.Path, r.Query, flag)
 	deadline := time.Now().Add(c.retryFor)
 	for attempt := 0; ; attempt++ {
-		resp, err := c.send(ctx, r.Method, target, body)
+		id := ""
+		if c.RequestIDPrefix != "" {
+			id = fmt.Sprintf("%s-%d", c.RequestIDPrefix, c.ids.Add(1))
+		}
+		start := time.Now()
+		resp, err := c.send(ctx, r.Method, target, body, id)
+		if c.OnExchange != nil {
+			x := &Exchange{RequestID: id, Method: r.Method, URL: target, Attempt: attempt, Start: start, End: time.Now(), Err: err,
+				Write: r.Method != http.MethodGet && r.Method != http.MethodHead}
+			if resp != nil {
+				x.Status, x.Header, x.Body = resp.Status, resp.Header, resp.Body
+				x.Wanted = slices.Contains(r.Want, resp.Status)
+			}
+			c.OnExchange(x)
+		}
 		wait, retry := retryAfter(resp, err, attempt)
 		if !retry || time.Now().Add(wait).After(deadline) {
 			if err != nil {
@@ -152,10 +191,13 @@ func (c *Client) Do(ctx context.Context, r Request, flag bool) (*Response, error
 	}
 }
 
-func (c *Client) send(ctx context.Context, method, target string, body []byte) (*Response, error) {
+func (c *Client) send(ctx context.Context, method, target string, body []byte, requestID string) (*Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, target, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
+	}
+	if requestID != "" {
+		req.Header.Set("X-Request-Id", requestID)
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Accept", "application/scim+json")

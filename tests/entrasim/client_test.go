@@ -73,3 +73,50 @@ func TestClient_RetriesConnectionFailuresUntilDeadline(t *testing.T) {
 	require.Less(t, time.Since(start), 5*time.Second)
 	require.Contains(t, c.Stats(), "0 responses")
 }
+
+// TestClient_ReportsEveryExchange checks that every attempt is reported,
+// with its own request id, status and Retry-After, and that a transport
+// error is reported without a status.
+func TestClient_ReportsEveryExchange(t *testing.T) {
+	var calls atomic.Int64
+	var ids []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ids = append(ids, r.Header.Get("X-Request-Id"))
+		if calls.Add(1) == 1 {
+			w.Header().Set("Retry-After", "0")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	c, err := NewClient(srv.URL+"/scim/t/v2", "tok", time.Minute)
+	require.NoError(t, err)
+	c.RequestIDPrefix = "t1"
+	var got []*Exchange
+	c.OnExchange = func(x *Exchange) { got = append(got, x) }
+	_, err = c.Do(context.Background(), GetUser("u-1"), false)
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	require.Equal(t, []string{"t1-1", "t1-2"}, ids)
+	require.Equal(t, "t1-1", got[0].RequestID)
+	require.Equal(t, http.StatusServiceUnavailable, got[0].Status)
+	require.Equal(t, "0", got[0].Header.Get("Retry-After"))
+	require.False(t, got[0].Wanted)
+	require.Equal(t, 0, got[0].Attempt)
+	require.Equal(t, http.StatusOK, got[1].Status)
+	require.True(t, got[1].Wanted)
+	require.Equal(t, 1, got[1].Attempt)
+	require.False(t, got[1].Write)
+
+	srv.Close()
+	got = nil
+	c, err = NewClient(srv.URL+"/scim/t/v2", "tok", 0)
+	require.NoError(t, err)
+	c.OnExchange = func(x *Exchange) { got = append(got, x) }
+	_, err = c.Do(context.Background(), DeleteUser("u-1"), false)
+	require.Error(t, err)
+	require.Len(t, got, 1)
+	require.Zero(t, got[0].Status)
+	require.Error(t, got[0].Err)
+	require.True(t, got[0].Write)
+}

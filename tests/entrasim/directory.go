@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 )
 
 // User is a user as Entra holds it: the source of what it provisions.
@@ -100,7 +101,8 @@ func Generate(seed uint64, domain string, n, m int) *Directory {
 // Evolve applies the changes an incremental cycle pushes: attribute updates
 // for about one user in ten, manager changes and removals, disables and
 // re-enables, deletes of users who manage nobody, member removals and
-// additions, two group renames and one group delete.
+// additions, two group renames (back and forth) and one group delete.
+// However often it runs, no value grows past what one change adds.
 func (d *Directory) Evolve() {
 	rng := d.rng
 	managers := map[int]bool{}
@@ -118,11 +120,17 @@ func (d *Directory) Evolve() {
 		case r < 3 && !managers[i] && i > 0:
 			u.Deleted = true
 		case r < 13:
+			// Values change but stay bounded, however many cycles run.
 			u.Title = pick(rng, titles[:len(titles)-1])
 			u.Department = pick(rng, depts)
-			u.Surname += "-" + pick(rng, surnames)
+			base, _, _ := strings.Cut(u.Surname, "-")
+			u.Surname = base + "-" + pick(rng, surnames)
 			u.DisplayName = u.GivenName + " " + u.Surname
-			u.Mail = "x." + u.Mail
+			if m, ok := strings.CutPrefix(u.Mail, "x."); ok {
+				u.Mail = m
+			} else {
+				u.Mail = "x." + u.Mail
+			}
 			u.WorkPhone = fmt.Sprintf("+1 (206) 555-%04d", i)
 		case r < 18:
 			u.Enabled = !u.Enabled
@@ -160,7 +168,12 @@ func (d *Directory) Evolve() {
 		slices.Sort(g.Members)
 	}
 	for j := range min(2, len(d.Groups)) {
-		d.Groups[j].DisplayName += " (renamed)"
+		g := d.Groups[j]
+		if name, ok := strings.CutSuffix(g.DisplayName, " (renamed)"); ok {
+			g.DisplayName = name
+		} else {
+			g.DisplayName += " (renamed)"
+		}
 	}
 	if len(d.Groups) > 2 {
 		d.Groups[len(d.Groups)-1].Deleted = true

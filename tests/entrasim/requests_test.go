@@ -115,3 +115,24 @@ func TestClient_URL(t *testing.T) {
 	require.Equal(t, "http://127.0.0.1:8080/scim/t1/v2/Users?filter=userName+eq+%22Alice%40contoso.com%22",
 		c.URL(r.Path, r.Query, false))
 }
+
+// TestDirectory_EvolveKeepsValuesBounded runs many incremental cycles'
+// changes: names and mails change but never grow past one change's
+// worth, so a long fault run stays within the service's value limits.
+func TestDirectory_EvolveKeepsValuesBounded(t *testing.T) {
+	d := Generate(7, "bounded.test", 40, 4)
+	longest := func() (n int) {
+		for _, u := range d.Users {
+			n = max(n, len(u.DisplayName), len(u.Surname), len(u.Mail))
+		}
+		for _, g := range d.Groups {
+			n = max(n, len(g.DisplayName))
+		}
+		return n
+	}
+	initial := longest()
+	for range 300 {
+		d.Evolve()
+	}
+	require.LessOrEqual(t, longest(), initial+20)
+}

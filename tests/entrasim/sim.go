@@ -30,6 +30,9 @@ type Sim struct {
 	sentNames   []string
 	sentMembers [][]int // member user indices last pushed per group
 	removed     [][]int // members removed by the last incremental cycle
+	// deleted users and groups whose DELETE succeeded: Entra does not
+	// send it again in later cycles.
+	userGone, groupGone []bool
 }
 
 // New returns a simulator for dir; nothing is sent until a cycle runs.
@@ -42,11 +45,16 @@ func New(c *Client, dir *Directory, d Dialect, concurrency int) *Sim {
 		sentNames:   make([]string, len(dir.Groups)),
 		sentMembers: make([][]int, len(dir.Groups)),
 		removed:     make([][]int, len(dir.Groups)),
+		userGone:    make([]bool, len(dir.Users)),
+		groupGone:   make([]bool, len(dir.Groups)),
 	}
 }
 
 // UserID is the SCIM id the service issued for user i ("" if none).
 func (s *Sim) UserID(i int) string { return s.userIDs[i] }
+
+// GroupID is the SCIM id the service issued for group j ("" if none).
+func (s *Sim) GroupID(j int) string { return s.groupIDs[j] }
 
 func (s *Sim) do(ctx context.Context, r Request) (*Response, error) {
 	return s.Client.Do(ctx, r, s.Dialect == Flag)
@@ -377,7 +385,11 @@ func (s *Sim) Incremental(ctx context.Context) error {
 	}
 	if err := s.each(ctx, len(s.Dir.Users), func(i int) error {
 		if s.Dir.Users[i].Deleted && s.userIDs[i] != "" {
+			if s.userGone[i] {
+				return nil
+			}
 			_, err := s.do(ctx, DeleteUser(s.userIDs[i]))
+			s.userGone[i] = err == nil
 			return err
 		}
 		return s.reconcileUser(ctx, i, false)
@@ -396,7 +408,11 @@ func (s *Sim) updateGroup(ctx context.Context, j int) error {
 		return nil
 	}
 	if g.Deleted {
+		if s.groupGone[j] {
+			return nil
+		}
 		_, err := s.do(ctx, DeleteGroup(id))
+		s.groupGone[j] = err == nil
 		return err
 	}
 	var added, removed []int

@@ -40,6 +40,9 @@ const (
 var (
 	controlPlaneImage = envOr("SCIMPLANE_IMAGE", "scimplane/controlplane:dev")
 	postgresImage     = envOr("SCIMPLANE_PG_IMAGE", "scimplane/postgres:dev")
+	// The compose scale profile's load balancer and pooler.
+	haproxyImage   = envOr("SCIMPLANE_HAPROXY_IMAGE", "scimplane/haproxy:dev")
+	pgbouncerImage = envOr("SCIMPLANE_PGBOUNCER_IMAGE", "scimplane/pgbouncer:dev")
 )
 
 func TestMain(m *testing.M) {
@@ -123,7 +126,9 @@ func startStack(t *testing.T, env map[string]string) *stack {
 		testcontainers.WithEnv(cpEnv),
 		publishOnLoopback(cpPort, port),
 		network.WithNetwork([]string{"controlplane"}, nw),
-		testcontainers.WithWaitStrategyAndDeadline(2*time.Minute, wait.ForHTTP("/readyz").WithPort(cpPort)),
+		// Serving is enough: /readyz also waits for the spare workers,
+		// which matters to a load balancer, not here.
+		testcontainers.WithWaitStrategyAndDeadline(2*time.Minute, wait.ForHTTP("/healthz").WithPort(cpPort)),
 	)
 	testcontainers.CleanupContainer(t, cp, testcontainers.StopTimeout(10*time.Second))
 	require.NoError(t, err)

@@ -83,6 +83,14 @@ type Config struct {
 	UnknownTenantTTL time.Duration
 	// RejectionRetention is how long refused SCIM requests are kept.
 	RejectionRetention time.Duration
+	// ShutdownGrace bounds a drain, from SIGTERM (or the end of Run's
+	// context) until Run returns: /readyz answers 503 at once, requests in
+	// flight finish, workers stop, refusal records are written.
+	ShutdownGrace time.Duration
+	// ShutdownDelay is how long, within ShutdownGrace, a draining replica
+	// keeps serving after /readyz turned 503 before it closes its listener,
+	// so that load balancers stop sending it requests first.
+	ShutdownDelay time.Duration
 }
 
 // Ingress holds the limits on what clients can make the server hold. The
@@ -161,6 +169,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	parse("SCIMPLANE_REJECTION_RETENTION", "720h", durationVar(&c.RejectionRetention))
 	parse("SCIMPLANE_CREDENTIALS_STALE_MAX", "10m", durationVar(&c.CredentialsStaleMax))
 	parse("SCIMPLANE_UNKNOWN_TENANT_TTL", "10s", durationVar(&c.UnknownTenantTTL))
+	parse("SCIMPLANE_SHUTDOWN_GRACE", "20s", durationVar(&c.ShutdownGrace))
+	parse("SCIMPLANE_SHUTDOWN_DELAY", "5s", durationVar(&c.ShutdownDelay))
 	parse("SCIMPLANE_MAX_CONNS", "4096", intVar(&c.Ingress.MaxConns))
 	parse("SCIMPLANE_MAX_CONNS_PER_CLIENT", "4096", intVar(&c.Ingress.MaxConnsPerClient))
 	parse("SCIMPLANE_MAX_INFLIGHT_BODY_BYTES", "67108864", func(s string) (err error) {
@@ -215,6 +225,9 @@ func (c Config) Validate() error {
 	check(c.CredentialsTTL >= 0 && c.CredentialsTTL <= time.Minute, "credentials ttl must be between 0 and 1m")
 	check(c.CredentialsStaleMax >= 0 && c.CredentialsStaleMax <= time.Hour, "credentials stale max must be between 0 and 1h")
 	check(c.UnknownTenantTTL >= 0 && c.UnknownTenantTTL <= time.Minute, "unknown tenant ttl must be between 0 and 1m")
+	check(c.ShutdownGrace >= time.Second && c.ShutdownGrace <= 10*time.Minute, "shutdown grace must be between 1s and 10m")
+	check(c.ShutdownDelay >= 0 && c.ShutdownDelay <= c.ShutdownGrace/2,
+		"shutdown delay must be between 0 and half the shutdown grace (the rest finishes requests and stops workers)")
 	in := c.Ingress
 	check(in.MaxConns >= 0, "max conns must not be negative")
 	check(in.MaxConnsPerClient >= 0, "max conns per client must not be negative")
@@ -250,6 +263,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("credentials_ttl", c.CredentialsTTL),
 		slog.Duration("credentials_stale_max", c.CredentialsStaleMax),
 		slog.Duration("unknown_tenant_ttl", c.UnknownTenantTTL),
+		slog.Duration("shutdown_grace", c.ShutdownGrace),
+		slog.Duration("shutdown_delay", c.ShutdownDelay),
 		slog.Int("max_conns", c.Ingress.MaxConns),
 		slog.Int("max_conns_per_client", c.Ingress.MaxConnsPerClient),
 		slog.Int64("max_inflight_body_bytes", c.Ingress.MaxInflightBodyBytes),

@@ -26,6 +26,8 @@ func TestFromEnv_Defaults(t *testing.T) {
 	require.Equal(t, 2*time.Minute, c.WorkerIdleTimeout)
 	require.Equal(t, 10*time.Minute, c.CredentialsStaleMax)
 	require.Equal(t, 10*time.Second, c.UnknownTenantTTL)
+	require.Equal(t, 20*time.Second, c.ShutdownGrace)
+	require.Equal(t, 5*time.Second, c.ShutdownDelay)
 	require.Equal(t, Ingress{MaxConns: 4096, MaxConnsPerClient: 4096, MaxInflightBodyBytes: 64 << 20,
 		ReadTimeout: 15 * time.Second, AuthFailureRate: 5, AuthFailureBurst: 100}, c.Ingress)
 }
@@ -46,6 +48,11 @@ func TestFromEnv_Invalid(t *testing.T) {
 		{name: "negative connection cap", env: map[string]string{"SCIMPLANE_MAX_CONNS_PER_CLIENT": "-1"}, want: "per client"},
 		{name: "sub-second read timeout", env: map[string]string{"SCIMPLANE_READ_TIMEOUT": "100ms"}, want: "read timeout"},
 		{name: "stale credentials past an hour", env: map[string]string{"SCIMPLANE_CREDENTIALS_STALE_MAX": "2h"}, want: "stale"},
+		{name: "bad shutdown grace", env: map[string]string{"SCIMPLANE_SHUTDOWN_GRACE": "20"}, want: "SCIMPLANE_SHUTDOWN_GRACE"},
+		{name: "no shutdown grace", env: map[string]string{"SCIMPLANE_SHUTDOWN_GRACE": "0s"}, want: "shutdown grace"},
+		{name: "shutdown grace past ten minutes", env: map[string]string{"SCIMPLANE_SHUTDOWN_GRACE": "11m"}, want: "shutdown grace"},
+		{name: "negative shutdown delay", env: map[string]string{"SCIMPLANE_SHUTDOWN_DELAY": "-1s"}, want: "shutdown delay"},
+		{name: "shutdown delay leaving too little grace", env: map[string]string{"SCIMPLANE_SHUTDOWN_GRACE": "10s", "SCIMPLANE_SHUTDOWN_DELAY": "6s"}, want: "shutdown delay"},
 		{name: "worker user with a space", env: map[string]string{"SCIMPLANE_WORKER_USER": "no body"}, want: "worker user"},
 		{name: "worker user with half a uid:gid", env: map[string]string{"SCIMPLANE_WORKER_USER": "65534:"}, want: "worker user"},
 	}
@@ -54,6 +61,27 @@ func TestFromEnv_Invalid(t *testing.T) {
 			tt.env["SCIMPLANE_WORKER_BIN"] = "/bin/worker"
 			_, err := FromEnv(env(tt.env))
 			require.ErrorContains(t, err, tt.want)
+		})
+	}
+}
+
+func TestFromEnv_ShutdownTimes(t *testing.T) {
+	tests := []struct {
+		grace, delay         string
+		wantGrace, wantDelay time.Duration
+	}{
+		{grace: "35s", delay: "", wantGrace: 35 * time.Second, wantDelay: 5 * time.Second},
+		{grace: "", delay: "0s", wantGrace: 20 * time.Second, wantDelay: 0},
+		{grace: "10s", delay: "5s", wantGrace: 10 * time.Second, wantDelay: 5 * time.Second},
+		{grace: "1s", delay: "500ms", wantGrace: time.Second, wantDelay: 500 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.grace+"/"+tt.delay, func(t *testing.T) {
+			c, err := FromEnv(env(map[string]string{"SCIMPLANE_WORKER_BIN": "/bin/worker",
+				"SCIMPLANE_SHUTDOWN_GRACE": tt.grace, "SCIMPLANE_SHUTDOWN_DELAY": tt.delay}))
+			require.NoError(t, err)
+			require.Equal(t, tt.wantGrace, c.ShutdownGrace)
+			require.Equal(t, tt.wantDelay, c.ShutdownDelay)
 		})
 	}
 }

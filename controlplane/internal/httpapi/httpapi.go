@@ -51,6 +51,14 @@ type Params struct {
 	Registry       *prometheus.Registry
 	MaxBodyBytes   int
 	RequestTimeout time.Duration
+	// Draining is closed when the replica starts draining: /readyz then
+	// answers 503, so that load balancers stop sending it requests, and
+	// every answer closes its connection, so that clients reconnect to
+	// another replica. Nil never drains.
+	Draining <-chan struct{}
+	// Warming, if set, reports that the replica is not ready for traffic
+	// yet although it serves: /readyz answers 503 meanwhile.
+	Warming func() bool
 	// Ingress bounds connections (LimitListener), in-flight body bytes,
 	// read time and failed authentications per client. Zero fields take
 	// the defaults below.
@@ -68,6 +76,7 @@ type server struct {
 	metrics      *metrics
 	inflight     *semaphore.Weighted
 	authFailures *ratelimit.Failures
+	dbSeen       dbSeen
 }
 
 // New returns the fiber app serving every route. Serve it on a
@@ -126,13 +135,4 @@ func New(p Params) *fiber.App {
 		}
 	}
 	return app
-}
-
-func (s *server) readyz(c *fiber.Ctx) error {
-	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
-	defer cancel()
-	if err := s.DB.Ping(ctx); err != nil {
-		return &httpError{code: fiber.StatusServiceUnavailable, msg: "database unreachable", err: err}
-	}
-	return c.SendString("ok")
 }

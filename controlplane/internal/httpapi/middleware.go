@@ -47,6 +47,12 @@ func (s *server) requestContext(c *fiber.Ctx) error {
 		}
 	}
 	s.settleBody(c)
+	if s.draining() {
+		// The next request on this connection would find the listener
+		// closed soon; the client's next connection goes to a replica that
+		// stays.
+		c.Context().SetConnectionClose()
+	}
 	code := c.Response().StatusCode()
 	s.metrics.observe(route, code, time.Since(start))
 	if tenantID, ok := c.Locals(localTenantID).(string); ok {

@@ -137,6 +137,11 @@ type Pool struct {
 	preparing int
 	failures  map[string]*failure
 	closed    bool
+	draining  bool
+	// prepared is set once the pool first has every spare it wants, or
+	// as many as its limits allow (see Prepared).
+	prepared  atomic.Bool
+	createdAt time.Time
 
 	refill chan struct{}
 	stop   chan struct{}
@@ -229,6 +234,7 @@ func New(p Params) *Pool {
 		refill:   make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 	}
+	pool.createdAt = time.Now()
 	p.Metrics.budget(pool.budget)
 	pool.done.Add(3)
 	go pool.keepSpares()
@@ -332,6 +338,10 @@ func (p *Pool) acquire(ctx context.Context, tenantID string) (*worker, error) {
 		if p.closed {
 			p.mu.Unlock()
 			return nil, ErrClosed
+		}
+		if p.draining {
+			p.mu.Unlock()
+			return nil, &UnavailableError{TenantID: tenantID, RetryAfter: time.Second, Err: ErrDraining}
 		}
 		if w := p.bound[tenantID]; w != nil {
 			if !w.client.Exited() {
@@ -732,6 +742,8 @@ func (p *Pool) keepSpares() {
 		wg.Wait()
 		if p.wantSpare() {
 			p.kickRefill()
+		} else {
+			p.markPrepared()
 		}
 	}
 }
@@ -743,7 +755,7 @@ func (p *Pool) wantSpare() bool {
 }
 
 func (p *Pool) wantSpareLocked() bool {
-	return !p.closed && len(p.spares)+p.preparing < p.p.Spares && len(p.all)+p.preparing < p.p.MaxWorkers &&
+	return !p.closed && !p.draining && len(p.spares)+p.preparing < p.p.Spares && len(p.all)+p.preparing < p.p.MaxWorkers &&
 		p.budget.free() > p.preparing && time.Since(time.Unix(0, p.pressure.Load())) > p.p.SpareQuiet
 }
 

@@ -107,6 +107,16 @@ app.kubernetes.io/version: {{ .Values.pgbouncer.image.tag | quote }}
 {{- end }}
 {{- end }}
 
+{{- /* The control plane refuses to start with a delay past half the grace:
+       the rest finishes requests and stops workers. */ -}}
+{{- define "scimplane.shutdownDelaySeconds" -}}
+{{- $delay := int .Values.config.shutdownDelaySeconds }}
+{{- if or (lt $delay 0) (gt (mul $delay 2) (int .Values.config.shutdownGraceSeconds)) }}
+{{- fail (printf "config.shutdownDelaySeconds (%d) must be between 0 and half of config.shutdownGraceSeconds (%d)" $delay (int .Values.config.shutdownGraceSeconds)) }}
+{{- end }}
+{{- $delay }}
+{{- end }}
+
 {{- define "scimplane.terminationGracePeriodSeconds" -}}
 {{- $min := add (int .Values.config.shutdownGraceSeconds) (int .Values.lifecycle.preStopSleepSeconds) }}
 {{- if .Values.terminationGracePeriodSeconds }}
