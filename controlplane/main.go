@@ -35,6 +35,12 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Once the first signal starts the drain, a second one ends the
+	// process at once.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	if err := app.Run(ctx, cfg); err != nil {
 		log.Error("control plane stopped", "err", err)
 		os.Exit(1)

@@ -96,6 +96,8 @@ func startService(ctx context.Context, p serviceParams, client *http.Client) (*s
 	defaults := map[string]string{
 		"SCIMPLANE_LOG_LEVEL":        "warn",
 		"SCIMPLANE_WORKER_LOG_LEVEL": "warn",
+		// No load balancer needs the drain's notice period here.
+		"SCIMPLANE_SHUTDOWN_DELAY": "0s",
 	}
 	for k, v := range p.defaults {
 		defaults[k] = v

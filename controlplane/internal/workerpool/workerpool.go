@@ -105,7 +105,9 @@ type Params struct {
 	MaxConnWait time.Duration
 	MinTenure   time.Duration
 	// HangAfter is how long a worker may go without finishing a call while
-	// it has calls in flight before it is health-checked (default 5s).
+	// it has calls in flight before it is health-checked (default 3s: with
+	// the sweep and the check's own 2s, a hung worker is replaced within
+	// about 6s).
 	HangAfter time.Duration
 	// SweepInterval is how often workers are checked (default 1s).
 	SweepInterval time.Duration
@@ -210,7 +212,7 @@ func New(p Params) *Pool {
 		p.MinTenure = 30 * time.Second
 	}
 	if p.HangAfter == 0 {
-		p.HangAfter = 5 * time.Second
+		p.HangAfter = 3 * time.Second
 	}
 	if p.SweepInterval == 0 {
 		p.SweepInterval = time.Second
@@ -280,14 +282,22 @@ func (p *Pool) Stream(ctx context.Context, tenantID string, fn func(context.Cont
 	return err
 }
 
-// Warm binds a worker to tenantID if none is, so that the tenant's schema
-// is migrated before its first request.
+// Warm binds a worker to tenantID, so that the tenant's schema is migrated
+// before its first request, then stops it if nothing else uses it: with
+// several replicas the tenant's traffic may well go to another one, and a
+// prepared worker binds to a migrated schema in a few milliseconds.
 func (p *Pool) Warm(ctx context.Context, tenantID string) error {
 	w, err := p.acquire(ctx, tenantID)
 	if err != nil {
 		return err
 	}
 	p.release(w, nil)
+	p.mu.Lock()
+	idle := w.inflight == 0 && p.bound[tenantID] == w
+	p.mu.Unlock()
+	if idle {
+		p.retire(w, false)
+	}
 	return nil
 }
 

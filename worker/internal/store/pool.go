@@ -90,7 +90,15 @@ func OpenPool(ctx context.Context, p PoolParams) (*Pool, error) {
 	dialer := &net.Dialer{KeepAlive: 5 * time.Minute}
 	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		if !pool.takeReserved() {
-			if err := pool.permits.AcquireConn(ctx, true); err != nil {
+			// The worker's first connection queues for a permit. One that
+			// replaces a connection closed while others are open asks
+			// without waiting; refused, the caller takes turns on the
+			// others (Acquire).
+			first := pool.pool == nil || pool.pool.Stat().TotalConns() <= 1
+			if err := pool.permits.AcquireConn(ctx, first); err != nil {
+				if !first {
+					return nil, errNoExtra
+				}
 				return nil, fmt.Errorf("%w: connection budget: %w", ErrNoConnection, err)
 			}
 		}
@@ -124,6 +132,10 @@ func OpenPool(ctx context.Context, p PoolParams) (*Pool, error) {
 // ErrNoConnection means no database connection could be had within the
 // caller's deadline.
 var ErrNoConnection = errors.New("no database connection")
+
+// errNoExtra is a dial refused because the worker has other connections
+// and no permit is free.
+var errNoExtra = errors.New("no permit free for another connection")
 
 func (p *Pool) takeReserved() bool {
 	for {
@@ -194,15 +206,29 @@ func (p *Pool) leave() {
 
 // Acquire takes a connection through the gate; Release it.
 func (p *Pool) Acquire(ctx context.Context) (*Conn, error) {
-	if err := p.enter(ctx); err != nil {
-		return nil, err
-	}
-	c, err := p.pool.Acquire(ctx)
-	if err != nil {
+	for {
+		if err := p.enter(ctx); err != nil {
+			return nil, err
+		}
+		p.mu.Lock()
+		freed := p.freed
+		p.mu.Unlock()
+		c, err := p.pool.Acquire(ctx)
+		if err == nil {
+			return &Conn{Conn: c, p: p}, nil
+		}
 		p.leave()
-		return nil, err
+		if !errors.Is(err, errNoExtra) {
+			return nil, err
+		}
+		// Wait for one of the worker's connections to come free.
+		select {
+		case <-freed:
+		case <-time.After(50 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: %w", ErrNoConnection, ctx.Err())
+		}
 	}
-	return &Conn{Conn: c, p: p}, nil
 }
 
 // Conn is a connection taken through the gate.

@@ -95,7 +95,7 @@ func TestPool_ExtraConnectionsOnlyWhenFree(t *testing.T) {
 	perms.mu.Lock()
 	perms.free = 10
 	perms.mu.Unlock()
-	busy(t, p, 8)
+	require.Eventually(t, func() bool { busy(t, p, 8); return p.Open() == 4 }, 10*time.Second, time.Millisecond)
 	held, _, _ = perms.state()
 	require.Equal(t, 4, held, "up to the worker's cap while permits are free")
 	require.Equal(t, 4, p.Open())
@@ -107,8 +107,8 @@ func TestPool_ExtraConnectionsOnlyWhenFree(t *testing.T) {
 func TestPool_ShedReturnsPermitsAndTheNextRequestQueuesForOne(t *testing.T) {
 	perms := &permits{free: 10}
 	p := openPool(t, perms, 4)
-	busy(t, p, 4)
-	require.Equal(t, 4, p.Open())
+	// The pool grows a connection at a time as requests overlap.
+	require.Eventually(t, func() bool { busy(t, p, 8); return p.Open() == 4 }, 10*time.Second, time.Millisecond)
 	p.Shed(context.Background(), 4)
 	// (The pool forgets a closed connection a moment after closing it.)
 	require.Eventually(t, func() bool { h, _, _ := perms.state(); return h == 0 && p.Open() == 0 }, 5*time.Second, 10*time.Millisecond)
