@@ -104,6 +104,13 @@ type Params struct {
 	// CPU to open and close, so tenants take turns, not requests).
 	MaxConnWait time.Duration
 	MinTenure   time.Duration
+	// StarvedWait bounds the wait itself (default 5s, well inside
+	// CallTimeout): a tenant that has waited this long takes the connection
+	// of the longest holder that has held one at least as long, MinTenure
+	// or not. Without it, when more tenants are busy than the budget holds
+	// and they all got their connections at once (a node's start), the
+	// rest would wait MinTenure and their requests time out.
+	StarvedWait time.Duration
 	// HangAfter is how long a worker may go without finishing a call while
 	// it has calls in flight before it is health-checked (default 3s: with
 	// the sweep and the check's own 2s, a hung worker is replaced within
@@ -210,6 +217,9 @@ func New(p Params) *Pool {
 	}
 	if p.MinTenure == 0 {
 		p.MinTenure = 30 * time.Second
+	}
+	if p.StarvedWait == 0 {
+		p.StarvedWait = 5 * time.Second
 	}
 	if p.HangAfter == 0 {
 		p.HangAfter = 3 * time.Second
@@ -783,7 +793,8 @@ func (p *Pool) reserveSpare() bool {
 // permits back in order of cost: prepared workers, then extra connections
 // of busy tenants, then idle tenants' connections, and, when a tenant has
 // waited MaxConnWait, the connection of the busy tenant that has held one
-// longest (at least MinTenure).
+// longest (at least MinTenure, or StarvedWait once the waiter has waited
+// that long).
 func (p *Pool) reclaimLoop() {
 	defer p.done.Done()
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -862,9 +873,13 @@ func (p *Pool) reclaim() {
 		}
 	}
 	if need > 0 && oldest >= p.p.MaxConnWait {
+		tenure := p.p.MinTenure
+		if oldest >= p.p.StarvedWait {
+			tenure = min(tenure, p.p.StarvedWait)
+		}
 		var victim *holder
 		for i, h := range holders {
-			if h.w.shedAt != now && now.Sub(h.since) >= p.p.MinTenure && (victim == nil || h.since.Before(victim.since)) {
+			if h.w.shedAt != now && now.Sub(h.since) >= tenure && (victim == nil || h.since.Before(victim.since)) {
 				victim = &holders[i]
 			}
 		}

@@ -544,6 +544,37 @@ func TestBudget_LongWaitPreemptsTheLongestHolder(t *testing.T) {
 	require.LessOrEqual(t, used, 2)
 }
 
+// TestBudget_StarvedWaiterPreemptsBeforeMinTenure: when every busy tenant
+// got its connection at the same moment, none has reached MinTenure, yet a
+// tenant that has waited StarvedWait still gets one (before, it waited
+// MinTenure and its requests ran past the call deadline).
+func TestBudget_StarvedWaiterPreemptsBeforeMinTenure(t *testing.T) {
+	s := newPool(t, func(p *Params) {
+		p.ConnBudget = 2
+		p.MaxConnWait = 100 * time.Millisecond
+		p.MinTenure = time.Hour
+		p.StarvedWait = 500 * time.Millisecond
+	})
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, id := range []string{"tnt_a", "tnt_b"} {
+		_, err := send(t, s.pool, id, "/")
+		require.NoError(t, err)
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				_, _ = s.pool.Handle(ctx, id, &scimworker.Exchange{Method: "GET", Path: "/slow"})
+			}
+		})
+	}
+	callCtx, callCancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer callCancel()
+	_, err := s.pool.Handle(callCtx, "tnt_c", &scimworker.Exchange{Method: "GET", Path: "/"})
+	require.NoError(t, err, "the starved tenant is served")
+	require.GreaterOrEqual(t, testutil.ToFloat64(s.metrics.preemptions), 1.0)
+}
+
 // TestBudget_SparesWaitForAQuietSpell: prepared workers retired to give a
 // waiting tenant a connection are not prepared again at once, which would
 // start and stop processes in turn while tenants compete for connections.

@@ -21,6 +21,8 @@ import (
 	"github.com/scimplane/scimplane/worker/internal/resource"
 	"github.com/scimplane/scimplane/worker/internal/scimserver"
 	"github.com/scimplane/scimplane/worker/internal/store"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Options tune a worker's background behaviour; zero fields take defaults.
@@ -96,7 +98,16 @@ func (w *Worker) Prepare(ctx context.Context, p *scimworker.Prepare, host scimwo
 	}
 	pool, err := store.OpenPool(ctx, store.PoolParams{
 		URL: p.DatabaseURL, User: p.User, Password: p.Password, MaxConns: p.MaxConns, Permits: host,
-		OnPermitError: func(err error) { w.log.Warn("return connection permit", "err", err) },
+		OnPermitError: func(err error) {
+			// A worker being stopped closes its connections after the control
+			// plane has hung up; it takes the permits of a worker that exits
+			// back itself.
+			level := slog.LevelWarn
+			if status.Code(err) == codes.Unavailable {
+				level = slog.LevelDebug
+			}
+			w.log.Log(context.Background(), level, "return connection permit", "err", err)
+		},
 	})
 	if err != nil {
 		return err
