@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -26,7 +27,8 @@ var migrations embed.FS
 // Store implements tenant.Store on a pgx pool. Its errors wrap
 // tenant.ErrUnavailable when the database cannot be reached.
 type Store struct {
-	pool db
+	pool       db
+	loginGroup atomic.Pointer[string]
 }
 
 var _ tenant.Store = (*Store)(nil)

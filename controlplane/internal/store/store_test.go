@@ -71,7 +71,7 @@ func workerConn(t *testing.T, s *store.Store, dbURL string) (*pgx.Conn, string) 
 	ctx := context.Background()
 	role, password, err := s.CreateWorkerRole(ctx)
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = s.DropWorkerRole(context.Background(), role) })
+	t.Cleanup(func() { _ = s.DropWorkerRoles(context.Background(), []string{role}) })
 	u, err := url.Parse(dbURL)
 	require.NoError(t, err)
 	u.User = url.UserPassword(role, password)
@@ -208,7 +208,7 @@ func TestStore_WorkerRolesConnectOnlyToTheirDatabase(t *testing.T) {
 	ctx := context.Background()
 	role, password, err := s.CreateWorkerRole(ctx)
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = s.DropWorkerRole(context.Background(), role) })
+	t.Cleanup(func() { _ = s.DropWorkerRoles(context.Background(), []string{role}) })
 	u, err := url.Parse(dbURL)
 	require.NoError(t, err)
 	u.User = url.UserPassword(role, password)
@@ -299,7 +299,7 @@ func TestStore_WorkerRolesAreDroppedWhenStale(t *testing.T) {
 	names, err = pgx.CollectRows(rows, pgx.RowTo[string])
 	require.NoError(t, err)
 	require.Equal(t, []string{live}, names)
-	require.NoError(t, s.DropWorkerRole(ctx, live))
+	require.NoError(t, s.DropWorkerRoles(ctx, []string{live}))
 }
 
 func TestStore_ConnectionBudgetLeavesRoom(t *testing.T) {
@@ -473,4 +473,29 @@ func TestStore_MigrateAsARoleThatIsNotASuperuser(t *testing.T) {
 		_, _ = superPool.Exec(context.Background(), "DROP OWNED BY "+cp+" CASCADE")
 		superPool.Close()
 	})
+}
+
+// TestStore_DropWorkerRolesDropsAllAtOnce: one call drops every role given,
+// ends their sessions and forgets them.
+func TestStore_DropWorkerRolesDropsAllAtOnce(t *testing.T) {
+	s, dbURL := setup(t)
+	ctx := context.Background()
+	var names []string
+	for range 3 {
+		name, _, err := s.CreateWorkerRole(ctx)
+		require.NoError(t, err)
+		names = append(names, name)
+	}
+	conn, err := pgx.Connect(ctx, dbURL)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	count := func(sql string) int {
+		var n int
+		require.NoError(t, conn.QueryRow(ctx, sql, names).Scan(&n))
+		return n
+	}
+	require.Equal(t, 3, count(`SELECT count(*) FROM pg_roles WHERE rolname = ANY($1)`))
+	require.NoError(t, s.DropWorkerRoles(ctx, append(names, "wkr_neverexisted")))
+	require.Zero(t, count(`SELECT count(*) FROM pg_roles WHERE rolname = ANY($1)`))
+	require.Zero(t, count(`SELECT count(*) FROM control.worker_roles WHERE name = ANY($1)`))
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -17,7 +18,14 @@ const WorkerRolePrefix = "wkr_"
 // the worker login group, whose only privilege is to connect to this
 // database, and nothing else. It inherits what it is granted, which is how it may
 // connect; the tenant's role is granted when the worker is bound.
+//
+// One round trip, and the commit does not wait for the disk: a role lost
+// in a crash fails its worker, which is replaced with a new one.
 func (s *Store) CreateWorkerRole(ctx context.Context) (string, string, error) {
+	group, err := s.workerLoginGroup(ctx)
+	if err != nil {
+		return "", "", err
+	}
 	raw := make([]byte, 10)
 	_, _ = rand.Read(raw)
 	name := WorkerRolePrefix + hex.EncodeToString(raw)
@@ -25,29 +33,34 @@ func (s *Store) CreateWorkerRole(ctx context.Context) (string, string, error) {
 	_, _ = rand.Read(pw)
 	password := hex.EncodeToString(pw)
 	role := pgx.Identifier{name}.Sanitize()
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var group string
-		if err := tx.QueryRow(ctx, "SELECT name FROM control.worker_login_group").Scan(&group); err != nil {
-			return fmt.Errorf("worker login group: %w", err)
-		}
-		// Neither takes bind parameters; the names are sanitised and the
-		// password is hex digits.
-		for _, stmt := range []string{
-			"CREATE ROLE " + role + " LOGIN INHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS" +
-				" CONNECTION LIMIT 16 PASSWORD '" + password + "' IN ROLE " + pgx.Identifier{group}.Sanitize(),
-			"ALTER ROLE " + role + " SET statement_timeout = '30s'",
-		} {
-			if _, err := tx.Exec(ctx, stmt); err != nil {
-				return fmt.Errorf("create worker role: %w", err)
-			}
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO control.worker_roles (name) VALUES ($1)`, name)
-		return err
-	})
-	if err != nil {
-		return "", "", err
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue("SET LOCAL synchronous_commit TO off")
+	// Neither DDL statement takes bind parameters; the names are sanitised
+	// and the password is hex digits.
+	b.Queue("CREATE ROLE " + role + " LOGIN INHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS" +
+		" CONNECTION LIMIT 16 PASSWORD '" + password + "' IN ROLE " + pgx.Identifier{group}.Sanitize())
+	b.Queue("ALTER ROLE " + role + " SET statement_timeout = '30s'")
+	b.Queue(`INSERT INTO control.worker_roles (name) VALUES ($1)`, name)
+	b.Queue("COMMIT")
+	if err := s.pool.sendBatch(ctx, b); err != nil {
+		return "", "", fmt.Errorf("create worker role: %w", err)
 	}
 	return name, password, nil
+}
+
+// workerLoginGroup is the name of this database's worker login group,
+// read once: migrations create it and it never changes.
+func (s *Store) workerLoginGroup(ctx context.Context) (string, error) {
+	if g := s.loginGroup.Load(); g != nil {
+		return *g, nil
+	}
+	var group string
+	if err := s.pool.QueryRow(ctx, "SELECT name FROM control.worker_login_group").Scan(&group); err != nil {
+		return "", fmt.Errorf("worker login group: %w", err)
+	}
+	s.loginGroup.Store(&group)
+	return group, nil
 }
 
 // GrantTenant lets a worker's role act as the tenant's role. The commit
@@ -66,18 +79,29 @@ func (s *Store) GrantTenant(ctx context.Context, role, tenantID string) error {
 	return nil
 }
 
-// DropWorkerRole ends the role's sessions and drops it.
-func (s *Store) DropWorkerRole(ctx context.Context, name string) error {
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`, name); err != nil {
-			return fmt.Errorf("end worker sessions: %w", err)
-		}
-		if _, err := tx.Exec(ctx, "DROP ROLE IF EXISTS "+pgx.Identifier{name}.Sanitize()); err != nil {
-			return fmt.Errorf("drop worker role: %w", err)
-		}
-		_, err := tx.Exec(ctx, `DELETE FROM control.worker_roles WHERE name = $1`, name)
-		return err
-	})
+// DropWorkerRoles ends the roles' sessions and drops them, all in one
+// transaction and one round trip (a node that stops a wave of idle
+// workers drops their roles together). A drop lost in a crash is redone by
+// the sweep of stale roles.
+func (s *Store) DropWorkerRoles(ctx context.Context, names []string) error {
+	if len(names) == 0 {
+		return nil
+	}
+	ids := make([]string, len(names))
+	for i, n := range names {
+		ids[i] = pgx.Identifier{n}.Sanitize()
+	}
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue("SET LOCAL synchronous_commit TO off")
+	b.Queue(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = ANY($1)`, names)
+	b.Queue("DROP ROLE IF EXISTS " + strings.Join(ids, ", "))
+	b.Queue(`DELETE FROM control.worker_roles WHERE name = ANY($1)`, names)
+	b.Queue("COMMIT")
+	if err := s.pool.sendBatch(ctx, b); err != nil {
+		return fmt.Errorf("drop worker roles: %w", err)
+	}
+	return nil
 }
 
 // TouchWorkerRoles marks roles as belonging to live workers, then drops
@@ -95,10 +119,12 @@ func (s *Store) TouchWorkerRoles(ctx context.Context, names []string) error {
 	if err != nil {
 		return fmt.Errorf("list stale worker roles: %w", err)
 	}
-	for _, name := range stale {
-		if err := s.DropWorkerRole(ctx, name); err != nil {
+	for len(stale) > 0 {
+		n := min(len(stale), 100)
+		if err := s.DropWorkerRoles(ctx, stale[:n]); err != nil {
 			return err
 		}
+		stale = stale[n:]
 	}
 	return nil
 }

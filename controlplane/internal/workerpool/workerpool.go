@@ -57,8 +57,8 @@ type Roles interface {
 	CreateWorkerRole(ctx context.Context) (role, password string, err error)
 	// GrantTenant lets role act as the tenant's role.
 	GrantTenant(ctx context.Context, role, tenantID string) error
-	// DropWorkerRole drops the role of a worker that is gone.
-	DropWorkerRole(ctx context.Context, role string) error
+	// DropWorkerRoles drops the roles of workers that are gone.
+	DropWorkerRoles(ctx context.Context, roles []string) error
 	// TouchWorkerRoles records that these roles still belong to live
 	// workers, so that no replica cleans them up.
 	TouchWorkerRoles(ctx context.Context, roles []string) error
@@ -153,8 +153,13 @@ type Pool struct {
 	createdAt time.Time
 
 	refill chan struct{}
-	stop   chan struct{}
-	done   sync.WaitGroup
+	// drops queues the login roles of workers that are gone (dropLoop).
+	drops chan string
+	// finishing counts workers being stopped in the background (Close
+	// waits for them).
+	finishing sync.WaitGroup
+	stop      chan struct{}
+	done      sync.WaitGroup
 	// pressure is the UnixNano of the last time a tenant waited for a
 	// database connection: spares, which hold one each, are prepared only
 	// after a quiet spell, or they would be started and retired in turn.
@@ -244,14 +249,16 @@ func New(p Params) *Pool {
 		all:      make(map[*worker]struct{}),
 		failures: make(map[string]*failure),
 		refill:   make(chan struct{}, 1),
+		drops:    make(chan string, 1024),
 		stop:     make(chan struct{}),
 	}
 	pool.createdAt = time.Now()
 	p.Metrics.budget(pool.budget)
-	pool.done.Add(3)
+	pool.done.Add(4)
 	go pool.keepSpares()
 	go pool.reclaimLoop()
 	go pool.janitor()
+	go pool.dropLoop()
 	pool.kickRefill()
 	return pool
 }
@@ -306,7 +313,7 @@ func (p *Pool) Warm(ctx context.Context, tenantID string) error {
 	idle := w.inflight == 0 && p.bound[tenantID] == w
 	p.mu.Unlock()
 	if idle {
-		p.retire(w, false)
+		p.retireLater(w)
 	}
 	return nil
 }
@@ -496,7 +503,7 @@ func (p *Pool) makeRoom(ctx context.Context) error {
 		return errors.New("all workers busy")
 	}
 	p.log.InfoContext(ctx, "stopping idle worker for capacity", "tenant_id", victim.tenantID, "pid", victim.pid)
-	p.retire(victim, false)
+	p.retireLater(victim)
 	return nil
 }
 
@@ -601,10 +608,26 @@ func (p *Pool) privateDir() (string, error) {
 // retire takes w out of the pool, kills it, returns its permits and drops
 // its login role; crashed marks a failure of its tenant for back-off.
 func (p *Pool) retire(w *worker, crashed bool) {
+	if p.detach(w, crashed) {
+		p.finish(w, crashed)
+	}
+}
+
+// retireLater takes w out of the pool at once and stops it in the
+// background, for callers on a request's path: stopping a process waits
+// for it to exit.
+func (p *Pool) retireLater(w *worker) {
+	if p.detach(w, false) {
+		p.finishing.Go(func() { p.finish(w, false) })
+	}
+}
+
+// detach takes w out of the pool; it reports false if w was already gone.
+func (p *Pool) detach(w *worker, crashed bool) bool {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	if w.state == stGone {
-		p.mu.Unlock()
-		return
+		return false
 	}
 	w.state = stGone
 	delete(p.all, w)
@@ -622,7 +645,11 @@ func (p *Pool) retire(w *worker, crashed bool) {
 	}
 	p.p.Metrics.running.Set(float64(len(p.bound)))
 	p.p.Metrics.spares.Set(float64(len(p.spares)))
-	p.mu.Unlock()
+	return true
+}
+
+// finish kills a detached worker, returns its permits and drops its role.
+func (p *Pool) finish(w *worker, crashed bool) {
 	p.kill(w, crashed)
 	_ = os.RemoveAll(w.tmp)
 	// Its connections died with it.
@@ -654,12 +681,51 @@ func (p *Pool) kill(w *worker, failed bool) {
 	}
 }
 
+// dropRole queues the role of a worker that is gone for dropLoop, or drops
+// it here when the queue is full.
 func (p *Pool) dropRole(role string) {
+	select {
+	case p.drops <- role:
+	default:
+		p.dropRoles([]string{role})
+	}
+}
+
+// dropLoop drops queued roles, as many as are waiting (up to 100) in one
+// transaction: stopping a wave of idle workers costs a few transactions,
+// not one each, on the control plane's few connections that also
+// authenticate requests and bind workers.
+func (p *Pool) dropLoop() {
+	defer p.done.Done()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case role := <-p.drops:
+			p.dropRoles(p.takeDrops([]string{role}))
+		}
+	}
+}
+
+// takeDrops adds the roles waiting in the queue to batch, up to 100.
+func (p *Pool) takeDrops(batch []string) []string {
+	for len(batch) < 100 {
+		select {
+		case role := <-p.drops:
+			batch = append(batch, role)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+func (p *Pool) dropRoles(roles []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := p.p.Roles.DropWorkerRole(ctx, role); err != nil {
+	if err := p.p.Roles.DropWorkerRoles(ctx, roles); err != nil {
 		// A replica's janitor drops roles nobody touched for a while.
-		p.log.Warn("drop worker role", "role", role, "err", err)
+		p.log.Warn("drop worker roles", "roles", len(roles), "err", err)
 	}
 }
 
@@ -1020,4 +1086,8 @@ func (p *Pool) Close() {
 		wg.Go(func() { p.retire(w, false) })
 	}
 	wg.Wait()
+	p.finishing.Wait()
+	for batch := p.takeDrops(nil); len(batch) > 0; batch = p.takeDrops(nil) {
+		p.dropRoles(batch)
+	}
 }

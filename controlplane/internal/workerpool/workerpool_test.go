@@ -87,10 +87,12 @@ func (r *roles) GrantTenant(_ context.Context, role, tenantID string) error {
 	return nil
 }
 
-func (r *roles) DropWorkerRole(_ context.Context, role string) error {
+func (r *roles) DropWorkerRoles(_ context.Context, roles []string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	delete(r.live, role)
+	for _, role := range roles {
+		delete(r.live, role)
+	}
 	return nil
 }
 
