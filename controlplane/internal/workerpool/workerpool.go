@@ -193,6 +193,7 @@ type worker struct {
 	state      state
 	lastUsed   time.Time
 	lastDone   time.Time
+	lastOK     time.Time // last call that succeeded
 	inflight   int
 	timeouts   int
 	shedAt     time.Time
@@ -341,9 +342,13 @@ func (p *Pool) call(ctx context.Context, tenantID string, fn func(context.Contex
 		// doing, not the worker's.
 		return &UnavailableError{TenantID: tenantID, RetryAfter: time.Second, Err: err}
 	case hung:
+		// Stuck, not just behind: no call has succeeded for as long as
+		// this one ran. An overloaded worker still finishes calls while
+		// others queued behind them time out; replacing it would fail
+		// everything it has in flight and start cold.
 		p.mu.Lock()
 		w.timeouts++
-		stuck := w.timeouts >= 2
+		stuck := w.timeouts >= 2 && time.Since(w.lastOK) > p.p.CallTimeout
 		p.mu.Unlock()
 		if stuck {
 			p.log.WarnContext(ctx, "worker missed two call deadlines in a row; replacing it", "tenant_id", tenantID, "pid", w.pid)
@@ -416,7 +421,7 @@ func (p *Pool) release(w *worker, err error) {
 	w.lastUsed = now
 	w.lastDone = now
 	if err == nil {
-		w.timeouts = 0
+		w.timeouts, w.lastOK = 0, now
 	}
 	p.mu.Unlock()
 }
@@ -458,7 +463,7 @@ func (p *Pool) bindTenant(ctx context.Context, tenantID string) error {
 		return ErrClosed
 	}
 	now := time.Now()
-	w.tenantID, w.state, w.lastUsed, w.lastDone = tenantID, stBound, now, now
+	w.tenantID, w.state, w.lastUsed, w.lastDone, w.lastOK = tenantID, stBound, now, now, now
 	p.bound[tenantID] = w
 	restart := p.failures[tenantID] != nil
 	p.p.Metrics.bound(time.Since(began), fromSpare, restart, len(p.bound))

@@ -403,6 +403,31 @@ func TestPool_WorkerMissingDeadlinesIsReplaced(t *testing.T) {
 	require.NotEqual(t, a.PID, b.PID)
 }
 
+// TestPool_OverloadedWorkerIsNotReplaced: calls that run out of their
+// deadline while the worker keeps finishing others are overload, not a
+// hang: the worker stays (before, two timeouts in a row replaced it, failing
+// everything it had in flight).
+func TestPool_OverloadedWorkerIsNotReplaced(t *testing.T) {
+	s := newPool(t, func(p *Params) { p.CallTimeout = 800 * time.Millisecond })
+	a, err := send(t, s.pool, "tnt_a", "/")
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			_, err := send(t, s.pool, "tnt_a", "/hang")
+			var unavailable *UnavailableError
+			require.ErrorAs(t, err, &unavailable)
+		})
+	}
+	time.Sleep(250 * time.Millisecond)
+	_, err = send(t, s.pool, "tnt_a", "/slow") // succeeds while both hang
+	require.NoError(t, err)
+	wg.Wait()
+	b, err := send(t, s.pool, "tnt_a", "/")
+	require.NoError(t, err)
+	require.Equal(t, a.PID, b.PID, "the worker was not replaced")
+}
+
 func TestPool_IdleWorkerStopsAndDropsItsRole(t *testing.T) {
 	s := newPool(t, func(p *Params) { p.IdleTimeout = 200 * time.Millisecond })
 	a, err := send(t, s.pool, "tnt_a", "/")
