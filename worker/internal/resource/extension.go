@@ -156,6 +156,10 @@ func extensionSchemas(decls []Declared, resourceType string) []*Schema {
 			out = append(out, s)
 		}
 		a := &Attr{Name: d.Name, Type: d.Type, Multi: d.MultiValued, CaseExact: d.CaseExact, Description: d.Description}
+		if a.Description == "" {
+			// RFC 7643 section 7: the service provider must give one.
+			a.Description = "A " + string(d.Type) + " attribute the tenant declared."
+		}
 		if a.Type == Reference {
 			a.ReferenceTypes = []string{"external"}
 		}
