@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 
 	"github.com/scimplane/scimplane/plugins/scim"
 	"github.com/scimplane/scimplane/plugins/scimworker"
@@ -66,7 +67,8 @@ func (a *Server) RemoveExtensionAttribute(ctx context.Context, req *scimworker.R
 	})
 }
 
-// extensions groups declarations by schema, in the order they come.
+// extensions groups declarations by schema, schemas in URN order and
+// attributes in the order they come (declaration order).
 func extensions(decls []resource.Declared) *scimworker.Extensions {
 	out := &scimworker.Extensions{Schemas: []scimworker.ExtensionSchema{},
 		MaxSchemas: resource.MaxExtensionSchemas, MaxAttributes: resource.MaxExtensionAttributes}
@@ -83,5 +85,6 @@ func extensions(decls []resource.Declared) *scimworker.Extensions {
 			MultiValued: d.MultiValued, CaseExact: d.CaseExact, Description: d.Description,
 		})
 	}
+	sort.SliceStable(out.Schemas, func(i, j int) bool { return out.Schemas[i].Schema < out.Schemas[j].Schema })
 	return out
 }
