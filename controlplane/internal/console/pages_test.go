@@ -62,6 +62,12 @@ func fakeAPI(t *testing.T) *httptest.Server {
 			LastDay: scimworker.LogWindow{Requests: 100, Failures: 4, FailureRate: 0.04}, LastSuccess: &at,
 			TopErrors: []scimworker.ErrorCount{{Status: 409, ScimType: "uniqueness", Detail: "top-error-detail", Count: 4}}, QuarantineWarning: "quarantine-warning-shown"},
 		"GET /api/v1/tenants/{id}/logs/{entry}": entry,
+		"GET /api/v1/tenants/{id}/extensions": scimworker.Extensions{MaxSchemas: 20, MaxAttributes: 100, Schemas: []scimworker.ExtensionSchema{{
+			Schema: "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User", ResourceType: "User",
+			Attributes: []scimworker.ExtensionAttribute{{Schema: "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User",
+				ResourceType: "User", Name: "costCenter", Type: "string", MultiValued: true, CaseExact: true, Description: "extension-description"}}}}},
+		"POST /api/v1/tenants/{id}/extensions":   scimworker.Extensions{},
+		"DELETE /api/v1/tenants/{id}/extensions": scimworker.Extensions{},
 		"POST /api/v1/tenants/{id}/policies/{v}/dry-run": scimworker.DryRun{Users: 10, Changed: 2,
 			Changes: []scimworker.DryRunChange{{UserID: "u1", UserName: "dry-run-user", Gained: []string{"forms.design"}, Lost: []string{"forms.view"}}},
 			Errors:  []scimworker.DryRunError{{UserID: "u9", Error: "dry-run-error"}}},
@@ -105,6 +111,7 @@ func TestPages_RenderTheAPIsTypes(t *testing.T) {
 		{"POST", "/admin/tenants/tnt_a/policy/2/dry-run", []string{"dry-run-user", "forms.design", "dry-run-error"}},
 		{"GET", "/admin/tenants/tnt_a/logs", []string{"/Users/u1", "patched user ann", "userName already exists", "quarantine-warning-shown", "top-error-detail", "req_refused", "cursor-log"}},
 		{"GET", "/admin/tenants/tnt_a/logs/rows", []string{"ext-u1", "uniqueness", "1.5 ms"}},
+		{"GET", "/admin/tenants/tnt_a/extensions", []string{"CustomExtensionName:2.0:User", "costCenter", "extension-description", "At most 20 schemas"}},
 		{"GET", "/admin/tenants/tnt_a/logs/7", []string{"req_sample", "ext-u1", "userName already exists", "ann@contoso.com"}},
 	}
 	for _, tt := range tests {
