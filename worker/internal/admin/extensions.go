@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/scimplane/scimplane/plugins/scim"
@@ -87,4 +88,18 @@ func extensions(decls []resource.Declared) *scimworker.Extensions {
 	}
 	sort.SliceStable(out.Schemas, func(i, j int) bool { return out.Schemas[i].Schema < out.Schemas[j].Schema })
 	return out
+}
+
+// ReloadExtensions puts the stored declarations in force if they differ
+// from those in force: a declaration made through a worker of the tenant
+// on another replica reaches this one within a policy check interval.
+func (t *Tenant) ReloadExtensions(ctx context.Context) error {
+	stored, err := t.Store.ExtensionAttributes(ctx)
+	if err != nil {
+		return err
+	}
+	if !slices.Equal(stored, t.Provision.Schemas().Declarations) {
+		t.Provision.SetSchemas(resource.NewSchemas(stored...))
+	}
+	return nil
 }

@@ -186,6 +186,9 @@ func (w *Worker) background(ctx context.Context, t *tenant, pool *store.Pool) {
 			if now.Sub(lastCheck) >= w.opts.PolicyCheck {
 				lastCheck = now
 				t.admin.Policies.ReloadIfChanged(ctx)
+				if err := t.admin.ReloadExtensions(ctx); err != nil {
+					w.log.WarnContext(ctx, "reload extension declarations", "tenant_id", t.id, "err", err)
+				}
 			}
 			if now.Sub(lastMaintain) >= time.Hour {
 				lastMaintain = now

@@ -242,6 +242,19 @@ func TestExtensions_Remove(t *testing.T) {
 	status, out, _ = do(t, other, "GET", "/Users/"+ann, "", "")
 	require.Equal(t, 200, status)
 	require.Equal(t, map[string]any{"badge": float64(1)}, out[costExt])
+
+	// A declaration made through the other worker (another replica)
+	// reaches this one at its next check.
+	_, err = other.DeclareExtensionAttribute(bg, &scimworker.ExtensionAttribute{Schema: costExt, ResourceType: "User", Name: "floor", Type: "integer"})
+	require.NoError(t, err)
+	status, out, _ = do(t, w, "POST", "/Users", "", `{"userName":"cid@contoso.com","`+costExt+`":{"floor":3}}`)
+	require.Equal(t, 201, status)
+	require.NotContains(t, out, costExt, "not yet known here")
+	require.NoError(t, w.bound.Load().admin.ReloadExtensions(bg))
+	status, out, _ = do(t, w, "POST", "/Users", "", `{"userName":"dan@contoso.com","`+costExt+`":{"floor":3}}`)
+	require.Equal(t, 201, status)
+	require.Equal(t, map[string]any{"floor": float64(3)}, out[costExt])
+	require.Equal(t, declaredNames(t, other), declaredNames(t, w))
 }
 
 func jsonOf(t *testing.T, v any) string {

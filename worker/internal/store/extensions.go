@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"sort"
 
 	"github.com/jackc/pgx/v5"
 
@@ -73,6 +74,8 @@ func (s *Store) DeclareExtensionAttribute(ctx context.Context, d resource.Declar
 		if all, d, err = resource.Declare(have, d); err != nil {
 			return err
 		}
+		// In the order ExtensionAttributes lists them: d is the newest.
+		sort.SliceStable(all, func(i, j int) bool { return all[i].Schema < all[j].Schema })
 		_, err = tx.Exec(ctx, `INSERT INTO extension_attributes (`+declaredCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 			d.Schema, d.ResourceType, d.Name, string(d.Type), d.MultiValued, d.CaseExact, d.Description)
 		return mapErr(err, "declare extension attribute")
