@@ -167,11 +167,27 @@ func TestExtensions_SCIM(t *testing.T) {
 	status, out, reply = do(t, w, "POST", "/Groups", "", `{"displayName":"Finance","`+regionExt+`":{"region":"EMEA"}}`)
 	require.Equal(t, 201, status, string(reply.Body))
 	require.Equal(t, map[string]any{"region": "EMEA"}, out[regionExt])
+	finance := out["id"].(string)
 	for filter, n := range map[string]float64{regionExt + `:region eq "EMEA"`: 1, regionExt + `:region eq "emea"`: 0} {
 		status, out, reply = do(t, w, "GET", "/Groups", "filter="+url.QueryEscape(filter), "")
 		require.Equal(t, 200, status, string(reply.Body))
 		require.Equal(t, n, out["totalResults"], filter)
 	}
+
+	status, out, reply = do(t, w, "PATCH", "/Groups/"+finance, "", `{"Operations":[{"op":"replace","path":"`+regionExt+`:region","value":"APAC"}]}`)
+	require.Equal(t, 204, status, string(reply.Body))
+	status, out, _ = do(t, w, "GET", "/Groups/"+finance, "", "")
+	require.Equal(t, 200, status)
+	require.Equal(t, map[string]any{"region": "APAC"}, out[regionExt])
+
+	// A root query resolves a User extension attribute for Users; Groups
+	// have no value of it.
+	status, out, reply = do(t, w, "POST", "/.search", "", `{"schemas":["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],"filter":"`+costExt+`:badge ge 10"}`)
+	require.Equal(t, 200, status, string(reply.Body))
+	require.Equal(t, float64(2), out["totalResults"])
+	status, out, reply = do(t, w, "GET", "/", "filter="+url.QueryEscape(`not (`+costExt+`:badge pr)`), "")
+	require.Equal(t, 200, status, string(reply.Body))
+	require.Equal(t, float64(2), out["totalResults"], "early@ and the group")
 
 	// Discovery lists what was declared.
 	status, out, _ = do(t, w, "GET", "/Schemas/"+costExt, "", "")
