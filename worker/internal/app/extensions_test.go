@@ -174,7 +174,7 @@ func TestExtensions_SCIM(t *testing.T) {
 		require.Equal(t, n, out["totalResults"], filter)
 	}
 
-	status, out, reply = do(t, w, "PATCH", "/Groups/"+finance, "", `{"Operations":[{"op":"replace","path":"`+regionExt+`:region","value":"APAC"}]}`)
+	status, _, reply = do(t, w, "PATCH", "/Groups/"+finance, "", `{"Operations":[{"op":"replace","path":"`+regionExt+`:region","value":"APAC"}]}`)
 	require.Equal(t, 204, status, string(reply.Body))
 	status, out, _ = do(t, w, "GET", "/Groups/"+finance, "", "")
 	require.Equal(t, 200, status)
