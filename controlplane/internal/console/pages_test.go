@@ -136,3 +136,27 @@ func TestPages_RenderTheAPIsTypes(t *testing.T) {
 		})
 	}
 }
+
+// The extension attribute forms post to the API and return to the page.
+func TestPages_ExtensionForms(t *testing.T) {
+	api := fakeAPI(t)
+	app := fiber.New()
+	secret := []byte("console-test-secret")
+	Mount(app, Params{APIURL: api.URL, Secret: secret, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	sess := newSession(time.Now(), time.Hour)
+	sess.Key, sess.Role = "spk_test", tenant.RoleOperator
+	cookie := &http.Cookie{Name: cookieName, Value: newSealer(secret).seal(sess)}
+	for path, form := range map[string]url.Values{
+		"/admin/tenants/tnt_a/extensions": {"csrf": {sess.CSRF}, "schema": {"urn:ietf:params:scim:schemas:extension:X:1.0:User"},
+			"resourceType": {"User"}, "name": {"costCenter"}, "type": {"string"}, "multiValued": {"on"}},
+		"/admin/tenants/tnt_a/extensions/remove": {"csrf": {sess.CSRF}, "schema": {"urn:ietf:params:scim:schemas:extension:X:1.0:User"}, "name": {"costCenter"}},
+	} {
+		req := httptest.NewRequest("POST", path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(cookie)
+		resp, err := app.Test(req, -1)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode, path)
+		require.True(t, strings.HasPrefix(resp.Header.Get("Location"), "/admin/tenants/tnt_a/extensions?done="), resp.Header.Get("Location"))
+	}
+}
