@@ -64,6 +64,17 @@ type Admin interface {
 	ActivatePolicy(ctx context.Context, req *ActivateRequest) (*Activation, error)
 	// ActivePolicy describes the policy in force.
 	ActivePolicy(ctx context.Context, req *ActivePolicyRequest) (*ActivePolicy, error)
+
+	// Extensions lists the tenant's declared extension schemas.
+	Extensions(ctx context.Context, req *ExtensionsRequest) (*Extensions, error)
+	// DeclareExtensionAttribute declares an attribute of an extension
+	// schema (creating the schema with its first attribute); SCIM requests
+	// that start after it returns read, store, filter and advertise it.
+	DeclareExtensionAttribute(ctx context.Context, req *ExtensionAttribute) (*Extensions, error)
+	// RemoveExtensionAttribute removes a declared attribute (and its schema
+	// with its last attribute); refused with 409 while any resource holds
+	// a value of it.
+	RemoveExtensionAttribute(ctx context.Context, req *RemoveExtensionAttributeRequest) (*Extensions, error)
 }
 
 // Error is an admin operation's refusal: the HTTP status the admin API

@@ -486,6 +486,7 @@ var tags = [][2]string{
 	{"tokens", "The SCIM bearer tokens Entra uses for a tenant."},
 	{"directory", "What Entra provisioned, read through the tenant's worker: users with their effective permissions, groups with their members, and the change feed."},
 	{"scim-log", "Every SCIM exchange the tenant's worker recorded, and the requests refused before they reached it."},
+	{"extensions", "The tenant's own SCIM extension schemas: custom attributes Entra admins add to their app and map, which the tenant's SCIM endpoint then advertises, stores, returns, filters on and gives to the policy."},
 	{"policies", "The tenant's permission policy (Rego modules and a group mapping), saved as versions and activated one at a time."},
 	{"api-keys", "Admin API keys."},
 	{"audit", "The record of admin writes."},

@@ -100,6 +100,10 @@ func (con *console) routes(r fiber.Router) {
 	r.Post("/tenants/:id/policy/:version/dry-run", con.page(con.dryRun))
 	r.Post("/tenants/:id/policy/:version/activate", con.page(con.activate))
 
+	r.Get("/tenants/:id/extensions", con.page(con.extensionsPage))
+	r.Post("/tenants/:id/extensions", con.page(con.declareExtension))
+	r.Post("/tenants/:id/extensions/remove", con.page(con.removeExtension))
+
 	r.Get("/tenants/:id/logs", con.page(con.logsPage))
 	r.Get("/tenants/:id/logs/rows", con.page(con.logRows))
 	r.Get("/tenants/:id/logs/export", con.page(con.logExport))

@@ -62,6 +62,12 @@ func fakeAPI(t *testing.T) *httptest.Server {
 			LastDay: scimworker.LogWindow{Requests: 100, Failures: 4, FailureRate: 0.04}, LastSuccess: &at,
 			TopErrors: []scimworker.ErrorCount{{Status: 409, ScimType: "uniqueness", Detail: "top-error-detail", Count: 4}}, QuarantineWarning: "quarantine-warning-shown"},
 		"GET /api/v1/tenants/{id}/logs/{entry}": entry,
+		"GET /api/v1/tenants/{id}/extensions": scimworker.Extensions{MaxSchemas: 20, MaxAttributes: 100, Schemas: []scimworker.ExtensionSchema{{
+			Schema: "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User", ResourceType: "User",
+			Attributes: []scimworker.ExtensionAttribute{{Schema: "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User",
+				ResourceType: "User", Name: "costCenter", Type: "string", MultiValued: true, CaseExact: true, Description: "extension-description"}}}}},
+		"POST /api/v1/tenants/{id}/extensions":   scimworker.Extensions{},
+		"DELETE /api/v1/tenants/{id}/extensions": scimworker.Extensions{},
 		"POST /api/v1/tenants/{id}/policies/{v}/dry-run": scimworker.DryRun{Users: 10, Changed: 2,
 			Changes: []scimworker.DryRunChange{{UserID: "u1", UserName: "dry-run-user", Gained: []string{"forms.design"}, Lost: []string{"forms.view"}}},
 			Errors:  []scimworker.DryRunError{{UserID: "u9", Error: "dry-run-error"}}},
@@ -105,6 +111,7 @@ func TestPages_RenderTheAPIsTypes(t *testing.T) {
 		{"POST", "/admin/tenants/tnt_a/policy/2/dry-run", []string{"dry-run-user", "forms.design", "dry-run-error"}},
 		{"GET", "/admin/tenants/tnt_a/logs", []string{"/Users/u1", "patched user ann", "userName already exists", "quarantine-warning-shown", "top-error-detail", "req_refused", "cursor-log"}},
 		{"GET", "/admin/tenants/tnt_a/logs/rows", []string{"ext-u1", "uniqueness", "1.5 ms"}},
+		{"GET", "/admin/tenants/tnt_a/extensions", []string{"CustomExtensionName:2.0:User", "costCenter", "extension-description", "At most 20 schemas"}},
 		{"GET", "/admin/tenants/tnt_a/logs/7", []string{"req_sample", "ext-u1", "userName already exists", "ann@contoso.com"}},
 	}
 	for _, tt := range tests {
@@ -127,5 +134,29 @@ func TestPages_RenderTheAPIsTypes(t *testing.T) {
 				require.Contains(t, string(page), w)
 			}
 		})
+	}
+}
+
+// The extension attribute forms post to the API and return to the page.
+func TestPages_ExtensionForms(t *testing.T) {
+	api := fakeAPI(t)
+	app := fiber.New()
+	secret := []byte("console-test-secret")
+	Mount(app, Params{APIURL: api.URL, Secret: secret, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	sess := newSession(time.Now(), time.Hour)
+	sess.Key, sess.Role = "spk_test", tenant.RoleOperator
+	cookie := &http.Cookie{Name: cookieName, Value: newSealer(secret).seal(sess)}
+	for path, form := range map[string]url.Values{
+		"/admin/tenants/tnt_a/extensions": {"csrf": {sess.CSRF}, "schema": {"urn:ietf:params:scim:schemas:extension:X:1.0:User"},
+			"resourceType": {"User"}, "name": {"costCenter"}, "type": {"string"}, "multiValued": {"on"}},
+		"/admin/tenants/tnt_a/extensions/remove": {"csrf": {sess.CSRF}, "schema": {"urn:ietf:params:scim:schemas:extension:X:1.0:User"}, "name": {"costCenter"}},
+	} {
+		req := httptest.NewRequest("POST", path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(cookie)
+		resp, err := app.Test(req, -1)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode, path)
+		require.True(t, strings.HasPrefix(resp.Header.Get("Location"), "/admin/tenants/tnt_a/extensions?done="), resp.Header.Get("Location"))
 	}
 }

@@ -133,7 +133,7 @@ func typeOf[T any]() reflect.Type { return reflect.TypeFor[T]() }
 // Routes lists the admin API's routes in the order they are mounted (the
 // first that matches serves a request).
 func Routes() []Route {
-	return []Route{
+	return append([]Route{
 		{Method: http.MethodGet, Path: "/openapi.json", ID: "getOpenAPI", Tag: "meta", Public: true,
 			Summary: "This API's OpenAPI 3.1 document", Description: "Served without a key: it describes the API, not any tenant.",
 			Status: http.StatusOK, serve: func(s *server) fiber.Handler { return s.openAPI }},
@@ -288,7 +288,7 @@ func Routes() []Route {
 			Headers:     map[string]string{ConsoleSessionHeader: "The console session to end."},
 			Body:        typeOf[ConsoleSignOut](), Status: http.StatusNoContent,
 			serve: func(s *server) fiber.Handler { return s.endConsoleSession }},
-	}
+	}, extensionRoutes()...)
 }
 
 // dataQuery is a GET route serving one tenant-data operation: its request

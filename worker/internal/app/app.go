@@ -143,15 +143,18 @@ func (w *Worker) Bind(ctx context.Context, b *scimworker.Binding) (*scimworker.B
 	}
 	log := w.log.With("tenant_id", b.TenantID)
 	st := store.New(pool)
-	schemas := resource.NewSchemas()
-	svc := provision.New(st, schemas, log)
+	declared, err := st.ExtensionAttributes(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("bind: %w", err)
+	}
+	svc := provision.New(st, resource.NewSchemas(declared...), log)
 	policies := policy.NewLifecycle(policy.LifecycleParams{Store: st, Provision: svc, Builtin: w.builtin, Logger: log, Now: w.opts.Now})
 	if err := policies.Load(ctx); err != nil {
 		return nil, fmt.Errorf("bind: %w", err)
 	}
 	t := &tenant{
 		id:    b.TenantID,
-		scim:  scimserver.New(svc, st, schemas, log, b.BaseURL, int(b.MaxBodyBytes)),
+		scim:  scimserver.New(svc, st, log, b.BaseURL, int(b.MaxBodyBytes)),
 		admin: &admin.Tenant{ID: b.TenantID, Provision: svc, Store: st, Policies: policies},
 	}
 	w.bound.Store(t)
@@ -194,6 +197,9 @@ func (w *Worker) background(ctx context.Context, t *tenant, pool *store.Pool) {
 			if now.Sub(lastCheck) >= w.opts.PolicyCheck {
 				lastCheck = now
 				t.admin.Policies.ReloadIfChanged(ctx)
+				if err := t.admin.ReloadExtensions(ctx); err != nil {
+					w.log.WarnContext(ctx, "reload extension declarations", "tenant_id", t.id, "err", err)
+				}
 			}
 			if now.Sub(lastMaintain) >= time.Hour {
 				lastMaintain = now

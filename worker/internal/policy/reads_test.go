@@ -2,12 +2,22 @@ package policy_test
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/scimplane/scimplane/worker/internal/policy"
 )
+
+// withMappingDoc returns the default bundle with mapping as its mapping.
+func withMappingDoc(t testing.TB, mapping string) policy.Bundle {
+	b := defaultBundle(t)
+	b.Mapping = json.RawMessage(mapping)
+	return b
+}
+
+const customExt = "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User"
 
 // TestDecider_Reads: what a policy reads of input.user decides when a
 // user must be re-evaluated, so it must never miss a read.
@@ -27,6 +37,19 @@ func TestDecider_Reads(t *testing.T) {
 			name:   "constant paths, cut at the first computed key",
 			bundle: withModule(t, "permissions.rego", head+"{\n\tinput.user.title == \"x\"\n\tinput.user.emails[_].value == \"y\"\n}\n"),
 			want:   [][]string{{"title"}, {"emails"}},
+		},
+		{
+			// Declared extension attributes are under their URN, like the
+			// enterprise extension's.
+			name:   "a declared extension attribute, by reference",
+			bundle: withModule(t, "permissions.rego", head+"{\n\tinput.user[\""+customExt+"\"].costCenter == \"CC-9\"\n\tinput.user[\""+customExt+"\"].tags[_] == \"x\"\n}\n"),
+			want:   [][]string{{customExt, "costCenter"}, {customExt, "tags"}},
+		},
+		{
+			name: "a declared extension attribute in a mapping condition",
+			bundle: withMappingDoc(t, `{"permission_sets":{"v":{"description":"v","permissions":["forms.view"]}},
+				"grants":[{"name":"g","group":{"displayName":"G"},"sets":["v"],"when":[{"attribute":"`+customExt+`:costCenter","equals":"CC-9"}]}]}`),
+			want: [][]string{{"active"}, {customExt, "costCenter"}},
 		},
 		{
 			name:   "groups only",

@@ -14,14 +14,14 @@ import (
 // renderGroup renders g under the call's projection; members is nil when
 // they are not returned.
 func (s *Service) renderGroup(c *Call, g *GroupRecord, members []resource.Member) []byte {
-	out := s.group.Render(g.Doc, g.Meta, c.Base, members)
-	c.Projection.Apply(s.group, out)
+	out := s.GroupKind().Render(g.Doc, g.Meta, c.Base, members)
+	c.Projection.Apply(s.GroupKind(), out)
 	b, _ := json.Marshal(out)
 	return b
 }
 
 // wantsMembers reports whether the call's answer includes the members.
-func (s *Service) wantsMembers(c *Call) bool { return c.Projection.Returns(s.group, "members") }
+func (s *Service) wantsMembers(c *Call) bool { return c.Projection.Returns(s.GroupKind(), "members") }
 
 func (s *Service) groupResult(c *Call, status int, g *GroupRecord, body []byte) *Result {
 	return &Result{Status: status, Body: body, Location: c.Base + "/Groups/" + g.ID, ETag: g.ETag()}
@@ -45,7 +45,7 @@ func takeMembers(doc resource.Doc) []string {
 // readGroup reads a POST or PUT body: the document, the attributes it
 // ignored and the member ids, taken out of the document.
 func (s *Service) readGroup(body []byte) (resource.Doc, []string, []string, error) {
-	doc, ignored, err := s.group.Read(body)
+	doc, ignored, err := s.GroupKind().Read(body)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -154,8 +154,8 @@ func (s *Service) ListGroups(ctx context.Context, c *Call, q Query) (*Result, er
 		if members != nil {
 			m = members[g.ID]
 		}
-		out := s.group.Render(g.Doc, g.Meta, c.Base, m)
-		c.Projection.Apply(s.group, out)
+		out := s.GroupKind().Render(g.Doc, g.Meta, c.Base, m)
+		c.Projection.Apply(s.GroupKind(), out)
 		resources[i] = out
 	}
 	if len(groups) == 1 {
@@ -248,7 +248,7 @@ func (s *Service) groupRenamed(ctx context.Context, tx Tx, g *GroupRecord, chang
 func (s *Service) PatchGroup(ctx context.Context, c *Call, id string, body []byte) (*Result, error) {
 	// Entra's group PATCHes mostly only add or remove members: those need
 	// no document, so the lock and the membership changes go together.
-	if pr, err := s.group.Patch(resource.Doc{}, body); err == nil && !pr.Changed && len(pr.Members) > 0 {
+	if pr, err := s.GroupKind().Patch(resource.Doc{}, body); err == nil && !pr.Changed && len(pr.Members) > 0 {
 		return s.patchMembers(ctx, c, id, pr)
 	}
 	withBody := len(c.Projection.Attributes) > 0
@@ -263,7 +263,7 @@ func (s *Service) PatchGroup(ctx context.Context, c *Call, id string, body []byt
 		if err := c.Pre.check(g.Version, false); err != nil {
 			return err
 		}
-		pr, err := s.group.Patch(g.Doc, body)
+		pr, err := s.GroupKind().Patch(g.Doc, body)
 		if err != nil {
 			return err
 		}

@@ -36,11 +36,10 @@ func (unlimited) AcquireConn(context.Context, bool) error { return nil }
 func (unlimited) ReleaseConn(context.Context) error       { return nil }
 
 type fixture struct {
-	svc      *provision.Service
-	decider  *counting
-	pool     *store.Pool
-	schemas  *resource.Schemas
-	evalsNow func() int64
+	svc     *provision.Service
+	decider *counting
+	pool    *store.Pool
+	schemas *resource.Schemas
 }
 
 // setup runs the use cases on a fresh database with the default policy,

@@ -59,9 +59,9 @@ func (s *Service) Search(ctx context.Context, c *Call, users, groups Query) (*Re
 	}
 	resources := make([]map[string]any, len(found))
 	for i, r := range found {
-		kind, m := s.user, []resource.Member(nil)
+		kind, m := s.UserKind(), []resource.Member(nil)
 		if r.Group {
-			kind, m = s.group, members[r.ID]
+			kind, m = s.GroupKind(), members[r.ID]
 		}
 		out := kind.Render(r.Doc, r.Meta, c.Base, m)
 		c.Projection.Apply(kind, out)

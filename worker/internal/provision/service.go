@@ -18,24 +18,41 @@ import (
 
 // Service runs the SCIM use cases for one tenant.
 type Service struct {
-	store  Store
-	user   *resource.Kind
-	group  *resource.Kind
-	now    func() time.Time
-	log    *slog.Logger
-	policy atomic.Pointer[Policy]
+	store   Store
+	catalog atomic.Pointer[catalog]
+	now     func() time.Time
+	log     *slog.Logger
+	policy  atomic.Pointer[Policy]
+}
+
+// catalog is the schema set in force and its kinds.
+type catalog struct {
+	schemas     *resource.Schemas
+	user, group *resource.Kind
 }
 
 // New returns a Service over store. Until SetPolicy is called, changes do
 // not compute permissions.
 func New(store Store, schemas *resource.Schemas, log *slog.Logger) *Service {
-	u, g := schemas.Kinds()
-	return &Service{store: store, user: u, group: g, now: time.Now, log: log}
+	s := &Service{store: store, now: time.Now, log: log}
+	s.SetSchemas(schemas)
+	return s
 }
 
+// SetSchemas puts a schema set in force (the tenant's declared extensions
+// changed): requests that start later read, write, filter and advertise by
+// it.
+func (s *Service) SetSchemas(schemas *resource.Schemas) {
+	u, g := schemas.Kinds()
+	s.catalog.Store(&catalog{schemas: schemas, user: u, group: g})
+}
+
+// Schemas is the schema set in force.
+func (s *Service) Schemas() *resource.Schemas { return s.catalog.Load().schemas }
+
 // UserKind and GroupKind expose the resource kinds for request parsing.
-func (s *Service) UserKind() *resource.Kind  { return s.user }
-func (s *Service) GroupKind() *resource.Kind { return s.group }
+func (s *Service) UserKind() *resource.Kind  { return s.catalog.Load().user }
+func (s *Service) GroupKind() *resource.Kind { return s.catalog.Load().group }
 
 // Call carries one exchange through a use case: the tenant's SCIM base for
 // rendering and the SCIM log entry, which write use cases commit together
@@ -124,8 +141,8 @@ func requireString(doc resource.Doc, attr string) error {
 
 // renderUser renders u under the call's projection.
 func (s *Service) renderUser(c *Call, u *UserRecord) []byte {
-	out := s.user.Render(u.Doc, u.Meta, c.Base, nil)
-	c.Projection.Apply(s.user, out)
+	out := s.UserKind().Render(u.Doc, u.Meta, c.Base, nil)
+	c.Projection.Apply(s.UserKind(), out)
 	b, _ := json.Marshal(out)
 	return b
 }
@@ -147,7 +164,7 @@ func dropped(names []string) string {
 
 // readUser reads a POST or PUT body.
 func (s *Service) readUser(body []byte) (resource.Doc, []string, error) {
-	doc, ignored, err := s.user.Read(body)
+	doc, ignored, err := s.UserKind().Read(body)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -265,7 +282,7 @@ func (s *Service) PatchUser(ctx context.Context, c *Call, id string, body []byte
 		if err := c.Pre.check(u.Version, false); err != nil {
 			return err
 		}
-		pr, err := s.user.Patch(u.Doc, body)
+		pr, err := s.UserKind().Patch(u.Doc, body)
 		if err != nil {
 			return err
 		}
@@ -339,8 +356,8 @@ func (s *Service) ListUsers(ctx context.Context, c *Call, q Query) (*Result, err
 	}
 	resources := make([]map[string]any, len(users))
 	for i, u := range users {
-		out := s.user.Render(u.Doc, u.Meta, c.Base, nil)
-		c.Projection.Apply(s.user, out)
+		out := s.UserKind().Render(u.Doc, u.Meta, c.Base, nil)
+		c.Projection.Apply(s.UserKind(), out)
 		resources[i] = out
 	}
 	if len(users) == 1 {

@@ -30,31 +30,49 @@ func ServiceProviderConfig(base string) map[string]any {
 	}
 }
 
-// ResourceTypes returns the User and Group resource type documents.
+// ResourceTypes returns the User and Group resource type documents. The
+// tenant's declared extensions are optional extensions of theirs.
 func (s *Schemas) ResourceTypes(base string) []map[string]any {
+	group := map[string]any{
+		"schemas": []string{scim.SchemaResourceType}, "id": "Group", "name": "Group",
+		"endpoint": "/Groups", "description": "Group", "schema": scim.SchemaGroup,
+		"meta": map[string]any{"resourceType": "ResourceType", "location": base + "/ResourceTypes/Group"},
+	}
+	if len(s.GroupExts) > 0 {
+		group["schemaExtensions"] = extensionRefs(s.GroupExts)
+	}
 	return []map[string]any{
 		{
 			"schemas": []string{scim.SchemaResourceType}, "id": "User", "name": "User",
 			"endpoint": "/Users", "description": "User Account", "schema": scim.SchemaUser,
-			"schemaExtensions": []any{map[string]any{"schema": scim.SchemaEnterpriseUser, "required": false}},
+			"schemaExtensions": extensionRefs(append([]*Schema{s.Enterprise}, s.UserExts...)),
 			"meta":             map[string]any{"resourceType": "ResourceType", "location": base + "/ResourceTypes/User"},
 		},
-		{
-			"schemas": []string{scim.SchemaResourceType}, "id": "Group", "name": "Group",
-			"endpoint": "/Groups", "description": "Group", "schema": scim.SchemaGroup,
-			"meta": map[string]any{"resourceType": "ResourceType", "location": base + "/ResourceTypes/Group"},
-		},
+		group,
 	}
 }
 
-// SchemaDocs returns the /Schemas documents: core User, enterprise User and
-// core Group, with the common externalId declared on User and Group.
+func extensionRefs(exts []*Schema) []any {
+	out := make([]any, len(exts))
+	for i, ext := range exts {
+		out[i] = map[string]any{"schema": ext.ID, "required": false}
+	}
+	return out
+}
+
+// SchemaDocs returns the /Schemas documents: core User, enterprise User,
+// core Group, then the tenant's declared extensions, with the common
+// externalId declared on User and Group.
 func (s *Schemas) SchemaDocs(base string) []map[string]any {
-	return []map[string]any{
+	out := []map[string]any{
 		schemaDoc(s.User, base, true),
 		schemaDoc(s.Enterprise, base, false),
 		schemaDoc(s.Group, base, true),
 	}
+	for _, ext := range append(s.UserExts[:len(s.UserExts):len(s.UserExts)], s.GroupExts...) {
+		out = append(out, schemaDoc(ext, base, false))
+	}
+	return out
 }
 
 func schemaDoc(s *Schema, base string, withExternalID bool) map[string]any {

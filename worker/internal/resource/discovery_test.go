@@ -301,9 +301,44 @@ func discoveryErrors(t *testing.T, spc map[string]any, rts, schemaDocs []map[str
 
 func TestDiscovery_ConformsToRFC7643(t *testing.T) {
 	base := "https://scim.example.net/scim/t/v2"
-	s := NewSchemas()
-	errs := discoveryErrors(t, ServiceProviderConfig(base), s.ResourceTypes(base), s.SchemaDocs(base))
-	require.Empty(t, errs, "discovery documents break RFC 7643:\n%s", strings.Join(errs, "\n"))
+	for name, s := range map[string]*Schemas{
+		"built-in schemas only": NewSchemas(),
+		// A tenant's declarations: every type, multi-valued and
+		// case-exact ones, for User and Group.
+		"with declared extensions": NewSchemas(testDeclarations...),
+	} {
+		t.Run(name, func(t *testing.T) {
+			errs := discoveryErrors(t, ServiceProviderConfig(base), s.ResourceTypes(base), s.SchemaDocs(base))
+			require.Empty(t, errs, "discovery documents break RFC 7643:\n%s", strings.Join(errs, "\n"))
+		})
+	}
+}
+
+// TestDiscovery_DeclaredExtensions: declared schemas are served on
+// /Schemas and listed as optional extensions of their resource type.
+func TestDiscovery_DeclaredExtensions(t *testing.T) {
+	base := "https://scim.example.net/scim/t/v2"
+	s := NewSchemas(testDeclarations...)
+	rts := roundTrip(t, s.ResourceTypes(base)).([]any)
+	require.Equal(t, []any{
+		map[string]any{"schema": scim.SchemaEnterpriseUser, "required": false},
+		map[string]any{"schema": testUserExt, "required": false},
+	}, rts[0].(map[string]any)["schemaExtensions"])
+	require.Equal(t, []any{map[string]any{"schema": testGroupExt, "required": false}}, rts[1].(map[string]any)["schemaExtensions"])
+	_, noExt := NewSchemas().ResourceTypes(base)[1]["schemaExtensions"]
+	require.False(t, noExt, "a Group without declared extensions lists none")
+
+	docs := roundTrip(t, s.SchemaDocs(base)).([]any)
+	require.Len(t, docs, 5)
+	user := docs[3].(map[string]any)
+	require.Equal(t, testUserExt, user["id"])
+	require.Equal(t, "CustomExtensionName", user["name"])
+	attrs := user["attributes"].([]any)
+	require.Len(t, attrs, 7)
+	require.Equal(t, map[string]any{"name": "costCenter", "type": "string", "multiValued": false, "description": "Cost center.",
+		"required": false, "caseExact": false, "mutability": "readWrite", "returned": "default", "uniqueness": "none"}, attrs[0])
+	require.Equal(t, []any{"external"}, attrs[6].(map[string]any)["referenceTypes"])
+	require.Equal(t, testGroupExt, docs[4].(map[string]any)["id"])
 }
 
 // TestDiscovery_StrictCheckCatches proves the check above can fail: each

@@ -360,6 +360,18 @@ func (k *Kind) compare(ref AttrRef, t *scimfilter.AttributeExpression) (Filter, 
 	default:
 		return nil, errFilter("unsupported comparison value for %s", leaf.Name)
 	}
+	switch leaf.Type {
+	case Integer, Decimal, DateTime:
+		// Ordered types of declared extension attributes.
+		if op == "co" || op == "sw" || op == "ew" {
+			return nil, errFilter("%s is a %s: it supports eq, ne, gt, ge, lt, le and pr", leaf.Name, leaf.Type)
+		}
+		if s, ok := c.Value.(string); ok && leaf.Type != DateTime {
+			if _, err := strconv.ParseFloat(s, 64); err != nil {
+				return nil, errFilter("%s compares with a number", leaf.Name)
+			}
+		}
+	}
 	return c, nil
 }
 

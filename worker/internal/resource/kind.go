@@ -7,8 +7,9 @@ import (
 )
 
 // Doc is a resource's stored attributes: canonical attribute names, values as
-// received (strings byte for byte), the enterprise extension nested under its
-// URN. It never holds id, meta, schemas or group members.
+// received (strings byte for byte), each extension (the enterprise one and
+// those the tenant declared) nested under its URN. It never holds id, meta,
+// schemas or group members.
 type Doc map[string]any
 
 // Kind is a resource type (User or Group) with its schemas.
@@ -16,17 +17,21 @@ type Kind struct {
 	Name     string // "User" or "Group"
 	Endpoint string // "/Users" or "/Groups"
 	Core     *Schema
-	Ext      *Schema // nil for Group
+	// Exts are the extension schemas: for User the enterprise one first,
+	// then the tenant's declared ones.
+	Exts []*Schema
 }
 
 // Kinds returns the User and Group kinds built from s.
 func (s *Schemas) Kinds() (user, group *Kind) {
-	return &Kind{Name: "User", Endpoint: "/Users", Core: s.User, Ext: s.Enterprise},
-		&Kind{Name: "Group", Endpoint: "/Groups", Core: s.Group}
+	return &Kind{Name: "User", Endpoint: "/Users", Core: s.User, Exts: append([]*Schema{s.Enterprise}, s.UserExts...)},
+		&Kind{Name: "Group", Endpoint: "/Groups", Core: s.Group, Exts: s.GroupExts}
 }
 
 // lookup finds a top-level attribute by name in the core schema, then among
-// the common attributes, then (bare names like "manager") in the extension.
+// the common attributes, then (bare names like "manager") in the built-in
+// extension. Declared extensions' attributes are reached only through their
+// URN: their names may repeat the enterprise extension's (costCenter).
 func (k *Kind) lookup(name string) (schema *Schema, attr *Attr) {
 	if a := k.Core.Find(name); a != nil {
 		return k.Core, a
@@ -37,9 +42,12 @@ func (k *Kind) lookup(name string) (schema *Schema, attr *Attr) {
 	if strings.EqualFold(name, "id") {
 		return k.Core, attrID
 	}
-	if k.Ext != nil {
-		if a := k.Ext.Find(name); a != nil {
-			return k.Ext, a
+	for _, ext := range k.Exts {
+		if ext.Declared {
+			continue
+		}
+		if a := ext.Find(name); a != nil {
+			return ext, a
 		}
 	}
 	return nil, nil
@@ -55,10 +63,7 @@ func (k *Kind) splitURN(path string) (schema *Schema, rest string, ok bool) {
 	if !hasPrefixFold(path, "urn:") {
 		return nil, path, true
 	}
-	for _, s := range []*Schema{k.Ext, k.Core} {
-		if s == nil {
-			continue
-		}
+	for _, s := range append(k.Exts[:len(k.Exts):len(k.Exts)], k.Core) {
 		if len(path) == len(s.ID) && strings.EqualFold(path, s.ID) {
 			return s, "", true
 		}
@@ -90,14 +95,23 @@ func (k *Kind) container(doc Doc, s *Schema, create bool) map[string]any {
 	return m
 }
 
-// pruneExt drops an extension object that has become empty.
+// pruneExt drops extension objects that have become empty.
 func (k *Kind) pruneExt(doc Doc) {
-	if k.Ext == nil {
-		return
+	for _, ext := range k.Exts {
+		if m, ok := doc[ext.ID].(map[string]any); ok && len(m) == 0 {
+			delete(doc, ext.ID)
+		}
 	}
-	if m, ok := doc[k.Ext.ID].(map[string]any); ok && len(m) == 0 {
-		delete(doc, k.Ext.ID)
+}
+
+// ext returns the extension schema whose URN is key, or nil.
+func (k *Kind) ext(key string) *Schema {
+	for _, ext := range k.Exts {
+		if ext.ID == key {
+			return ext
+		}
 	}
+	return nil
 }
 
 // errInvalidValue is a 400 invalidValue.

@@ -488,7 +488,7 @@ func (p *patcher) remove(c map[string]any, t *target, value any, hasValue bool) 
 		switch {
 		case t.filter != nil && !matches(t.filter, elem):
 			keep = append(keep, item)
-		case drop != nil && !containsValue(drop, elem):
+		case drop != nil && !containsValue(t.attr, drop, item):
 			keep = append(keep, item)
 		case t.sub != nil:
 			delete(elem, t.sub.Name)
@@ -505,8 +505,18 @@ func (p *patcher) remove(c map[string]any, t *target, value any, hasValue bool) 
 	return nil
 }
 
-func containsValue(items []any, elem map[string]any) bool {
+// containsValue reports whether item is among items: complex values
+// compare by value, simple ones (a declared multi-valued attribute's) as
+// a's caseExact says.
+func containsValue(a *Attr, items []any, item any) bool {
+	elem, complexItem := item.(map[string]any)
 	for _, it := range items {
+		if !complexItem {
+			if _, isMap := it.(map[string]any); !isMap && foldSub(a, it) == foldSub(a, item) {
+				return true
+			}
+			continue
+		}
 		m, _ := it.(map[string]any)
 		if m != nil && m["value"] != nil && m["value"] == elem["value"] {
 			return true

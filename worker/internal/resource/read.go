@@ -3,7 +3,11 @@ package resource
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/scimplane/scimplane/plugins/scim"
 )
@@ -50,7 +54,7 @@ func (k *Kind) Read(body []byte) (Doc, []string, error) {
 			continue
 		}
 		if rest == "" { // the extension object
-			if schema != k.Ext {
+			if schema == k.Core {
 				dropped = append(dropped, key)
 				continue
 			}
@@ -208,6 +212,8 @@ func readSingle(attr *Attr, v any, dropped *[]string) (any, error) {
 
 // readScalar accepts a simple value for attr. Booleans may arrive as the
 // strings "True"/"False" (Entra's default mapping); strings are kept exactly.
+// Numbers (only declared extension attributes have them) may arrive as
+// strings too and are stored as JSON numbers; dateTimes must be RFC 3339.
 func readScalar(attr *Attr, v any) (any, error) {
 	if v == nil {
 		return nil, nil
@@ -215,6 +221,17 @@ func readScalar(attr *Attr, v any) (any, error) {
 	switch attr.Type {
 	case Boolean:
 		return parseBool(attr.Name, v)
+	case Integer, Decimal:
+		return parseNumber(attr, v)
+	case DateTime:
+		s, ok := v.(string)
+		if !ok {
+			return nil, errInvalidValue(attr.Name + " must be a dateTime string (RFC 3339, such as 2026-01-31T09:00:00Z)")
+		}
+		if _, err := time.Parse(time.RFC3339Nano, s); err != nil {
+			return nil, errInvalidValue(attr.Name + " must be a dateTime (RFC 3339, such as 2026-01-31T09:00:00Z), not " + strconvQuote(s))
+		}
+		return s, nil
 	case Complex:
 		return nil, errInvalidValue(attr.Name + " has sub-attributes and cannot take a simple value")
 	default:
@@ -232,6 +249,41 @@ func readScalar(attr *Attr, v any) (any, error) {
 			return nil, errInvalidValue(attr.Name + " must be a string")
 		}
 	}
+}
+
+// maxExactInteger is the largest integer a float64 holds exactly: stored
+// documents decode numbers as float64, so larger integers would not read
+// back as written.
+const maxExactInteger = 1<<53 - 1
+
+// parseNumber reads an integer or decimal, as a JSON number or a string
+// holding one, into the float64 a stored document reads back as, so a
+// write response spells it as every later read does.
+func parseNumber(attr *Attr, v any) (any, error) {
+	var text string
+	switch t := v.(type) {
+	case json.Number:
+		text = t.String()
+	case string:
+		text = strings.TrimSpace(t)
+		if text == "" {
+			return nil, nil
+		}
+	default:
+		return nil, errInvalidValue(attr.Name + " must be a number")
+	}
+	if attr.Type == Integer {
+		n, err := strconv.ParseInt(text, 10, 64)
+		if err != nil || n > maxExactInteger || n < -maxExactInteger {
+			return nil, errInvalidValue(fmt.Sprintf("%s must be an integer between -%d and %d, not %s", attr.Name, int64(maxExactInteger), int64(maxExactInteger), strconvQuote(text)))
+		}
+		return float64(n), nil
+	}
+	f, err := strconv.ParseFloat(text, 64)
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return nil, errInvalidValue(attr.Name + " must be a decimal number, not " + strconvQuote(text))
+	}
+	return f, nil
 }
 
 func parseBool(name string, v any) (bool, error) {

@@ -20,10 +20,7 @@ func (k *Kind) topAttrs(s *Schema) []*Attr {
 }
 
 func (k *Kind) schemas() []*Schema {
-	if k.Ext == nil {
-		return []*Schema{k.Core}
-	}
-	return []*Schema{k.Core, k.Ext}
+	return append([]*Schema{k.Core}, k.Exts...)
 }
 
 // checkLengths answers 400 invalidValue for a value longer than its
@@ -83,7 +80,7 @@ func (k *Kind) settleAll(doc Doc) error {
 		}
 		for _, a := range s.Attrs {
 			list, ok := c[a.Name].([]any)
-			if !ok || !a.Multi || a.Type != Complex {
+			if !ok || !a.Multi {
 				continue
 			}
 			touched := make([]bool, len(list))
@@ -146,19 +143,26 @@ func collapse(a *Attr, list []any, touched []bool) ([]any, []bool) {
 	outTouched := make([]bool, 0, len(list))
 	seen := make(map[string]int, len(list))
 	for i, item := range list {
+		var key string
 		elem, ok := item.(map[string]any)
-		if !ok {
-			out, outTouched = append(out, item), append(outTouched, touched[i])
+		if ok {
+			key = elementKey(a, elem)
+		} else {
+			// A simple value (a declared multi-valued string, number...).
+			b, _ := json.Marshal(foldSub(a, item))
+			key = string(b)
+		}
+		if j, dup := seen[key]; dup && !ok {
+			outTouched[j] = outTouched[j] || touched[i]
 			continue
 		}
-		key := elementKey(a, elem)
 		if j, dup := seen[key]; dup {
 			mergeElement(out[j].(map[string]any), elem)
 			outTouched[j] = outTouched[j] || touched[i]
 			continue
 		}
 		seen[key] = len(out)
-		out, outTouched = append(out, elem), append(outTouched, touched[i])
+		out, outTouched = append(out, item), append(outTouched, touched[i])
 	}
 	return out, outTouched
 }

@@ -66,6 +66,9 @@ type Schema struct {
 	Name        string
 	Description string
 	Attrs       []*Attr
+	// Declared marks an extension schema the tenant declared (see
+	// Declare): its attributes are reached only through its URN.
+	Declared bool
 }
 
 // Find returns the attribute called name (case-insensitively), or nil.
@@ -180,14 +183,25 @@ func GroupSchema() *Schema {
 	}}
 }
 
-// Schemas bundles the schema definitions, built once per worker.
+// Schemas bundles the schema definitions: the built-in ones and the
+// tenant's declared extensions. A set never changes; a new declaration
+// builds a new set.
 type Schemas struct {
 	User       *Schema
 	Enterprise *Schema
 	Group      *Schema
+	// UserExts and GroupExts are the tenant's declared extension schemas,
+	// in URN order.
+	UserExts  []*Schema
+	GroupExts []*Schema
+	// Declarations are what they were built from.
+	Declarations []Declared
 }
 
-// NewSchemas builds the schema set.
-func NewSchemas() *Schemas {
-	return &Schemas{User: UserSchema(), Enterprise: EnterpriseSchema(), Group: GroupSchema()}
+// NewSchemas builds the schema set with the tenant's declared extension
+// attributes, which Declare has checked.
+func NewSchemas(decls ...Declared) *Schemas {
+	return &Schemas{User: UserSchema(), Enterprise: EnterpriseSchema(), Group: GroupSchema(),
+		UserExts: extensionSchemas(decls, "User"), GroupExts: extensionSchemas(decls, "Group"),
+		Declarations: decls}
 }

@@ -31,22 +31,23 @@ func (k *Kind) Render(doc Doc, m Meta, base string, members []Member) map[string
 	out := make(map[string]any, len(doc)+4)
 	schemas := []any{k.Core.ID}
 	for key, v := range doc {
-		if k.Ext != nil && key == k.Ext.ID {
-			ext := v.(map[string]any)
-			if mgr, ok := ext["manager"].(map[string]any); ok {
-				copyExt := make(map[string]any, len(ext))
-				for ek, ev := range ext {
-					copyExt[ek] = ev
-				}
-				id, _ := mgr["value"].(string)
-				copyExt["manager"] = map[string]any{"value": id, "$ref": base + "/Users/" + id}
-				ext = copyExt
-			}
-			out[key] = ext
-			schemas = append(schemas, k.Ext.ID)
+		if !hasPrefixFold(key, "urn:") {
+			out[key] = v
 			continue
 		}
-		out[key] = v
+		// Values of a schema no longer declared are not returned.
+		if ext := k.ext(key); ext != nil && ext.ID == scim.SchemaEnterpriseUser {
+			out[key] = renderEnterprise(v.(map[string]any), base)
+		} else if ext != nil {
+			if m := declaredOnly(ext, v); len(m) > 0 {
+				out[key] = m
+			}
+		}
+	}
+	for _, ext := range k.Exts {
+		if _, ok := out[ext.ID]; ok {
+			schemas = append(schemas, ext.ID)
+		}
 	}
 	if k.Name == "User" {
 		if _, ok := out["active"]; !ok {
@@ -74,6 +75,41 @@ func (k *Kind) Render(doc Doc, m Meta, base string, members []Member) map[string
 		"version":      m.ETag(),
 	}
 	return out
+}
+
+// declaredOnly is the stored object of a declared extension with only the
+// attributes still declared (a removal refuses while values exist, but a
+// write racing it may have stored one).
+func declaredOnly(ext *Schema, v any) map[string]any {
+	m, _ := v.(map[string]any)
+	for name := range m {
+		if ext.Find(name) == nil {
+			out := make(map[string]any, len(m))
+			for n, x := range m {
+				if ext.Find(n) != nil {
+					out[n] = x
+				}
+			}
+			return out
+		}
+	}
+	return m
+}
+
+// renderEnterprise adds the manager's $ref to the stored enterprise
+// extension object, without changing the stored one.
+func renderEnterprise(ext map[string]any, base string) map[string]any {
+	mgr, ok := ext["manager"].(map[string]any)
+	if !ok {
+		return ext
+	}
+	copyExt := make(map[string]any, len(ext))
+	for ek, ev := range ext {
+		copyExt[ek] = ev
+	}
+	id, _ := mgr["value"].(string)
+	copyExt["manager"] = map[string]any{"value": id, "$ref": base + "/Users/" + id}
+	return copyExt
 }
 
 // stamp spells a time as the store keeps it: PostgreSQL holds microseconds
@@ -134,11 +170,11 @@ func (k *Kind) topName(path string) (top, rest string) {
 	if !ok {
 		return path, ""
 	}
-	if schema != nil && schema == k.Ext {
-		return k.Ext.ID, r
+	if schema != nil && schema != k.Core {
+		return schema.ID, r
 	}
-	if _, a := k.lookup(firstSegment(r)); a != nil && k.Ext != nil && k.Ext.Find(a.Name) == a {
-		return k.Ext.ID, r
+	if s, a := k.lookup(firstSegment(r)); a != nil && s != k.Core {
+		return s.ID, r
 	}
 	return firstSegment(r), afterFirstSegment(r)
 }

@@ -36,10 +36,9 @@ const (
 
 // Server handles SCIM exchanges for one tenant.
 type Server struct {
-	svc     *provision.Service
-	store   provision.Store
-	schemas *resource.Schemas
-	log     *slog.Logger
+	svc   *provision.Service
+	store provision.Store
+	log   *slog.Logger
 	// base is the tenant's public SCIM base, without a trailing slash.
 	base string
 	// maxBody is the largest body the control plane forwards.
@@ -49,8 +48,8 @@ type Server struct {
 
 // New returns a Server for the tenant whose SCIM base is base; bodies over
 // maxBody bytes are refused.
-func New(svc *provision.Service, store provision.Store, schemas *resource.Schemas, log *slog.Logger, base string, maxBody int) *Server {
-	return &Server{svc: svc, store: store, schemas: schemas, log: log, base: strings.TrimRight(base, "/"), maxBody: maxBody,
+func New(svc *provision.Service, store provision.Store, log *slog.Logger, base string, maxBody int) *Server {
+	return &Server{svc: svc, store: store, log: log, base: strings.TrimRight(base, "/"), maxBody: maxBody,
 		users:  endpoints{svc.CreateUser, svc.GetUser, svc.ListUsers, svc.ReplaceUser, svc.PatchUser, svc.DeleteUser},
 		groups: endpoints{svc.CreateGroup, svc.GetGroup, svc.ListGroups, svc.ReplaceGroup, svc.PatchGroup, svc.DeleteGroup},
 	}
@@ -160,9 +159,9 @@ func (s *Server) route(ctx context.Context, call *provision.Call, ex *scimworker
 		}
 		return s.discovery(method, resource.ServiceProviderConfig(call.Base))
 	case "resourcetypes":
-		return s.discoveryList(method, id, s.schemas.ResourceTypes(call.Base))
+		return s.discoveryList(method, id, s.svc.Schemas().ResourceTypes(call.Base))
 	case "schemas":
-		return s.discoveryList(method, id, s.schemas.SchemaDocs(call.Base))
+		return s.discoveryList(method, id, s.svc.Schemas().SchemaDocs(call.Base))
 	}
 	return nil, scim.NewError(404, "", "no SCIM endpoint at "+ex.Path)
 }

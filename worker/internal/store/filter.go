@@ -93,13 +93,79 @@ func (b *sqlBuilder) column(ref resource.AttrRef) (string, bool) {
 	return "", false
 }
 
-// jsonPath is the jsonb expression of a top-level attribute in doc.
+// jsonPath is the jsonb expression of a top-level attribute in doc; an
+// extension's attributes are in the object under its URN. Names and URNs
+// are the schema's own (declared ones are checked by resource.Declare),
+// quoted all the same.
 func jsonPath(ref resource.AttrRef) string {
 	base := "doc"
-	if ref.Schema != nil && strings.HasPrefix(ref.Schema.ID, "urn:") && ref.Schema.Name == "EnterpriseUser" {
-		base = "(doc->'" + ref.Schema.ID + "')"
+	if ref.Schema != nil && strings.HasPrefix(ref.Schema.ID, resource.ExtensionPrefix) {
+		base = "(doc->" + literal(ref.Schema.ID) + ")"
 	}
-	return base + "->'" + ref.Attr.Name + "'"
+	return base + "->" + literal(ref.Attr.Name)
+}
+
+func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// textOf is the text of a jsonb expression: ->> for a member, #>> for a
+// value as is (an element of a simple multi-valued attribute).
+func textOf(expr string) string {
+	if i := strings.LastIndex(expr, "->'"); i >= 0 {
+		return "(" + expr[:i] + "->>" + expr[i+2:] + ")"
+	}
+	return "(" + expr + " #>> '{}')"
+}
+
+// ordered is the SQL value of a jsonb expression holding a declared
+// extension attribute's number or dateTime, NULL when it holds anything
+// else: writes store only values of the declared type, and the guard keeps
+// a query from failing on anything else.
+func ordered(expr string, t resource.Type) string {
+	if t == resource.DateTime {
+		return "(CASE WHEN jsonb_typeof(" + expr + ") = 'string' THEN " + textOf(expr) + "::timestamptz END)"
+	}
+	return "(CASE WHEN jsonb_typeof(" + expr + ") = 'number' THEN (" + expr + ")::numeric END)"
+}
+
+// orderedCmp compares a declared integer, decimal or dateTime attribute.
+func (b *sqlBuilder) orderedCmp(expr string, c resource.Compare) (string, error) {
+	leaf := c.Ref.Leaf()
+	switch {
+	case c.Op == "pr":
+		return "(" + expr + ") IS NOT NULL", nil
+	case c.Value == nil:
+		if c.Op == "ne" {
+			return "(" + expr + ") IS NOT NULL", nil
+		}
+		return "(" + expr + ") IS NULL", nil
+	}
+	s, _ := c.Value.(string)
+	var rhs string
+	if leaf.Type == resource.DateTime {
+		at, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return "", scim.NewError(400, scim.TypeInvalidFilter, leaf.Name+" compares with an RFC 3339 date-time")
+		}
+		rhs = b.arg(at)
+	} else {
+		if _, err := strconv.ParseFloat(s, 64); err != nil {
+			return "", scim.NewError(400, scim.TypeInvalidFilter, leaf.Name+" compares with a number")
+		}
+		rhs = b.arg(s) + "::numeric"
+	}
+	op, ok := sqlOps[c.Op]
+	if !ok {
+		return "", scim.NewError(400, scim.TypeInvalidFilter, leaf.Name+" supports eq, ne, gt, ge, lt, le and pr")
+	}
+	val := ordered(expr, leaf.Type)
+	if c.Op == "ne" {
+		return "(" + val + " IS NULL OR " + val + " <> " + rhs + ")", nil
+	}
+	return val + " " + op + " " + rhs, nil
+}
+
+func isOrdered(t resource.Type) bool {
+	return t == resource.Integer || t == resource.Decimal || t == resource.DateTime
 }
 
 func (b *sqlBuilder) compareTop(c resource.Compare) (string, error) {
@@ -112,6 +178,18 @@ func (b *sqlBuilder) compareTop(c resource.Compare) (string, error) {
 			return "", err
 		}
 		return "EXISTS (SELECT 1 FROM members m WHERE m.group_id = groups.id AND " + inner + ")", nil
+	}
+	if c.Ref.Attr.Multi && c.Ref.Attr.Type != resource.Complex {
+		// A declared multi-valued simple attribute: some element matches.
+		arr := jsonPath(c.Ref)
+		if c.Op == "pr" {
+			return "jsonb_array_length(CASE WHEN jsonb_typeof(" + arr + ") = 'array' THEN " + arr + " ELSE '[]' END) > 0", nil
+		}
+		inner, err := b.jsonCmp("e", c)
+		if err != nil {
+			return "", err
+		}
+		return "EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(" + arr + ") = 'array' THEN " + arr + " END) e WHERE " + inner + ")", nil
 	}
 	if c.Ref.Attr.Multi {
 		// Some element's sub-attribute (default value) matches.
@@ -251,9 +329,13 @@ func (b *sqlBuilder) elemCmp(elem string, c resource.Compare) (string, error) {
 	return b.jsonCmp(elem+"->'"+c.Ref.Leaf().Name+"'", c)
 }
 
-// jsonCmp compares a jsonb expression holding a string or boolean.
+// jsonCmp compares a jsonb expression holding a string or boolean (or a
+// declared extension attribute's number or dateTime).
 func (b *sqlBuilder) jsonCmp(expr string, c resource.Compare) (string, error) {
 	leaf := c.Ref.Leaf()
+	if isOrdered(leaf.Type) {
+		return b.orderedCmp(expr, c)
+	}
 	if leaf.Type == resource.Boolean {
 		switch c.Op {
 		case "pr":
@@ -265,9 +347,7 @@ func (b *sqlBuilder) jsonCmp(expr string, c resource.Compare) (string, error) {
 		}
 		return "", scim.NewError(400, scim.TypeInvalidFilter, "booleans support only eq, ne and pr")
 	}
-	i := strings.LastIndex(expr, "->'")
-	text := "(" + expr[:i] + "->>" + expr[i+2:] + ")"
-	return b.cmp(text, c, leaf.CaseExact)
+	return b.cmp(textOf(expr), c, leaf.CaseExact)
 }
 
 // cmp compares a text, boolean or timestamp column expression.
@@ -354,17 +434,27 @@ func (b *sqlBuilder) sortKey(s *resource.Sort) (key string, indexed bool) {
 	}
 	leaf := ref.Leaf()
 	var expr string
-	if ref.Attr.Multi {
+	switch {
+	case ref.Attr.Multi && ref.Attr.Type != resource.Complex:
+		// A declared multi-valued simple attribute: by its first value.
+		arr := jsonPath(ref)
+		first := "(CASE WHEN jsonb_typeof(" + arr + ") = 'array' THEN " + arr + "->0 END)"
+		if isOrdered(leaf.Type) {
+			return ordered(first, leaf.Type), false
+		}
+		expr = textOf(first)
+	case isOrdered(leaf.Type) && !ref.Attr.Multi && ref.Attr != resource.MetaAttr:
+		return ordered(jsonPath(ref), leaf.Type), false
+	case ref.Attr.Multi:
 		arr := jsonPath(ref)
 		expr = "(SELECT x.e->>'" + leaf.Name + "' FROM jsonb_array_elements(CASE WHEN jsonb_typeof(" + arr + ") = 'array' THEN " + arr + " END)" +
 			" WITH ORDINALITY AS x(e, n) ORDER BY x.e->'primary' = 'true'::jsonb DESC NULLS LAST, x.n LIMIT 1)"
-	} else {
+	default:
 		expr = jsonPath(ref)
 		if ref.Sub != nil {
 			expr += "->'" + ref.Sub.Name + "'"
 		}
-		i := strings.LastIndex(expr, "->'")
-		expr = "(" + expr[:i] + "->>" + expr[i+2:] + ")"
+		expr = textOf(expr)
 	}
 	// Booleans read as 'false' and 'true', which sort as the booleans do.
 	if !leaf.CaseExact && (leaf.Type == resource.String || leaf.Type == resource.Reference) {

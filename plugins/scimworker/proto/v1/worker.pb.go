@@ -1101,7 +1101,7 @@ const file_proto_v1_worker_proto_rawDesc = "" +
 	"\x04wait\x18\x01 \x01(\bR\x04wait\"\x12\n" +
 	"\x10AcquireConnReply\"\x14\n" +
 	"\x12ReleaseConnRequest\"\x12\n" +
-	"\x10ReleaseConnReply2\xc0\f\n" +
+	"\x10ReleaseConnReply2\xcd\x0e\n" +
 	"\x06Worker\x12Q\n" +
 	"\aPrepare\x12#.scimplane.worker.v1.PrepareRequest\x1a!.scimplane.worker.v1.PrepareReply\x12H\n" +
 	"\x04Bind\x12 .scimplane.worker.v1.BindRequest\x1a\x1e.scimplane.worker.v1.BindReply\x12C\n" +
@@ -1123,7 +1123,11 @@ const file_proto_v1_worker_proto_rawDesc = "" +
 	"\x0eValidatePolicy\x12\x1e.scimplane.worker.v1.AdminCall\x1a .scimplane.worker.v1.AdminResult\x12P\n" +
 	"\fDryRunPolicy\x12\x1e.scimplane.worker.v1.AdminCall\x1a .scimplane.worker.v1.AdminResult\x12R\n" +
 	"\x0eActivatePolicy\x12\x1e.scimplane.worker.v1.AdminCall\x1a .scimplane.worker.v1.AdminResult\x12P\n" +
-	"\fActivePolicy\x12\x1e.scimplane.worker.v1.AdminCall\x1a .scimplane.worker.v1.AdminResult2\xc4\x01\n" +
+	"\fActivePolicy\x12\x1e.scimplane.worker.v1.AdminCall\x1a .scimplane.worker.v1.AdminResult\x12N\n" +
+	"\n" +
+	"Extensions\x12\x1e.scimplane.worker.v1.AdminCall\x1a .scimplane.worker.v1.AdminResult\x12]\n" +
+	"\x19DeclareExtensionAttribute\x12\x1e.scimplane.worker.v1.AdminCall\x1a .scimplane.worker.v1.AdminResult\x12\\\n" +
+	"\x18RemoveExtensionAttribute\x12\x1e.scimplane.worker.v1.AdminCall\x1a .scimplane.worker.v1.AdminResult2\xc4\x01\n" +
 	"\x04Host\x12]\n" +
 	"\vAcquireConn\x12'.scimplane.worker.v1.AcquireConnRequest\x1a%.scimplane.worker.v1.AcquireConnReply\x12]\n" +
 	"\vReleaseConn\x12'.scimplane.worker.v1.ReleaseConnRequest\x1a%.scimplane.worker.v1.ReleaseConnReplyBEZCgithub.com/scimplane/scimplane/plugins/scimworker/proto/v1;workerv1b\x06proto3"
@@ -1184,32 +1188,38 @@ var file_proto_v1_worker_proto_depIdxs = []int32{
 	6,  // 19: scimplane.worker.v1.Worker.DryRunPolicy:input_type -> scimplane.worker.v1.AdminCall
 	6,  // 20: scimplane.worker.v1.Worker.ActivatePolicy:input_type -> scimplane.worker.v1.AdminCall
 	6,  // 21: scimplane.worker.v1.Worker.ActivePolicy:input_type -> scimplane.worker.v1.AdminCall
-	14, // 22: scimplane.worker.v1.Host.AcquireConn:input_type -> scimplane.worker.v1.AcquireConnRequest
-	16, // 23: scimplane.worker.v1.Host.ReleaseConn:input_type -> scimplane.worker.v1.ReleaseConnRequest
-	1,  // 24: scimplane.worker.v1.Worker.Prepare:output_type -> scimplane.worker.v1.PrepareReply
-	3,  // 25: scimplane.worker.v1.Worker.Bind:output_type -> scimplane.worker.v1.BindReply
-	5,  // 26: scimplane.worker.v1.Worker.Handle:output_type -> scimplane.worker.v1.Reply
-	11, // 27: scimplane.worker.v1.Worker.Health:output_type -> scimplane.worker.v1.HealthReply
-	13, // 28: scimplane.worker.v1.Worker.Shed:output_type -> scimplane.worker.v1.ShedReply
-	7,  // 29: scimplane.worker.v1.Worker.ListGroups:output_type -> scimplane.worker.v1.AdminResult
-	7,  // 30: scimplane.worker.v1.Worker.GroupMembers:output_type -> scimplane.worker.v1.AdminResult
-	7,  // 31: scimplane.worker.v1.Worker.ListUsers:output_type -> scimplane.worker.v1.AdminResult
-	7,  // 32: scimplane.worker.v1.Worker.GetUser:output_type -> scimplane.worker.v1.AdminResult
-	7,  // 33: scimplane.worker.v1.Worker.ExplainUser:output_type -> scimplane.worker.v1.AdminResult
-	7,  // 34: scimplane.worker.v1.Worker.Changes:output_type -> scimplane.worker.v1.AdminResult
-	7,  // 35: scimplane.worker.v1.Worker.QueryLog:output_type -> scimplane.worker.v1.AdminResult
-	7,  // 36: scimplane.worker.v1.Worker.GetLogEntry:output_type -> scimplane.worker.v1.AdminResult
-	7,  // 37: scimplane.worker.v1.Worker.LogHealth:output_type -> scimplane.worker.v1.AdminResult
-	7,  // 38: scimplane.worker.v1.Worker.SetLogRetention:output_type -> scimplane.worker.v1.AdminResult
-	9,  // 39: scimplane.worker.v1.Worker.ExportLog:output_type -> scimplane.worker.v1.ExportChunk
-	7,  // 40: scimplane.worker.v1.Worker.ValidatePolicy:output_type -> scimplane.worker.v1.AdminResult
-	7,  // 41: scimplane.worker.v1.Worker.DryRunPolicy:output_type -> scimplane.worker.v1.AdminResult
-	7,  // 42: scimplane.worker.v1.Worker.ActivatePolicy:output_type -> scimplane.worker.v1.AdminResult
-	7,  // 43: scimplane.worker.v1.Worker.ActivePolicy:output_type -> scimplane.worker.v1.AdminResult
-	15, // 44: scimplane.worker.v1.Host.AcquireConn:output_type -> scimplane.worker.v1.AcquireConnReply
-	17, // 45: scimplane.worker.v1.Host.ReleaseConn:output_type -> scimplane.worker.v1.ReleaseConnReply
-	24, // [24:46] is the sub-list for method output_type
-	2,  // [2:24] is the sub-list for method input_type
+	6,  // 22: scimplane.worker.v1.Worker.Extensions:input_type -> scimplane.worker.v1.AdminCall
+	6,  // 23: scimplane.worker.v1.Worker.DeclareExtensionAttribute:input_type -> scimplane.worker.v1.AdminCall
+	6,  // 24: scimplane.worker.v1.Worker.RemoveExtensionAttribute:input_type -> scimplane.worker.v1.AdminCall
+	14, // 25: scimplane.worker.v1.Host.AcquireConn:input_type -> scimplane.worker.v1.AcquireConnRequest
+	16, // 26: scimplane.worker.v1.Host.ReleaseConn:input_type -> scimplane.worker.v1.ReleaseConnRequest
+	1,  // 27: scimplane.worker.v1.Worker.Prepare:output_type -> scimplane.worker.v1.PrepareReply
+	3,  // 28: scimplane.worker.v1.Worker.Bind:output_type -> scimplane.worker.v1.BindReply
+	5,  // 29: scimplane.worker.v1.Worker.Handle:output_type -> scimplane.worker.v1.Reply
+	11, // 30: scimplane.worker.v1.Worker.Health:output_type -> scimplane.worker.v1.HealthReply
+	13, // 31: scimplane.worker.v1.Worker.Shed:output_type -> scimplane.worker.v1.ShedReply
+	7,  // 32: scimplane.worker.v1.Worker.ListGroups:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 33: scimplane.worker.v1.Worker.GroupMembers:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 34: scimplane.worker.v1.Worker.ListUsers:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 35: scimplane.worker.v1.Worker.GetUser:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 36: scimplane.worker.v1.Worker.ExplainUser:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 37: scimplane.worker.v1.Worker.Changes:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 38: scimplane.worker.v1.Worker.QueryLog:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 39: scimplane.worker.v1.Worker.GetLogEntry:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 40: scimplane.worker.v1.Worker.LogHealth:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 41: scimplane.worker.v1.Worker.SetLogRetention:output_type -> scimplane.worker.v1.AdminResult
+	9,  // 42: scimplane.worker.v1.Worker.ExportLog:output_type -> scimplane.worker.v1.ExportChunk
+	7,  // 43: scimplane.worker.v1.Worker.ValidatePolicy:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 44: scimplane.worker.v1.Worker.DryRunPolicy:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 45: scimplane.worker.v1.Worker.ActivatePolicy:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 46: scimplane.worker.v1.Worker.ActivePolicy:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 47: scimplane.worker.v1.Worker.Extensions:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 48: scimplane.worker.v1.Worker.DeclareExtensionAttribute:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 49: scimplane.worker.v1.Worker.RemoveExtensionAttribute:output_type -> scimplane.worker.v1.AdminResult
+	15, // 50: scimplane.worker.v1.Host.AcquireConn:output_type -> scimplane.worker.v1.AcquireConnReply
+	17, // 51: scimplane.worker.v1.Host.ReleaseConn:output_type -> scimplane.worker.v1.ReleaseConnReply
+	27, // [27:52] is the sub-list for method output_type
+	2,  // [2:27] is the sub-list for method input_type
 	2,  // [2:2] is the sub-list for extension type_name
 	2,  // [2:2] is the sub-list for extension extendee
 	0,  // [0:2] is the sub-list for field type_name

@@ -19,26 +19,29 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Worker_Prepare_FullMethodName         = "/scimplane.worker.v1.Worker/Prepare"
-	Worker_Bind_FullMethodName            = "/scimplane.worker.v1.Worker/Bind"
-	Worker_Handle_FullMethodName          = "/scimplane.worker.v1.Worker/Handle"
-	Worker_Health_FullMethodName          = "/scimplane.worker.v1.Worker/Health"
-	Worker_Shed_FullMethodName            = "/scimplane.worker.v1.Worker/Shed"
-	Worker_ListGroups_FullMethodName      = "/scimplane.worker.v1.Worker/ListGroups"
-	Worker_GroupMembers_FullMethodName    = "/scimplane.worker.v1.Worker/GroupMembers"
-	Worker_ListUsers_FullMethodName       = "/scimplane.worker.v1.Worker/ListUsers"
-	Worker_GetUser_FullMethodName         = "/scimplane.worker.v1.Worker/GetUser"
-	Worker_ExplainUser_FullMethodName     = "/scimplane.worker.v1.Worker/ExplainUser"
-	Worker_Changes_FullMethodName         = "/scimplane.worker.v1.Worker/Changes"
-	Worker_QueryLog_FullMethodName        = "/scimplane.worker.v1.Worker/QueryLog"
-	Worker_GetLogEntry_FullMethodName     = "/scimplane.worker.v1.Worker/GetLogEntry"
-	Worker_LogHealth_FullMethodName       = "/scimplane.worker.v1.Worker/LogHealth"
-	Worker_SetLogRetention_FullMethodName = "/scimplane.worker.v1.Worker/SetLogRetention"
-	Worker_ExportLog_FullMethodName       = "/scimplane.worker.v1.Worker/ExportLog"
-	Worker_ValidatePolicy_FullMethodName  = "/scimplane.worker.v1.Worker/ValidatePolicy"
-	Worker_DryRunPolicy_FullMethodName    = "/scimplane.worker.v1.Worker/DryRunPolicy"
-	Worker_ActivatePolicy_FullMethodName  = "/scimplane.worker.v1.Worker/ActivatePolicy"
-	Worker_ActivePolicy_FullMethodName    = "/scimplane.worker.v1.Worker/ActivePolicy"
+	Worker_Prepare_FullMethodName                   = "/scimplane.worker.v1.Worker/Prepare"
+	Worker_Bind_FullMethodName                      = "/scimplane.worker.v1.Worker/Bind"
+	Worker_Handle_FullMethodName                    = "/scimplane.worker.v1.Worker/Handle"
+	Worker_Health_FullMethodName                    = "/scimplane.worker.v1.Worker/Health"
+	Worker_Shed_FullMethodName                      = "/scimplane.worker.v1.Worker/Shed"
+	Worker_ListGroups_FullMethodName                = "/scimplane.worker.v1.Worker/ListGroups"
+	Worker_GroupMembers_FullMethodName              = "/scimplane.worker.v1.Worker/GroupMembers"
+	Worker_ListUsers_FullMethodName                 = "/scimplane.worker.v1.Worker/ListUsers"
+	Worker_GetUser_FullMethodName                   = "/scimplane.worker.v1.Worker/GetUser"
+	Worker_ExplainUser_FullMethodName               = "/scimplane.worker.v1.Worker/ExplainUser"
+	Worker_Changes_FullMethodName                   = "/scimplane.worker.v1.Worker/Changes"
+	Worker_QueryLog_FullMethodName                  = "/scimplane.worker.v1.Worker/QueryLog"
+	Worker_GetLogEntry_FullMethodName               = "/scimplane.worker.v1.Worker/GetLogEntry"
+	Worker_LogHealth_FullMethodName                 = "/scimplane.worker.v1.Worker/LogHealth"
+	Worker_SetLogRetention_FullMethodName           = "/scimplane.worker.v1.Worker/SetLogRetention"
+	Worker_ExportLog_FullMethodName                 = "/scimplane.worker.v1.Worker/ExportLog"
+	Worker_ValidatePolicy_FullMethodName            = "/scimplane.worker.v1.Worker/ValidatePolicy"
+	Worker_DryRunPolicy_FullMethodName              = "/scimplane.worker.v1.Worker/DryRunPolicy"
+	Worker_ActivatePolicy_FullMethodName            = "/scimplane.worker.v1.Worker/ActivatePolicy"
+	Worker_ActivePolicy_FullMethodName              = "/scimplane.worker.v1.Worker/ActivePolicy"
+	Worker_Extensions_FullMethodName                = "/scimplane.worker.v1.Worker/Extensions"
+	Worker_DeclareExtensionAttribute_FullMethodName = "/scimplane.worker.v1.Worker/DeclareExtensionAttribute"
+	Worker_RemoveExtensionAttribute_FullMethodName  = "/scimplane.worker.v1.Worker/RemoveExtensionAttribute"
 )
 
 // WorkerClient is the client API for Worker service.
@@ -82,6 +85,9 @@ type WorkerClient interface {
 	DryRunPolicy(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error)
 	ActivatePolicy(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error)
 	ActivePolicy(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error)
+	Extensions(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error)
+	DeclareExtensionAttribute(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error)
+	RemoveExtensionAttribute(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error)
 }
 
 type workerClient struct {
@@ -301,6 +307,36 @@ func (c *workerClient) ActivePolicy(ctx context.Context, in *AdminCall, opts ...
 	return out, nil
 }
 
+func (c *workerClient) Extensions(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AdminResult)
+	err := c.cc.Invoke(ctx, Worker_Extensions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *workerClient) DeclareExtensionAttribute(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AdminResult)
+	err := c.cc.Invoke(ctx, Worker_DeclareExtensionAttribute_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *workerClient) RemoveExtensionAttribute(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AdminResult)
+	err := c.cc.Invoke(ctx, Worker_RemoveExtensionAttribute_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // WorkerServer is the server API for Worker service.
 // All implementations must embed UnimplementedWorkerServer
 // for forward compatibility.
@@ -342,6 +378,9 @@ type WorkerServer interface {
 	DryRunPolicy(context.Context, *AdminCall) (*AdminResult, error)
 	ActivatePolicy(context.Context, *AdminCall) (*AdminResult, error)
 	ActivePolicy(context.Context, *AdminCall) (*AdminResult, error)
+	Extensions(context.Context, *AdminCall) (*AdminResult, error)
+	DeclareExtensionAttribute(context.Context, *AdminCall) (*AdminResult, error)
+	RemoveExtensionAttribute(context.Context, *AdminCall) (*AdminResult, error)
 	mustEmbedUnimplementedWorkerServer()
 }
 
@@ -411,6 +450,15 @@ func (UnimplementedWorkerServer) ActivatePolicy(context.Context, *AdminCall) (*A
 }
 func (UnimplementedWorkerServer) ActivePolicy(context.Context, *AdminCall) (*AdminResult, error) {
 	return nil, status.Error(codes.Unimplemented, "method ActivePolicy not implemented")
+}
+func (UnimplementedWorkerServer) Extensions(context.Context, *AdminCall) (*AdminResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method Extensions not implemented")
+}
+func (UnimplementedWorkerServer) DeclareExtensionAttribute(context.Context, *AdminCall) (*AdminResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeclareExtensionAttribute not implemented")
+}
+func (UnimplementedWorkerServer) RemoveExtensionAttribute(context.Context, *AdminCall) (*AdminResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveExtensionAttribute not implemented")
 }
 func (UnimplementedWorkerServer) mustEmbedUnimplementedWorkerServer() {}
 func (UnimplementedWorkerServer) testEmbeddedByValue()                {}
@@ -786,6 +834,60 @@ func _Worker_ActivePolicy_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Worker_Extensions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdminCall)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkerServer).Extensions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Worker_Extensions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkerServer).Extensions(ctx, req.(*AdminCall))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Worker_DeclareExtensionAttribute_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdminCall)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkerServer).DeclareExtensionAttribute(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Worker_DeclareExtensionAttribute_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkerServer).DeclareExtensionAttribute(ctx, req.(*AdminCall))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Worker_RemoveExtensionAttribute_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdminCall)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkerServer).RemoveExtensionAttribute(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Worker_RemoveExtensionAttribute_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkerServer).RemoveExtensionAttribute(ctx, req.(*AdminCall))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Worker_ServiceDesc is the grpc.ServiceDesc for Worker service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -868,6 +970,18 @@ var Worker_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ActivePolicy",
 			Handler:    _Worker_ActivePolicy_Handler,
+		},
+		{
+			MethodName: "Extensions",
+			Handler:    _Worker_Extensions_Handler,
+		},
+		{
+			MethodName: "DeclareExtensionAttribute",
+			Handler:    _Worker_DeclareExtensionAttribute_Handler,
+		},
+		{
+			MethodName: "RemoveExtensionAttribute",
+			Handler:    _Worker_RemoveExtensionAttribute_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
