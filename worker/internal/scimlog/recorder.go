@@ -1,0 +1,297 @@
+package scimlog
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Writer is what the Recorder needs of storage: rows written after the
+// fact, together, in one transaction.
+type Writer interface {
+	WriteLog(ctx context.Context, entries []*Entry) error
+}
+
+// TxWriter is a change's transaction, which writes its log row with it.
+type TxWriter interface {
+	Log(ctx context.Context, e *Entry) error
+}
+
+// Recorder writes a tenant's SCIM log; it is the only writer. Every
+// exchange gets a Capture (Begin). A write use case queues the row in its
+// own transaction (Capture.WithChange inside Capture.Change), so the row
+// commits or rolls back with the change; every other exchange, and every
+// write whose transaction did not commit, is written by Finish before the
+// reply leaves.
+//
+// Finish writes with a context detached from the request's (a client that
+// went away still leaves its row) and batches the rows of concurrent
+// exchanges into one transaction. A row that cannot be written (the
+// database is down) is kept in a bounded in-memory spool and written with
+// the next batch that succeeds, or by Replay, which the worker calls in
+// the background.
+type Recorder struct {
+	w     Writer
+	log   *slog.Logger
+	limit SpoolLimit
+
+	mu       sync.Mutex
+	pending  []*pendingWrite
+	flushing bool
+	spool    []*Entry
+	spooled  int // bytes in spool
+	lost     int // rows dropped since the last report
+}
+
+// SpoolLimit bounds the rows a Recorder holds while the database is
+// unreachable: past Bytes, spooled rows lose their bodies; past Rows, the
+// oldest are dropped (and counted in the worker's log).
+type SpoolLimit struct {
+	Rows  int
+	Bytes int
+}
+
+// DefaultSpoolLimit holds a few minutes of a busy tenant's traffic.
+var DefaultSpoolLimit = SpoolLimit{Rows: 50_000, Bytes: 32 << 20}
+
+// NewRecorder returns a Recorder writing through w; a zero limit is
+// DefaultSpoolLimit.
+func NewRecorder(w Writer, log *slog.Logger, limit SpoolLimit) *Recorder {
+	if limit == (SpoolLimit{}) {
+		limit = DefaultSpoolLimit
+	}
+	return &Recorder{w: w, log: log, limit: limit}
+}
+
+// Capture is one exchange's log row while the exchange is served. Use
+// cases fill in what they learn (resource, names); the Recorder decides
+// when the row is written.
+type Capture struct {
+	Entry
+	// staged: the row is queued in the running transaction; written: a
+	// transaction holding it committed.
+	staged, written bool
+}
+
+// Begin starts the capture of an exchange.
+func (r *Recorder) Begin(e Entry) *Capture { return &Capture{Entry: e} }
+
+// Change runs a change's transaction (run) and notes whether it committed
+// the row queued by WithChange. Each attempt starts afresh.
+func (c *Capture) Change(run func() error) error {
+	c.staged = false
+	err := run()
+	if err == nil && c.staged {
+		c.written = true
+	}
+	return err
+}
+
+// WithChange completes the row with the change's outcome and queues it in
+// the change's transaction tx.
+func (c *Capture) WithChange(ctx context.Context, tx TxWriter, status int, body []byte, summary string) error {
+	c.Status, c.ResponseBody, c.Summary = status, body, summary
+	c.Latency = time.Since(c.At)
+	if err := tx.Log(ctx, c.prepared()); err != nil {
+		return err
+	}
+	c.staged = true
+	return nil
+}
+
+// Finish records the exchange's reply. Unless a change's transaction
+// already committed the row, it writes the row now, and returns when it is
+// written or spooled.
+func (r *Recorder) Finish(ctx context.Context, c *Capture, status int, body []byte) {
+	if c.written {
+		return
+	}
+	c.Status, c.Latency, c.ResponseBody = status, time.Since(c.At), body
+	if status >= 400 {
+		var e struct {
+			ScimType string `json:"scimType"`
+			Detail   string `json:"detail"`
+		}
+		_ = json.Unmarshal(body, &e)
+		c.ScimType, c.Detail = e.ScimType, e.Detail
+	}
+	if err := r.write(context.WithoutCancel(ctx), c.prepared()); err != nil {
+		r.log.WarnContext(ctx, "scim log row held back until the database is back", "request_id", c.RequestID, "err", err)
+	}
+}
+
+// pendingWrite is a row waiting for the batch in flight.
+type pendingWrite struct {
+	e *Entry
+	// done receives the write's result, or errLead: write the batch.
+	done chan error
+}
+
+// writeTimeout bounds one batch write.
+const writeTimeout = 10 * time.Second
+
+// replayBatch is how many spooled rows ride along with one batch.
+const replayBatch = 500
+
+// write writes e with the rows of concurrent exchanges. The first writer
+// to find no write in flight writes everything pending; writers that
+// arrive meanwhile wait, and when it is done one of them writes
+// everything pending then, and so on. Nobody waits for more than the
+// write in flight and its own, and no goroutine runs between exchanges.
+func (r *Recorder) write(ctx context.Context, e *Entry) error {
+	w := &pendingWrite{e: e, done: make(chan error, 1)}
+	r.mu.Lock()
+	r.pending = append(r.pending, w)
+	lead := !r.flushing
+	r.flushing = true
+	r.mu.Unlock()
+	if !lead {
+		if err := <-w.done; err != errLead {
+			return err
+		}
+	}
+	r.flush(ctx)
+	return <-w.done
+}
+
+// errLead tells a waiting writer to write the pending batch.
+var errLead = &leadSignal{}
+
+type leadSignal struct{}
+
+func (*leadSignal) Error() string { return "write the pending log rows" }
+
+func (r *Recorder) flush(ctx context.Context) {
+	r.mu.Lock()
+	batch := r.pending
+	r.pending = nil
+	replay := r.takeSpool(replayBatch)
+	r.mu.Unlock()
+
+	rows := make([]*Entry, 0, len(replay)+len(batch))
+	rows = append(rows, replay...)
+	for _, w := range batch {
+		rows = append(rows, w.e)
+	}
+	wctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	err := r.w.WriteLog(wctx, rows)
+	cancel()
+
+	r.mu.Lock()
+	if err != nil {
+		r.hold(rows)
+	}
+	for _, w := range batch {
+		w.done <- err
+	}
+	if len(r.pending) == 0 {
+		r.flushing = false
+	} else {
+		r.pending[0].done <- errLead
+	}
+	r.mu.Unlock()
+	if err == nil && len(replay) > 0 {
+		r.log.InfoContext(ctx, "wrote scim log rows held back during a database outage", "rows", len(replay))
+	}
+}
+
+// takeSpool removes up to n of the oldest spooled rows; r.mu is held.
+func (r *Recorder) takeSpool(n int) []*Entry {
+	n = min(n, len(r.spool))
+	out := r.spool[:n:n]
+	r.spool = r.spool[n:]
+	for _, e := range out {
+		r.spooled -= e.size()
+	}
+	return out
+}
+
+// hold puts rows that could not be written back in the spool, oldest
+// first, within its limit; r.mu is held.
+func (r *Recorder) hold(rows []*Entry) {
+	all := make([]*Entry, 0, len(rows)+len(r.spool))
+	all = append(append(all, rows...), r.spool...)
+	sortByAt(all)
+	r.spool = all
+	r.spooled = 0
+	for _, e := range all {
+		r.spooled += e.size()
+	}
+	for i := 0; r.spooled > r.limit.Bytes && i < len(r.spool); i++ {
+		e := r.spool[i]
+		if e.RequestBody == nil && e.ResponseBody == nil {
+			continue
+		}
+		r.spooled -= e.size()
+		e.RequestBody, e.ResponseBody = nil, nil
+		e.Summary = Cut(e.Summary, MaxText) + " (bodies dropped: the log spool was full)"
+		r.spooled += e.size()
+	}
+	if over := len(r.spool) - r.limit.Rows; over > 0 {
+		for _, e := range r.spool[:over] {
+			r.spooled -= e.size()
+		}
+		r.spool = r.spool[over:]
+		r.lost += over
+	}
+}
+
+func sortByAt(es []*Entry) {
+	// Insertion sort: both halves are already in order.
+	for i := 1; i < len(es); i++ {
+		for j := i; j > 0 && es[j].At.Before(es[j-1].At); j-- {
+			es[j], es[j-1] = es[j-1], es[j]
+		}
+	}
+}
+
+// Held reports how many rows wait in the spool.
+func (r *Recorder) Held() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.spool)
+}
+
+// Replay writes the spooled rows, a batch at a time, until the spool is
+// empty or a write fails. It returns the rows written.
+func (r *Recorder) Replay(ctx context.Context) int {
+	r.mu.Lock()
+	if lost := r.lost; lost > 0 {
+		r.lost = 0
+		r.log.ErrorContext(ctx, "scim log rows dropped: the database was unreachable and the spool full", "rows", lost)
+	}
+	r.mu.Unlock()
+	written := 0
+	for ctx.Err() == nil {
+		r.mu.Lock()
+		if r.flushing || len(r.spool) == 0 {
+			// A batch in flight takes spooled rows with it.
+			r.mu.Unlock()
+			return written
+		}
+		r.flushing = true
+		rows := r.takeSpool(replayBatch)
+		r.mu.Unlock()
+
+		wctx, cancel := context.WithTimeout(ctx, writeTimeout)
+		err := r.w.WriteLog(wctx, rows)
+		cancel()
+		r.mu.Lock()
+		if err != nil {
+			r.hold(rows)
+		}
+		if len(r.pending) == 0 {
+			r.flushing = false
+		} else {
+			r.pending[0].done <- errLead
+		}
+		r.mu.Unlock()
+		if err != nil {
+			return written
+		}
+		written += len(rows)
+	}
+	return written
+}
