@@ -44,7 +44,7 @@ var (
 	// secretPair matches a secret-named attribute compared in a filter
 	// (`password eq "x"`) or assigned in text (`password=x`,
 	// `"password": "x"`); the value is the last group.
-	secretPair = regexp.MustCompile(`(?i)([A-Za-z0-9_:.$-]*(?:password|passwd|secret|token|credential|apikey|api_key|privatekey|private_key)[A-Za-z0-9_.-]*"?(?:\s+(?:eq|ne|co|sw|ew|gt|ge|lt|le)\s+|\s*[:=]\s*))("(?:[^"\\]|\\.)*"|'[^']*'|[^\s,;&})\]"']+)`)
+	secretPair = regexp.MustCompile(`(?i)([A-Za-z0-9_:.$-]*(?:password|passwd|secret|token|credential|apikey|api_key|privatekey|private_key)[A-Za-z0-9_.-]*"?(?:\s+(?:eq|ne|co|sw|ew|gt|ge|lt|le)\s+|\s*[:=]\s*))(\\"(?:[^\\]|\\[^"])*\\"|"(?:[^"\\]|\\.)*"|'[^']*'|[^\s,;&})\]"'\\]+)`)
 )
 
 // RedactText removes token-shaped strings and secret-named values from
