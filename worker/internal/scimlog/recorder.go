@@ -79,12 +79,16 @@ type Capture struct {
 func (r *Recorder) Begin(e Entry) *Capture { return &Capture{Entry: e} }
 
 // Change runs a change's transaction (run) and notes whether it committed
-// the row queued by WithChange. Each attempt starts afresh.
+// the row queued by WithChange. Each attempt starts afresh; the summary of
+// a change that did not commit is dropped, since it did not happen.
 func (c *Capture) Change(run func() error) error {
 	c.staged = false
 	err := run()
-	if err == nil && c.staged {
+	switch {
+	case err == nil && c.staged:
 		c.written = true
+	case err != nil && c.staged:
+		c.Summary = ""
 	}
 	return err
 }

@@ -149,6 +149,9 @@ func TestRecorder_WithTheChangeOrAfter(t *testing.T) {
 	var body string
 	require.NoError(t, e.pool.QueryRow(ctx, `SELECT response_body FROM scim_requests WHERE request_id = 'with'`).Scan(&body))
 	require.Equal(t, `{"password":"[redacted]"}`, body, "the row written with the change is redacted too")
+	var summary *string
+	require.NoError(t, e.pool.QueryRow(ctx, `SELECT summary FROM scim_requests WHERE request_id = 'after'`).Scan(&summary))
+	require.Nil(t, summary, "a change rolled back is not summarised as done")
 }
 
 // TestRecorder_ConcurrentFinishes: rows of concurrent exchanges all land,

@@ -149,3 +149,28 @@ func TestEntry_Prepared(t *testing.T) {
 	require.Equal(t, `{"password":"[redacted]"}`, string(p.ResponseBody))
 	require.Equal(t, long, e.UserName, "the capture itself is left whole")
 }
+
+// BenchmarkRedact_Entry is the redaction of a typical Entra exchange: a
+// PATCH that sets a password, and its user in reply.
+func BenchmarkRedact_Entry(b *testing.B) {
+	req := []byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"password","value":"xyz"},{"op":"Replace","path":"title","value":"Engineer"}]}`)
+	resp := []byte(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"id":"2819c223-7f76-453a-919d-413861904646","userName":"ann@contoso.com","active":true,"title":"Engineer","meta":{"resourceType":"User","version":"W/\"2\""}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		e := Entry{RequestID: "req-1", Method: "PATCH", Path: "/Users/2819c223-7f76-453a-919d-413861904646", UserName: "ann@contoso.com",
+			Summary: "patched user ann@contoso.com: replace title", RequestBody: req, ResponseBody: resp}
+		_ = e.prepared()
+	}
+}
+
+// BenchmarkRedact_Clean is the common case: nothing to redact.
+func BenchmarkRedact_Clean(b *testing.B) {
+	req := []byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"title","value":"Engineer"}]}`)
+	resp := []byte(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"id":"2819c223-7f76-453a-919d-413861904646","userName":"ann@contoso.com","active":true,"title":"Engineer"}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		e := Entry{RequestID: "req-1", Method: "PATCH", Path: "/Users/2819c223-7f76-453a-919d-413861904646", UserName: "ann@contoso.com",
+			Summary: "patched user ann@contoso.com: replace title", RequestBody: req, ResponseBody: resp}
+		_ = e.prepared()
+	}
+}

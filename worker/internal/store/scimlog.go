@@ -14,6 +14,11 @@ import (
 	"github.com/scimplane/scimplane/worker/internal/scimlog"
 )
 
+var (
+	_ scimlog.Store  = (*Store)(nil)
+	_ scimlog.Writer = (*Store)(nil)
+)
+
 const logCols = `id, at, request_id, method, path, query, coalesce(filter, ''), coalesce(resource_type, ''), coalesce(resource_id, ''),
 	coalesce(external_id, ''), coalesce(user_name, ''), coalesce(display_name, ''), coalesce(summary, ''), status,
 	coalesce(scim_type, ''), coalesce(detail, ''), latency_us`

@@ -95,13 +95,6 @@ func New(pool *Pool) *Store { return &Store{pool: pool} }
 
 var _ provision.Store = (*Store)(nil)
 
-// querier is what both the pool and a transaction offer.
-type querier interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
 func mapErr(err error, what string) error {
 	if err == nil {
 		return nil
