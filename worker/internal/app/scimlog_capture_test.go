@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
@@ -157,4 +158,28 @@ func TestSCIMLog_RecordsCancelledAndOutageExchanges(t *testing.T) {
 	}
 	require.Equal(t, map[string]int{"cancelled-read": got["cancelled-read"], "cancelled-write": got["cancelled-write"],
 		"outage-write": 503, "outage-read": 503, "after": 200}, got)
+}
+
+// TestSCIMLog_ReplayedWithoutTraffic: rows held back during an outage are
+// written by the worker's background loop once the database is back, with
+// no further exchange to carry them.
+func TestSCIMLog_ReplayedWithoutTraffic(t *testing.T) {
+	w, admin := newTestWorkerWithAdmin(t, func(c *Config) { c.Options.IdleConnClose = 200 * time.Millisecond })
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, admin)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	role := w.bound.Load().id
+	_, err = conn.Exec(ctx, "ALTER ROLE "+role+" CONNECTION LIMIT 0")
+	require.NoError(t, err)
+	_, err = conn.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", role)
+	require.NoError(t, err)
+	exchange(t, w, "outage-only", "GET", "/Users", "", "")
+	_, err = conn.Exec(ctx, "ALTER ROLE "+role+" CONNECTION LIMIT -1")
+	require.NoError(t, err)
+
+	var n int
+	require.Eventually(t, func() bool {
+		return conn.QueryRow(ctx, "SELECT count(*) FROM "+role+".scim_requests WHERE request_id = 'outage-only'").Scan(&n) == nil && n == 1
+	}, 30*time.Second, 50*time.Millisecond, "the held row was written in the background")
 }

@@ -3,15 +3,26 @@ package scimlog
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
 )
 
 // Writer is what the Recorder needs of storage: rows written after the
-// fact, together, in one transaction.
+// fact, together, in one transaction. Its error wraps ErrUnavailable when
+// the database could not be reached.
 type Writer interface {
 	WriteLog(ctx context.Context, entries []*Entry) error
+}
+
+// ErrUnavailable marks a write that failed because the database could not
+// be reached: its rows are held and written again.
+var ErrUnavailable = errors.New("database unavailable")
+
+// transient reports whether a failed write may succeed later.
+func transient(err error) bool {
+	return errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }
 
 // TxWriter is a change's transaction, which writes its log row with it.
@@ -121,7 +132,7 @@ func (r *Recorder) Finish(ctx context.Context, c *Capture, status int, body []by
 		_ = json.Unmarshal(body, &e)
 		c.ScimType, c.Detail = e.ScimType, e.Detail
 	}
-	if err := r.write(context.WithoutCancel(ctx), c.prepared()); err != nil {
+	if err := r.write(context.WithoutCancel(ctx), c.prepared()); err != nil && transient(err) {
 		r.log.WarnContext(ctx, "scim log row held back until the database is back", "request_id", c.RequestID, "err", err)
 	}
 }
@@ -179,13 +190,11 @@ func (r *Recorder) flush(ctx context.Context) {
 	for _, w := range batch {
 		rows = append(rows, w.e)
 	}
-	wctx, cancel := context.WithTimeout(ctx, writeTimeout)
-	err := r.w.WriteLog(wctx, rows)
-	cancel()
+	held, err := r.store(ctx, rows)
 
 	r.mu.Lock()
-	if err != nil {
-		r.hold(rows)
+	if len(held) > 0 {
+		r.hold(held)
 	}
 	for _, w := range batch {
 		w.done <- err
@@ -259,7 +268,9 @@ func (r *Recorder) Held() int {
 }
 
 // Replay writes the spooled rows, a batch at a time, until the spool is
-// empty or a write fails. It returns the rows written.
+// empty or the database is unreachable again. It returns the rows taken
+// from the spool for good: written, or refused by the database (dropped
+// and reported).
 func (r *Recorder) Replay(ctx context.Context) int {
 	r.mu.Lock()
 	if lost := r.lost; lost > 0 {
@@ -279,12 +290,10 @@ func (r *Recorder) Replay(ctx context.Context) int {
 		rows := r.takeSpool(replayBatch)
 		r.mu.Unlock()
 
-		wctx, cancel := context.WithTimeout(ctx, writeTimeout)
-		err := r.w.WriteLog(wctx, rows)
-		cancel()
+		held, _ := r.store(ctx, rows)
 		r.mu.Lock()
-		if err != nil {
-			r.hold(rows)
+		if len(held) > 0 {
+			r.hold(held)
 		}
 		if len(r.pending) == 0 {
 			r.flushing = false
@@ -292,10 +301,44 @@ func (r *Recorder) Replay(ctx context.Context) int {
 			r.pending[0].done <- errLead
 		}
 		r.mu.Unlock()
-		if err != nil {
+		if len(held) > 0 {
 			return written
 		}
 		written += len(rows)
 	}
 	return written
+}
+
+// store writes rows in one transaction and returns those to hold back, and
+// the write's error. A failure that is not the database's absence means a
+// row it refuses: the rows are then written one by one, and a row refused
+// on its own is dropped and reported, so that it cannot block the others.
+func (r *Recorder) store(ctx context.Context, rows []*Entry) ([]*Entry, error) {
+	err := r.writeTimed(ctx, rows)
+	if err == nil || transient(err) {
+		if err != nil {
+			return rows, err
+		}
+		return nil, nil
+	}
+	var held []*Entry
+	for i, e := range rows {
+		if len(rows) > 1 {
+			err = r.writeTimed(ctx, rows[i:i+1])
+		}
+		switch {
+		case err == nil:
+		case transient(err):
+			held = append(held, e)
+		default:
+			r.log.ErrorContext(ctx, "scim log row refused by the database, dropped", "request_id", e.RequestID, "at", e.At, "status", e.Status, "err", err)
+		}
+	}
+	return held, err
+}
+
+func (r *Recorder) writeTimed(ctx context.Context, rows []*Entry) error {
+	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
+	return r.w.WriteLog(ctx, rows)
 }

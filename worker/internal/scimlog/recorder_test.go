@@ -230,3 +230,26 @@ func TestRecorder_SpoolLimit(t *testing.T) {
 	require.NoError(t, e.pool.QueryRow(ctx, `SELECT count(*) FROM scim_requests WHERE request_body IS NOT NULL`).Scan(&withBodies))
 	require.Less(t, withBodies, 3, "some bodies were dropped to stay within the byte bound")
 }
+
+// TestRecorder_RefusedRowsDoNotBlock: a row the database refuses (not
+// for being unreachable) is dropped and reported, and the rows it was
+// batched with are written.
+func TestRecorder_RefusedRowsDoNotBlock(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	rec := scimlog.NewRecorder(e.st, quiet, scimlog.SpoolLimit{})
+	poison := entry("poison", 1)
+	poison.At = time.Date(-5000, 1, 1, 0, 0, 0, 0, time.UTC) // before timestamptz's range
+	rec.Finish(ctx, rec.Begin(poison), 0, nil)
+	require.Zero(t, rec.Held(), "a refused row is not held")
+
+	end := e.outage(t)
+	rec.Finish(ctx, rec.Begin(entry("held-1", 2)), 503, nil)
+	rec.Finish(ctx, rec.Begin(poison), 0, nil)
+	rec.Finish(ctx, rec.Begin(entry("held-2", 3)), 503, nil)
+	require.Equal(t, 3, rec.Held())
+	end()
+	require.Equal(t, 3, rec.Replay(ctx))
+	require.Zero(t, rec.Held())
+	require.Equal(t, []string{"held-1 503", "held-2 503"}, e.rows(t))
+}

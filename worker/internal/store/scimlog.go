@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/scimplane/scimplane/plugins/scimworker"
+	"github.com/scimplane/scimplane/worker/internal/provision"
 	"github.com/scimplane/scimplane/worker/internal/scimlog"
 )
 
@@ -206,5 +207,9 @@ func (s *Store) WriteLog(ctx context.Context, entries []*scimlog.Entry) error {
 		pb.Queue(insertLog, logArgs(e)...)
 	}
 	pb.Queue(`COMMIT`)
-	return mapErr(s.pool.SendBatch(ctx, pb).Close(), "write scim log")
+	err := mapErr(s.pool.SendBatch(ctx, pb).Close(), "write scim log")
+	if errors.Is(err, provision.ErrUnavailable) {
+		return fmt.Errorf("%w: %w", scimlog.ErrUnavailable, err)
+	}
+	return err
 }
