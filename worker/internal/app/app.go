@@ -143,7 +143,7 @@ func (w *Worker) Bind(ctx context.Context, b *scimworker.Binding) (*scimworker.B
 	if err := policies.Load(ctx); err != nil {
 		return nil, fmt.Errorf("bind: %w", err)
 	}
-	rec := scimlog.NewRecorder(st, log, scimlog.SpoolLimit{})
+	rec := scimlog.NewRecorder(scimlog.RecorderParams{Writer: st, Logger: log, Now: w.opts.Now})
 	t := &tenant{
 		id:    b.TenantID,
 		scim:  scimserver.New(svc, rec, schemas, log, b.BaseURL, int(b.MaxBodyBytes)),

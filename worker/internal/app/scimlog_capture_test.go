@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -123,7 +124,12 @@ func TestSCIMLog_RecordsHugeValues(t *testing.T) {
 // went away, and exchanges refused while the database is down, are in the
 // log once the database is back.
 func TestSCIMLog_RecordsCancelledAndOutageExchanges(t *testing.T) {
-	w, admin := newTestWorkerWithAdmin(t)
+	// The worker's clock, moved on once the database is back: for a second
+	// after a failed write the log holds rows without trying.
+	var skew atomic.Int64
+	w, admin := newTestWorkerWithAdmin(t, func(c *Config) {
+		c.Options.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	})
 	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()
 	for _, ex := range []*scimworker.Exchange{
@@ -147,6 +153,7 @@ func TestSCIMLog_RecordsCancelledAndOutageExchanges(t *testing.T) {
 	exchange(t, w, "outage-read", "GET", "/Users", "", "")
 	_, err = conn.Exec(ctx, "ALTER ROLE "+role+" CONNECTION LIMIT -1")
 	require.NoError(t, err)
+	skew.Store(int64(2 * time.Second))
 
 	// The next exchange's log write takes what was held back with it.
 	exchange(t, w, "after", "GET", "/Users", "", "")

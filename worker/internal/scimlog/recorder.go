@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 )
@@ -47,13 +49,18 @@ type Recorder struct {
 	w     Writer
 	log   *slog.Logger
 	limit SpoolLimit
+	now   func() time.Time
 
 	mu       sync.Mutex
 	pending  []*pendingWrite
 	flushing bool
-	spool    []*Entry
-	spooled  int // bytes in spool
-	lost     int // rows dropped since the last report
+	spool    []*Entry // oldest first
+	spooled  int      // bytes in spool
+	stripped int      // spool[:stripped] hold no bodies
+	lost     int      // rows dropped since the last report
+	// retryAt: until then, after a write found the database unreachable,
+	// rows are held without trying (Replay keeps trying).
+	retryAt time.Time
 }
 
 // SpoolLimit bounds the rows a Recorder holds while the database is
@@ -67,14 +74,35 @@ type SpoolLimit struct {
 // DefaultSpoolLimit holds a few minutes of a busy tenant's traffic.
 var DefaultSpoolLimit = SpoolLimit{Rows: 50_000, Bytes: 32 << 20}
 
-// NewRecorder returns a Recorder writing through w; a zero limit is
-// DefaultSpoolLimit.
-func NewRecorder(w Writer, log *slog.Logger, limit SpoolLimit) *Recorder {
-	if limit == (SpoolLimit{}) {
-		limit = DefaultSpoolLimit
-	}
-	return &Recorder{w: w, log: log, limit: limit}
+// RecorderParams configure a Recorder.
+type RecorderParams struct {
+	Writer Writer
+	Logger *slog.Logger
+	// Limit bounds the spool; zero is DefaultSpoolLimit.
+	Limit SpoolLimit
+	// Now paces write attempts while the database is down; nil is
+	// time.Now.
+	Now func() time.Time
 }
+
+// NewRecorder returns a Recorder.
+func NewRecorder(p RecorderParams) *Recorder {
+	if p.Limit == (SpoolLimit{}) {
+		p.Limit = DefaultSpoolLimit
+	}
+	if p.Now == nil {
+		p.Now = time.Now
+	}
+	return &Recorder{w: p.Writer, log: p.Logger, limit: p.Limit, now: p.Now}
+}
+
+// retryEvery is how long, after a write found the database unreachable,
+// Finish holds rows without trying to write them: replies do not wait on
+// a database known to be down, and it is not hammered.
+const retryEvery = time.Second
+
+// errHeld is the outcome of a row held without a try.
+var errHeld = fmt.Errorf("%w: row held, the last write found the database unreachable", ErrUnavailable)
 
 // Capture is one exchange's log row while the exchange is served. Use
 // cases fill in what they learn (resource, names); the Recorder decides
@@ -158,6 +186,11 @@ const replayBatch = 500
 func (r *Recorder) write(ctx context.Context, e *Entry) error {
 	w := &pendingWrite{e: e, done: make(chan error, 1)}
 	r.mu.Lock()
+	if r.now().Before(r.retryAt) {
+		r.hold([]*Entry{e})
+		r.mu.Unlock()
+		return errHeld
+	}
 	r.pending = append(r.pending, w)
 	lead := !r.flushing
 	r.flushing = true
@@ -193,9 +226,7 @@ func (r *Recorder) flush(ctx context.Context) {
 	held, err := r.store(ctx, rows)
 
 	r.mu.Lock()
-	if len(held) > 0 {
-		r.hold(held)
-	}
+	r.settle(held, err)
 	for _, w := range batch {
 		w.done <- err
 	}
@@ -218,22 +249,36 @@ func (r *Recorder) takeSpool(n int) []*Entry {
 	for _, e := range out {
 		r.spooled -= e.size()
 	}
+	r.stripped = max(r.stripped-n, 0)
 	return out
 }
 
-// hold puts rows that could not be written back in the spool, oldest
-// first, within its limit; r.mu is held.
+// settle notes a write's outcome: rows to hold, and whether the database
+// was reachable; r.mu is held.
+func (r *Recorder) settle(held []*Entry, err error) {
+	switch {
+	case len(held) > 0:
+		r.hold(held)
+		r.retryAt = r.now().Add(retryEvery)
+	case err == nil:
+		r.retryAt = time.Time{}
+	}
+}
+
+// hold puts rows that could not be written in the spool, oldest first,
+// within its limit; r.mu is held.
 func (r *Recorder) hold(rows []*Entry) {
-	all := make([]*Entry, 0, len(rows)+len(r.spool))
-	all = append(append(all, rows...), r.spool...)
-	sortByAt(all)
-	r.spool = all
-	r.spooled = 0
-	for _, e := range all {
+	inOrder := len(r.spool) == 0 || !rows[0].At.Before(r.spool[len(r.spool)-1].At)
+	r.spool = append(r.spool, rows...)
+	for _, e := range rows {
 		r.spooled += e.size()
 	}
-	for i := 0; r.spooled > r.limit.Bytes && i < len(r.spool); i++ {
-		e := r.spool[i]
+	if !inOrder || !slices.IsSortedFunc(rows, byAt) {
+		slices.SortStableFunc(r.spool, byAt)
+		r.stripped = 0
+	}
+	for ; r.spooled > r.limit.Bytes && r.stripped < len(r.spool); r.stripped++ {
+		e := r.spool[r.stripped]
 		if e.RequestBody == nil && e.ResponseBody == nil {
 			continue
 		}
@@ -247,18 +292,12 @@ func (r *Recorder) hold(rows []*Entry) {
 			r.spooled -= e.size()
 		}
 		r.spool = r.spool[over:]
+		r.stripped = max(r.stripped-over, 0)
 		r.lost += over
 	}
 }
 
-func sortByAt(es []*Entry) {
-	// Insertion sort: both halves are already in order.
-	for i := 1; i < len(es); i++ {
-		for j := i; j > 0 && es[j].At.Before(es[j-1].At); j-- {
-			es[j], es[j-1] = es[j-1], es[j]
-		}
-	}
-}
+func byAt(a, b *Entry) int { return a.At.Compare(b.At) }
 
 // Held reports how many rows wait in the spool.
 func (r *Recorder) Held() int {
@@ -290,11 +329,9 @@ func (r *Recorder) Replay(ctx context.Context) int {
 		rows := r.takeSpool(replayBatch)
 		r.mu.Unlock()
 
-		held, _ := r.store(ctx, rows)
+		held, err := r.store(ctx, rows)
 		r.mu.Lock()
-		if len(held) > 0 {
-			r.hold(held)
-		}
+		r.settle(held, err)
 		if len(r.pending) == 0 {
 			r.flushing = false
 		} else {

@@ -102,6 +102,24 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 var t0 = time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC)
 
+// clock is a Recorder's clock, t0 until advanced.
+type clock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return t0.Add(c.offset)
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
+}
+
 func entry(id string, sec int) scimlog.Entry {
 	return scimlog.Entry{At: t0.Add(time.Duration(sec) * time.Second), RequestID: id, Method: "GET", Path: "/Users"}
 }
@@ -112,7 +130,7 @@ func entry(id string, sec int) scimlog.Entry {
 func TestRecorder_WithTheChangeOrAfter(t *testing.T) {
 	e := setup(t)
 	ctx := context.Background()
-	rec := scimlog.NewRecorder(e.st, quiet, scimlog.SpoolLimit{})
+	rec := scimlog.NewRecorder(scimlog.RecorderParams{Writer: e.st, Logger: quiet, Now: new(clock).now})
 	errRolledBack := errors.New("rolled back")
 	tests := []struct {
 		name   string
@@ -158,7 +176,7 @@ func TestRecorder_WithTheChangeOrAfter(t *testing.T) {
 // batched, even when their callers' contexts are cancelled.
 func TestRecorder_ConcurrentFinishes(t *testing.T) {
 	e := setup(t)
-	rec := scimlog.NewRecorder(e.st, quiet, scimlog.SpoolLimit{})
+	rec := scimlog.NewRecorder(scimlog.RecorderParams{Writer: e.st, Logger: quiet, Now: new(clock).now})
 	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()
 	var wg sync.WaitGroup
@@ -185,7 +203,8 @@ func TestRecorder_ConcurrentFinishes(t *testing.T) {
 func TestRecorder_SpoolsDuringAnOutage(t *testing.T) {
 	e := setup(t)
 	ctx := context.Background()
-	rec := scimlog.NewRecorder(e.st, quiet, scimlog.SpoolLimit{})
+	clk := new(clock)
+	rec := scimlog.NewRecorder(scimlog.RecorderParams{Writer: e.st, Logger: quiet, Now: clk.now})
 	rec.Finish(ctx, rec.Begin(entry("before", 0)), 200, nil)
 	end := e.outage(t)
 	rec.Finish(ctx, rec.Begin(entry("during-1", 1)), 503, []byte(`{"status":"503","detail":"the tenant's database is unavailable"}`))
@@ -194,19 +213,23 @@ func TestRecorder_SpoolsDuringAnOutage(t *testing.T) {
 	require.Zero(t, rec.Replay(ctx), "nothing is written while the database is down")
 	require.Equal(t, 2, rec.Held())
 	end()
+	rec.Finish(ctx, rec.Begin(entry("held-untried", 3)), 200, nil)
+	require.Equal(t, 3, rec.Held(), "for a second after a failure, rows are held without a try")
+	require.Equal(t, []string{"before 200"}, e.rows(t))
+	clk.advance(2 * time.Second)
 
 	t.Run("with the next batch", func(t *testing.T) {
-		rec.Finish(ctx, rec.Begin(entry("after", 3)), 200, nil)
+		rec.Finish(ctx, rec.Begin(entry("after", 4)), 200, nil)
 		require.Zero(t, rec.Held())
-		require.Equal(t, []string{"before 200", "during-1 503", "during-2 503", "after 200"}, e.rows(t))
+		require.Equal(t, []string{"before 200", "during-1 503", "during-2 503", "held-untried 200", "after 200"}, e.rows(t))
 	})
-	t.Run("by replay", func(t *testing.T) {
+	t.Run("by replay, which does not wait", func(t *testing.T) {
 		end := e.outage(t)
-		rec.Finish(ctx, rec.Begin(entry("during-3", 4)), 503, nil)
+		rec.Finish(ctx, rec.Begin(entry("during-3", 5)), 503, nil)
 		end()
 		require.Equal(t, 1, rec.Replay(ctx))
 		require.Zero(t, rec.Held())
-		require.Equal(t, "during-3 503", e.rows(t)[4])
+		require.Equal(t, "during-3 503", e.rows(t)[5])
 	})
 }
 
@@ -215,7 +238,7 @@ func TestRecorder_SpoolsDuringAnOutage(t *testing.T) {
 func TestRecorder_SpoolLimit(t *testing.T) {
 	e := setup(t)
 	ctx := context.Background()
-	rec := scimlog.NewRecorder(e.st, quiet, scimlog.SpoolLimit{Rows: 3, Bytes: 2000})
+	rec := scimlog.NewRecorder(scimlog.RecorderParams{Writer: e.st, Logger: quiet, Limit: scimlog.SpoolLimit{Rows: 3, Bytes: 2000}, Now: new(clock).now})
 	end := e.outage(t)
 	for i := range 5 {
 		x := entry(fmt.Sprintf("r%d", i), i)
@@ -237,7 +260,7 @@ func TestRecorder_SpoolLimit(t *testing.T) {
 func TestRecorder_RefusedRowsDoNotBlock(t *testing.T) {
 	e := setup(t)
 	ctx := context.Background()
-	rec := scimlog.NewRecorder(e.st, quiet, scimlog.SpoolLimit{})
+	rec := scimlog.NewRecorder(scimlog.RecorderParams{Writer: e.st, Logger: quiet, Now: new(clock).now})
 	poison := entry("poison", 1)
 	poison.At = time.Date(-5000, 1, 1, 0, 0, 0, 0, time.UTC) // before timestamptz's range
 	rec.Finish(ctx, rec.Begin(poison), 0, nil)
