@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/scimplane/scimplane/plugins/scim"
 )
 
 // Size limits of what a row holds. Indexed columns stay well below
@@ -24,7 +26,7 @@ const (
 
 // Markers put in place of what the log does not keep.
 const (
-	Redacted  = "[redacted]"
+	Redacted  = scim.Redacted
 	Truncated = "...[truncated]"
 )
 

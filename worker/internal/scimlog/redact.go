@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+
+	"github.com/scimplane/scimplane/plugins/scim"
 )
 
 // secretWords mark an attribute, parameter or PATCH path whose value is a
@@ -37,29 +39,19 @@ func mayHoldSecret(lower []byte) bool {
 	return false
 }
 
-var (
-	// tokenShaped matches bearer credentials, the service's own token and
-	// key formats, and JWTs.
-	tokenShaped = regexp.MustCompile(`(?i:\bbearer\s+)[A-Za-z0-9._~+/=-]{16,}|\b(?:scimtok|spk)_[A-Za-z0-9_-]{8,}|\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*`)
-	// secretPair matches a secret-named attribute compared in a filter
-	// (`password eq "x"`) or assigned in text (`password=x`,
-	// `"password": "x"`); the value is the last group.
-	secretPair = regexp.MustCompile(`(?i)([A-Za-z0-9_:.$-]*(?:password|passwd|secret|token|credential|apikey|api_key|privatekey|private_key)[A-Za-z0-9_.-]*"?(?:\s+(?:eq|ne|co|sw|ew|gt|ge|lt|le)\s+|\s*[:=]\s*))(\\"(?:[^\\]|\\[^"])*\\"|"(?:[^"\\]|\\.)*"|'[^']*'|[^\s,;&})\]"'\\]+)`)
-)
+// secretPair matches a secret-named attribute compared in a filter
+// (`password eq "x"`) or assigned in text (`password=x`,
+// `"password": "x"`); the value is the last group.
+var secretPair = regexp.MustCompile(`(?i)([A-Za-z0-9_:.$-]*(?:password|passwd|secret|token|credential|apikey|api_key|privatekey|private_key)[A-Za-z0-9_.-]*"?(?:\s+(?:eq|ne|co|sw|ew|gt|ge|lt|le)\s+|\s*[:=]\s*))(\\"(?:[^\\]|\\[^"])*\\"|"(?:[^"\\]|\\.)*"|'[^']*'|[^\s,;&})\]"'\\]+)`)
 
-// RedactText removes token-shaped strings and secret-named values from
-// free text (a path, filter, detail or query value).
+// RedactText removes token-shaped strings (scim.RedactTokens) and
+// secret-named values from free text (a path, filter, detail or query
+// value).
 func RedactText(s string) string {
 	if !mayHoldSecret([]byte(strings.ToLower(s))) {
 		return s
 	}
-	s = tokenShaped.ReplaceAllStringFunc(s, func(m string) string {
-		if len(m) > 6 && strings.EqualFold(m[:6], "bearer") {
-			return m[:6] + " " + Redacted
-		}
-		return Redacted
-	})
-	return secretPair.ReplaceAllString(s, `$1"`+Redacted+`"`)
+	return secretPair.ReplaceAllString(scim.RedactTokens(s), `$1"`+Redacted+`"`)
 }
 
 // Redact applies the log's one redaction pass to everything support can
