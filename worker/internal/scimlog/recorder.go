@@ -160,7 +160,9 @@ func (r *Recorder) Finish(ctx context.Context, c *Capture, status int, body []by
 		_ = json.Unmarshal(body, &e)
 		c.ScimType, c.Detail = e.ScimType, e.Detail
 	}
-	if err := r.write(context.WithoutCancel(ctx), c.prepared()); err != nil && transient(err) {
+	// Rows held without a try are not reported one by one: at most the
+	// one attempt a second that found the database down is.
+	if err := r.write(context.WithoutCancel(ctx), c.prepared()); err != nil && err != errHeld && transient(err) {
 		r.log.WarnContext(ctx, "scim log row held back until the database is back", "request_id", c.RequestID, "err", err)
 	}
 }
