@@ -295,7 +295,8 @@ func TestRun_DisabledTenantIsForbidden(t *testing.T) {
 	require.Equal(t, http.StatusOK, e.scim(a.ID, a.Token, "GET", lookup, nil).status)
 	require.Equal(t, http.StatusNoContent, e.do("POST", "/api/v1/tenants/"+a.ID+"/disable", operatorKey, nil).status)
 	requireSCIMError(t, e.scim(a.ID, a.Token, "GET", lookup, nil), http.StatusForbidden)
-	requireSCIMError(t, e.scim(a.ID, "scimtok_wrong", "GET", lookup, nil), http.StatusUnauthorized)
+	// A token sent in the wrong place is not kept in the refusal record.
+	requireSCIMError(t, e.scim(a.ID, "scimtok_wrong", "GET", "/Users/"+a.Token, nil), http.StatusUnauthorized)
 	require.Equal(t, http.StatusNoContent, e.do("POST", "/api/v1/tenants/"+a.ID+"/enable", operatorKey, nil).status)
 	require.Equal(t, http.StatusOK, e.scim(a.ID, a.Token, "GET", lookup, nil).status)
 }
@@ -706,7 +707,8 @@ func TestRun_RefusedRequestsAreRecordedAgainstTheTenant(t *testing.T) {
 	e := boot(t, map[string]string{"SCIMPLANE_RATE_LIMIT": "0.01", "SCIMPLANE_RATE_BURST": "2", "SCIMPLANE_RATE_QUEUE_WAIT": "0s",
 		"SCIMPLANE_MAX_BODY_BYTES": "1024"})
 	a := e.createTenant("A")
-	requireSCIMError(t, e.scim(a.ID, "scimtok_wrong", "GET", lookup, nil), http.StatusUnauthorized)
+	// A token sent in the wrong place is not kept in the refusal record.
+	requireSCIMError(t, e.scim(a.ID, "scimtok_wrong", "GET", "/Users/"+a.Token, nil), http.StatusUnauthorized)
 	for range 2 {
 		require.Equal(t, http.StatusOK, e.scim(a.ID, a.Token, "GET", lookup, nil).status)
 	}
@@ -753,7 +755,7 @@ func TestRun_RefusedRequestsAreRecordedAgainstTheTenant(t *testing.T) {
 	require.Equal(t, limited.header.Get("X-Request-Id"), got.Rejections[0].RequestID)
 	require.Equal(t, http.StatusUnauthorized, got.Rejections[1].Status)
 	require.Equal(t, "invalid token", got.Rejections[1].Reason)
-	require.Equal(t, "/scim/"+a.ID+"/v2/Users", got.Rejections[1].Path)
+	require.Equal(t, "/scim/"+a.ID+"/v2/Users/[redacted]", got.Rejections[1].Path)
 }
 
 // liveBytes is the process's live heap plus goroutine stacks, after a

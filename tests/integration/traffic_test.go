@@ -315,7 +315,7 @@ type phaseReport struct {
 // when a known defect of the service explains it ("" otherwise). The
 // suites report those records and fail on them only with
 // SCIMPLANE_FAULTS_STRICT set; remove a rule once its fix lands.
-func knownRecordLoss(phase string, x exchange) string {
+func knownRecordLoss(x exchange) string {
 	switch {
 	case x.Status == http.StatusServiceUnavailable && strings.Contains(string(x.Body), `"detail":"database unavailable, retry later"`):
 		// The control plane could not read the tenant's credentials (or
@@ -325,17 +325,11 @@ func knownRecordLoss(phase string, x exchange) string {
 		// queued; and rejectlog drops a batch it cannot write (issue 11,
 		// point 6).
 		return "control plane records no refusal when the database fails it (issue 11.6)"
-	case phase == faultRestartPostgres || phase == faultPostgresDown:
-		// A worker that answers while PostgreSQL is unreachable cannot
-		// write the exchange's SCIM log row and drops it ("write scim log:
-		// database unavailable" in its log): worker/internal/store's log
-		// batch neither spools nor retries (issue 11, point 6).
-		return "worker drops SCIM log rows it cannot write while PostgreSQL is down (issue 11.6)"
 	}
 	return ""
 }
 
-// The names of the PostgreSQL faults, which knownRecordLoss knows.
+// The names of the PostgreSQL faults.
 const (
 	faultRestartPostgres = "restart postgres"
 	faultPostgresDown    = "postgres down 15s"
@@ -387,7 +381,7 @@ func report(log *trafficLog, names map[string]string, records map[string]map[str
 		}
 		if ids, ok := records[x.tenant]; ok && !ids[x.RequestID] {
 			line := fmt.Sprintf("%s [%s] -> %d %.120s", what, names[x.tenant], x.Status, x.Body)
-			if why := knownRecordLoss(phase, x); why != "" && os.Getenv("SCIMPLANE_FAULTS_STRICT") == "" {
+			if why := knownRecordLoss(x); why != "" && os.Getenv("SCIMPLANE_FAULTS_STRICT") == "" {
 				r.knownMissing = append(r.knownMissing, why+": "+line)
 			} else {
 				r.missing = append(r.missing, line)

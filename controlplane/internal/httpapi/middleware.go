@@ -13,6 +13,7 @@ import (
 
 	"github.com/scimplane/scimplane/controlplane/internal/logctx"
 	"github.com/scimplane/scimplane/controlplane/internal/tenant"
+	"github.com/scimplane/scimplane/plugins/scim"
 )
 
 const (
@@ -59,8 +60,9 @@ func (s *server) requestContext(c *fiber.Ctx) error {
 		s.metrics.scim.WithLabelValues(tenantID, strconv.Itoa(code)).Inc()
 		if forwarded, _ := c.Locals(localForwarded).(bool); !forwarded && code >= 400 {
 			reason, _ := c.Locals(localErrorMsg).(string)
+			// Support reads refusals: a token sent in the path is not kept.
 			s.Rejections.Record(tenant.Rejection{At: start, TenantID: tenantID, RequestID: id,
-				Method: strings.Clone(c.Method()), Path: strings.Clone(c.Path()), Status: code, Reason: reason})
+				Method: strings.Clone(c.Method()), Path: scim.RedactTokens(strings.Clone(c.Path())), Status: code, Reason: scim.RedactTokens(reason)})
 		}
 	}
 	s.Logger.DebugContext(c.UserContext(), "request", "method", c.Method(), "path", c.Path(), "status", code, "duration", time.Since(start))

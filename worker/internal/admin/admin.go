@@ -1,5 +1,6 @@
-// Package admin serves a bound worker's admin operations (scimworker.Admin):
-// it reads the tenant's directory and SCIM log through the store, asks the
+// Package admin serves a bound worker's admin operations on its directory
+// and policy (scimworker.Admin, less the SCIM log's, which package scimlog
+// serves): it reads the tenant's directory through the store, asks the
 // policy in force about groups and users, and hands the policy operations
 // to the policy lifecycle. What fails becomes the contract's refusal
 // (*scimworker.Error), internal causes logged here and never sent.
@@ -33,8 +34,6 @@ type Server struct {
 	log    *slog.Logger
 	now    func() time.Time
 }
-
-var _ scimworker.Admin = (*Server)(nil)
 
 // New returns a Server over the tenant that tenant returns, which fails
 // until the worker is bound. now is its clock (nil: time.Now).

@@ -19,6 +19,7 @@ import (
 	"github.com/scimplane/scimplane/worker/internal/policy"
 	"github.com/scimplane/scimplane/worker/internal/provision"
 	"github.com/scimplane/scimplane/worker/internal/resource"
+	"github.com/scimplane/scimplane/worker/internal/scimlog"
 	"github.com/scimplane/scimplane/worker/internal/scimserver"
 	"github.com/scimplane/scimplane/worker/internal/store"
 	"google.golang.org/grpc/codes"
@@ -41,9 +42,10 @@ type Options struct {
 
 // Worker implements scimworker.Worker.
 type Worker struct {
-	// Server serves the admin operations of the tenant the worker is bound
-	// to (scimworker.Admin).
+	// Server and Admin serve the admin operations of the tenant the worker
+	// is bound to (scimworker.Admin): its directory and policy, its SCIM log.
 	*admin.Server
+	*scimlog.Admin
 
 	log     *slog.Logger
 	opts    Options
@@ -68,6 +70,8 @@ type tenant struct {
 	id    string
 	scim  *scimserver.Server
 	admin *admin.Tenant
+	// log records the tenant's SCIM exchanges.
+	log *scimlog.Recorder
 }
 
 var _ scimworker.Worker = (*Worker)(nil)
@@ -86,6 +90,7 @@ func NewWorker(log *slog.Logger, opts Options) *Worker {
 	go func() { _, _ = compiled() }()
 	w.builtin = compiled
 	w.Server = admin.New(w.adminTenant, log, opts.Now)
+	w.Admin = scimlog.NewAdmin(w.logStore, log, opts.Now)
 	return w
 }
 
@@ -152,10 +157,12 @@ func (w *Worker) Bind(ctx context.Context, b *scimworker.Binding) (*scimworker.B
 	if err := policies.Load(ctx); err != nil {
 		return nil, fmt.Errorf("bind: %w", err)
 	}
+	rec := scimlog.NewRecorder(scimlog.RecorderParams{Writer: st, Logger: log, Now: w.opts.Now})
 	t := &tenant{
 		id:    b.TenantID,
-		scim:  scimserver.New(svc, st, log, b.BaseURL, int(b.MaxBodyBytes)),
+		scim:  scimserver.New(svc, rec, log, b.BaseURL, int(b.MaxBodyBytes)),
 		admin: &admin.Tenant{ID: b.TenantID, Provision: svc, Store: st, Policies: policies},
+		log:   rec,
 	}
 	w.bound.Store(t)
 	w.lastUsed.Store(time.Now().UnixNano())
@@ -165,9 +172,9 @@ func (w *Worker) Bind(ctx context.Context, b *scimworker.Binding) (*scimworker.B
 	return &scimworker.Bound{PolicyVersion: svc.Policy().Version}, nil
 }
 
-// background keeps the log's partitions ahead, follows policy versions
-// activated elsewhere while the tenant is active, and closes idle
-// connections.
+// background keeps the log's partitions ahead, writes log rows held back
+// during a database outage, follows policy versions activated elsewhere
+// while the tenant is active, and closes idle connections.
 func (w *Worker) background(ctx context.Context, t *tenant, pool *store.Pool) {
 	defer close(w.done)
 	w.maintainLog(ctx, t)
@@ -182,6 +189,10 @@ func (w *Worker) background(ctx context.Context, t *tenant, pool *store.Pool) {
 		case <-ctx.Done():
 			return
 		case now := <-tick.C:
+			if t.log.Held() > 0 && t.log.Replay(ctx) > 0 {
+				// Connections opened for it close as idle ones do.
+				idle = false
+			}
 			used := time.Unix(0, w.lastUsed.Load())
 			if now.Sub(used) >= w.opts.IdleConnClose {
 				if !idle {
@@ -209,14 +220,13 @@ func (w *Worker) background(ctx context.Context, t *tenant, pool *store.Pool) {
 	}
 }
 
-// maintainLog runs one round of SCIM log maintenance: partitions ahead,
-// expired ones dropped.
+// maintainLog runs one round of the SCIM log's janitor.
 func (w *Worker) maintainLog(ctx context.Context, t *tenant) {
 	now := time.Now
 	if w.opts.Now != nil {
 		now = w.opts.Now
 	}
-	dropped, err := t.admin.Store.MaintainLog(ctx, now())
+	dropped, err := scimlog.Maintain(ctx, t.admin.Store, now())
 	if len(dropped) > 0 {
 		w.log.InfoContext(ctx, "dropped expired scim log partitions", "tenant_id", t.id, "partitions", dropped)
 	}
@@ -232,6 +242,14 @@ func (w *Worker) Close() {
 	if w.stop != nil {
 		w.stop()
 		<-w.done
+	}
+	if t := w.bound.Load(); t != nil && t.log.Held() > 0 {
+		// A last try for rows held back during an outage.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if t.log.Replay(ctx); t.log.Held() > 0 {
+			w.log.Error("scim log rows lost: the database was unreachable until the worker stopped", "tenant_id", t.id, "rows", t.log.Held())
+		}
+		cancel()
 	}
 	if p := w.pool.Load(); p != nil {
 		p.Close()
@@ -265,6 +283,15 @@ func (w *Worker) adminTenant() (*admin.Tenant, error) {
 		return nil, err
 	}
 	return t.admin, nil
+}
+
+// logStore is the bound tenant's SCIM log, which support reads.
+func (w *Worker) logStore() (scimlog.Store, error) {
+	t, err := w.tenant()
+	if err != nil {
+		return nil, err
+	}
+	return t.admin.Store, nil
 }
 
 // Health reports the tenant, start time and open connections.

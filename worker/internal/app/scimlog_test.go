@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/scimplane/scimplane/plugins/scimworker"
+	"github.com/scimplane/scimplane/worker/internal/scimlog"
 )
 
 func logIDs(t *testing.T, w *Worker, q scimworker.LogQuery) []string {
@@ -153,7 +154,7 @@ func TestSCIMLog_RetentionDropsOldPartitions(t *testing.T) {
 	ctx := context.Background()
 	<-w.maintained
 	old := now.AddDate(0, 0, -40)
-	_, err := w.bound.Load().admin.Store.MaintainLog(ctx, old)
+	_, err := scimlog.Maintain(ctx, w.bound.Load().admin.Store, old)
 	require.NoError(t, err)
 	_, err = w.pool.Load().Exec(ctx, `INSERT INTO scim_requests (at, request_id, method, path, status, latency_us) VALUES
 		($1, 'old', 'GET', '/Users', 200, 1), ($2, 'very-old-default', 'GET', '/Users', 200, 1), ($3, 'new', 'GET', '/Users', 200, 1)`,

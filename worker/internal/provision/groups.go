@@ -93,7 +93,7 @@ func (s *Service) CreateGroup(ctx context.Context, c *Call, body []byte) (*Resul
 			members = []resource.Member{}
 		}
 		out = s.renderGroup(c, g, members)
-		summary := "created group " + c.Entry.DisplayName
+		summary := "created group " + c.Log.DisplayName
 		if len(changes) > 0 {
 			summary += " with " + itoa(len(changes)) + " members"
 		}
@@ -198,7 +198,7 @@ func (s *Service) ReplaceGroup(ctx context.Context, c *Call, id string, body []b
 		c.describeGroup(g.ID, doc)
 		out := s.renderGroup(c, g, members)
 		res = s.groupResult(c, 200, g, out)
-		return s.commit(ctx, tx, c, 200, out, "replaced group "+c.Entry.DisplayName+dropped(ignored))
+		return s.commit(ctx, tx, c, 200, out, "replaced group "+c.Log.DisplayName+dropped(ignored))
 	})
 	return res, s.writeErr(err, "Group", id, "displayName")
 }
@@ -340,7 +340,7 @@ func (s *Service) patchMembers(ctx context.Context, c *Call, id string, pr *reso
 // new entity tag, or 200 with the group if withBody.
 func (s *Service) commitGroupPatch(ctx context.Context, tx Tx, c *Call, g *GroupRecord, pr *resource.PatchResult, changes []MemberChange, withBody bool, members []resource.Member) (*Result, error) {
 	c.describeGroup(g.ID, g.Doc)
-	summary := "patched group " + c.Entry.DisplayName + ": " + strings.Join(pr.Summary, ", ")
+	summary := "patched group " + c.Log.DisplayName + ": " + strings.Join(pr.Summary, ", ")
 	if len(pr.Members) > 0 {
 		added := 0
 		for _, ch := range changes {
@@ -384,7 +384,7 @@ func (s *Service) DeleteGroup(ctx context.Context, c *Call, id string) (*Result,
 		if err := s.apply(ctx, tx, members); err != nil {
 			return err
 		}
-		return s.commit(ctx, tx, c, 204, nil, "deleted group "+c.Entry.DisplayName)
+		return s.commit(ctx, tx, c, 204, nil, "deleted group "+c.Log.DisplayName)
 	})
 	if err := s.writeErr(err, "Group", id, "displayName"); err != nil {
 		return nil, err

@@ -15,6 +15,7 @@ import (
 	"github.com/scimplane/scimplane/worker/internal/policy"
 	"github.com/scimplane/scimplane/worker/internal/provision"
 	"github.com/scimplane/scimplane/worker/internal/resource"
+	"github.com/scimplane/scimplane/worker/internal/scimlog"
 	"github.com/scimplane/scimplane/worker/internal/store"
 )
 
@@ -73,7 +74,7 @@ func setup(t *testing.T) *fixture {
 }
 
 func (f *fixture) call() *provision.Call {
-	return &provision.Call{Base: "https://scim.example/v2", Entry: &provision.LogEntry{RequestID: "req-test", Method: "TEST"}}
+	return &provision.Call{Base: "https://scim.example/v2", Log: &scimlog.Capture{Entry: scimlog.Entry{RequestID: "req-test", Method: "TEST"}}}
 }
 
 func (f *fixture) createUser(t *testing.T, name, department string) string {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/scimplane/scimplane/worker/internal/resource"
+	"github.com/scimplane/scimplane/worker/internal/scimlog"
 )
 
 // Store errors.
@@ -49,28 +50,6 @@ type Query struct {
 	Count  int
 }
 
-// LogEntry is one row of the SCIM log.
-type LogEntry struct {
-	At           time.Time
-	RequestID    string
-	Method       string
-	Path         string
-	Query        string
-	Filter       string
-	ResourceType string
-	ResourceID   string
-	ExternalID   string
-	UserName     string
-	DisplayName  string
-	Summary      string
-	Status       int
-	ScimType     string
-	Detail       string
-	Latency      time.Duration
-	RequestBody  []byte
-	ResponseBody []byte
-}
-
 // Store is what the use cases need from storage.
 type Store interface {
 	// InTx runs fn in a transaction. Its writes are sent together with its
@@ -85,7 +64,6 @@ type Store interface {
 	// queries carry (at least one of them); the users query gives the page.
 	ListSorted(ctx context.Context, users, groups Query) ([]*Resource, int, error)
 	Members(ctx context.Context, groupIDs []string) (map[string][]resource.Member, error)
-	Log(ctx context.Context, e *LogEntry) error
 }
 
 // Tx is one transaction. Lock* take a row lock so concurrent writers of one
@@ -130,7 +108,8 @@ type Tx interface {
 	SavePermissions(ctx context.Context, version int64, rows []UserPermissions) error
 	// RecordChanges appends to the change feed.
 	RecordChanges(ctx context.Context, changes []Change) error
-	Log(ctx context.Context, e *LogEntry) error
+	// Log queues the exchange's SCIM log row in the transaction.
+	Log(ctx context.Context, e *scimlog.Entry) error
 }
 
 // MemberChange is a user added to or removed from a group.

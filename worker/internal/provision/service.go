@@ -14,6 +14,7 @@ import (
 
 	"github.com/scimplane/scimplane/plugins/scim"
 	"github.com/scimplane/scimplane/worker/internal/resource"
+	"github.com/scimplane/scimplane/worker/internal/scimlog"
 )
 
 // Service runs the SCIM use cases for one tenant.
@@ -55,19 +56,17 @@ func (s *Service) UserKind() *resource.Kind  { return s.catalog.Load().user }
 func (s *Service) GroupKind() *resource.Kind { return s.catalog.Load().group }
 
 // Call carries one exchange through a use case: the tenant's SCIM base for
-// rendering and the SCIM log entry, which write use cases commit together
-// with their change.
+// rendering and the exchange's SCIM log capture, which write use cases
+// commit together with their change.
 type Call struct {
-	Base  string
-	Entry *LogEntry
+	Base string
+	Log  *scimlog.Capture
 	// Projection is the request's attributes / excludedAttributes: it
 	// trims every resource the use case answers with (RFC 7644 section 3.9
 	// applies it to GET, POST, PUT and PATCH alike).
 	Projection resource.Projection
 	// Pre are the request's preconditions on the resource it addresses.
 	Pre Preconditions
-	// Logged is set once Entry has been written.
-	Logged bool
 }
 
 // Result is a successful SCIM response.
@@ -95,41 +94,30 @@ func conflict(attr string) *scim.Error {
 	return scim.NewError(409, scim.TypeUniqueness, attr+" already exists")
 }
 
-// inTx runs fn in a transaction; if it does not commit, the log entry it
-// wrote is gone with it and the caller must log the failure.
+// inTx runs fn in a transaction; the log row fn queues with commit is
+// written with it, or, if the transaction does not commit, by the caller
+// after it.
 func (s *Service) inTx(ctx context.Context, c *Call, fn func(Tx) error) error {
-	err := s.store.InTx(ctx, fn)
-	if err != nil {
-		c.Logged = false
-	}
-	return err
+	return c.Log.Change(func() error { return s.store.InTx(ctx, fn) })
 }
 
-// commit finishes a write: it renders the response, writes the log row in
-// the same transaction and marks the call logged.
+// commit finishes a write: the log row records the response and is queued
+// in the change's transaction.
 func (s *Service) commit(ctx context.Context, tx Tx, c *Call, status int, body []byte, summary string) error {
-	c.Entry.Status = status
-	c.Entry.ResponseBody = body
-	c.Entry.Summary = summary
-	c.Entry.Latency = time.Since(c.Entry.At)
-	if err := tx.Log(ctx, c.Entry); err != nil {
-		return err
-	}
-	c.Logged = true
-	return nil
+	return c.Log.WithChange(ctx, tx, status, body, summary)
 }
 
 func (c *Call) describeUser(id string, doc resource.Doc) {
-	c.Entry.ResourceType, c.Entry.ResourceID = "User", id
-	c.Entry.UserName, _ = doc["userName"].(string)
-	c.Entry.ExternalID, _ = doc["externalId"].(string)
-	c.Entry.DisplayName, _ = doc["displayName"].(string)
+	c.Log.ResourceType, c.Log.ResourceID = "User", id
+	c.Log.UserName, _ = doc["userName"].(string)
+	c.Log.ExternalID, _ = doc["externalId"].(string)
+	c.Log.DisplayName, _ = doc["displayName"].(string)
 }
 
 func (c *Call) describeGroup(id string, doc resource.Doc) {
-	c.Entry.ResourceType, c.Entry.ResourceID = "Group", id
-	c.Entry.ExternalID, _ = doc["externalId"].(string)
-	c.Entry.DisplayName, _ = doc["displayName"].(string)
+	c.Log.ResourceType, c.Log.ResourceID = "Group", id
+	c.Log.ExternalID, _ = doc["externalId"].(string)
+	c.Log.DisplayName, _ = doc["displayName"].(string)
 }
 
 func requireString(doc resource.Doc, attr string) error {
@@ -190,7 +178,7 @@ func (s *Service) CreateUser(ctx context.Context, c *Call, body []byte) (*Result
 		if err := s.apply(ctx, tx, []*Subject{{UserID: u.ID, User: PolicyInput(u.ID, doc), Version: -1}}); err != nil {
 			return err
 		}
-		return s.commit(ctx, tx, c, 201, out, "created user "+c.Entry.UserName+dropped(ignored))
+		return s.commit(ctx, tx, c, 201, out, "created user "+c.Log.UserName+dropped(ignored))
 	})
 	if errors.Is(err, ErrConflict) {
 		return nil, conflict("userName")
@@ -241,7 +229,7 @@ func (s *Service) ReplaceUser(ctx context.Context, c *Call, id string, body []by
 		c.describeUser(u.ID, doc)
 		out := s.renderUser(c, u)
 		res = s.userResult(c, 200, u, out)
-		return s.commit(ctx, tx, c, 200, out, "replaced user "+c.Entry.UserName+dropped(ignored))
+		return s.commit(ctx, tx, c, 200, out, "replaced user "+c.Log.UserName+dropped(ignored))
 	})
 	return res, s.writeErr(err, "User", id, "userName")
 }
@@ -297,7 +285,7 @@ func (s *Service) PatchUser(ctx context.Context, c *Call, id string, body []byte
 		c.describeUser(u.ID, u.Doc)
 		out := s.renderUser(c, u)
 		res = s.userResult(c, 200, u, out)
-		summary := "patched user " + c.Entry.UserName + ": " + strings.Join(pr.Summary, ", ")
+		summary := "patched user " + c.Log.UserName + ": " + strings.Join(pr.Summary, ", ")
 		if !pr.Changed {
 			summary += " (no change)"
 		}
@@ -327,7 +315,7 @@ func (s *Service) DeleteUser(ctx context.Context, c *Call, id string) (*Result, 
 		if err := tx.RecordChanges(ctx, []Change{{Kind: "user_deleted", UserID: id}}); err != nil {
 			return err
 		}
-		return s.commit(ctx, tx, c, 204, nil, "deleted user "+c.Entry.UserName)
+		return s.commit(ctx, tx, c, 204, nil, "deleted user "+c.Log.UserName)
 	})
 	if err := s.writeErr(err, "User", id, "userName"); err != nil {
 		return nil, err

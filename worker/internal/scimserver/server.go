@@ -4,7 +4,6 @@
 package scimserver
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,24 +20,20 @@ import (
 	"github.com/scimplane/scimplane/plugins/scimworker"
 	"github.com/scimplane/scimplane/worker/internal/provision"
 	"github.com/scimplane/scimplane/worker/internal/resource"
+	"github.com/scimplane/scimplane/worker/internal/scimlog"
 )
 
 // searchSegment ends the path of a search with POST (RFC 7644 section 3.4.3).
 const searchSegment = ".search"
 
-// Limits applied to every exchange.
-const (
-	DefaultCount    = 100
-	MaxLoggedBody   = 64 << 10
-	redactedMarker  = "[redacted]"
-	truncatedMarker = "...[truncated]"
-)
+// DefaultCount is a list's page size when the request gives none.
+const DefaultCount = 100
 
 // Server handles SCIM exchanges for one tenant.
 type Server struct {
-	svc   *provision.Service
-	store provision.Store
-	log   *slog.Logger
+	svc *provision.Service
+	rec *scimlog.Recorder
+	log *slog.Logger
 	// base is the tenant's public SCIM base, without a trailing slash.
 	base string
 	// maxBody is the largest body the control plane forwards.
@@ -46,10 +41,10 @@ type Server struct {
 	users, groups endpoints
 }
 
-// New returns a Server for the tenant whose SCIM base is base; bodies over
-// maxBody bytes are refused.
-func New(svc *provision.Service, store provision.Store, log *slog.Logger, base string, maxBody int) *Server {
-	return &Server{svc: svc, store: store, log: log, base: strings.TrimRight(base, "/"), maxBody: maxBody,
+// New returns a Server for the tenant whose SCIM base is base, recording
+// its exchanges with rec; bodies over maxBody bytes are refused.
+func New(svc *provision.Service, rec *scimlog.Recorder, log *slog.Logger, base string, maxBody int) *Server {
+	return &Server{svc: svc, rec: rec, log: log, base: strings.TrimRight(base, "/"), maxBody: maxBody,
 		users:  endpoints{svc.CreateUser, svc.GetUser, svc.ListUsers, svc.ReplaceUser, svc.PatchUser, svc.DeleteUser},
 		groups: endpoints{svc.CreateGroup, svc.GetGroup, svc.ListGroups, svc.ReplaceGroup, svc.PatchGroup, svc.DeleteGroup},
 	}
@@ -58,36 +53,20 @@ func New(svc *provision.Service, store provision.Store, log *slog.Logger, base s
 // Handle serves one exchange. It never returns an error for a SCIM failure:
 // those are replies. Panics are turned into 500 replies.
 func (s *Server) Handle(ctx context.Context, ex *scimworker.Exchange) (reply *scimworker.Reply) {
-	start := time.Now()
-	call := &provision.Call{Base: s.base, Entry: &provision.LogEntry{
-		At:          start,
+	call := &provision.Call{Base: s.base, Log: s.rec.Begin(scimlog.Entry{
+		At:          time.Now(),
 		RequestID:   ex.RequestID,
 		Method:      ex.Method,
 		Path:        ex.Path,
 		Query:       ex.RawQuery,
-		RequestBody: logBody(ex.Body),
-	}}
+		RequestBody: ex.Body,
+	})}
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.ErrorContext(ctx, "panic serving scim exchange", "panic", fmt.Sprint(p), "request_id", ex.RequestID)
 			reply = errorReply(scim.NewError(500, "", "internal error"))
 		}
-		if !call.Logged {
-			e := call.Entry
-			e.Status, e.Latency = reply.Status, time.Since(start)
-			e.ResponseBody = logBody(reply.Body)
-			if e.Status >= 400 {
-				var body struct {
-					ScimType string `json:"scimType"`
-					Detail   string `json:"detail"`
-				}
-				_ = json.Unmarshal(reply.Body, &body)
-				e.ScimType, e.Detail = body.ScimType, body.Detail
-			}
-			if err := s.store.Log(ctx, e); err != nil {
-				s.log.ErrorContext(ctx, "write scim log", "err", err, "request_id", ex.RequestID)
-			}
-		}
+		s.rec.Finish(ctx, call.Log, reply.Status, reply.Body)
 	}()
 	res, err := s.route(ctx, call, ex)
 	if err != nil {
@@ -177,7 +156,7 @@ type endpoints struct {
 }
 
 func (s *Server) resource(ctx context.Context, call *provision.Call, method, id string, q query, body []byte, kind *resource.Kind, o endpoints) (*provision.Result, error) {
-	call.Entry.ResourceType = kind.Name
+	call.Log.ResourceType = kind.Name
 	if strings.EqualFold(id, searchSegment) {
 		if method != http.MethodPost {
 			return nil, scim.NewError(405, "", method+" is not supported on "+kind.Endpoint+"/.search; search with POST")
@@ -189,7 +168,7 @@ func (s *Server) resource(ctx context.Context, call *provision.Call, method, id 
 		id = ""
 		method = http.MethodGet
 	}
-	call.Entry.ResourceID = id
+	call.Log.ResourceID = id
 	call.Projection = resource.ParseProjection(q.get("attributes"), q.get("excludedattributes"))
 	switch {
 	case method == http.MethodGet && id == "":
@@ -197,7 +176,7 @@ func (s *Server) resource(ctx context.Context, call *provision.Call, method, id 
 		if err != nil {
 			return nil, err
 		}
-		call.Entry.Filter = q.get("filter")
+		call.Log.Filter = q.get("filter")
 		return o.list(ctx, call, lq)
 	case method == http.MethodGet:
 		return o.get(ctx, call, id)
@@ -274,7 +253,7 @@ func (s *Server) root(ctx context.Context, call *provision.Call, method string, 
 		}
 	}
 	call.Projection = resource.ParseProjection(q.get("attributes"), q.get("excludedattributes"))
-	call.Entry.Filter = q.get("filter")
+	call.Log.Filter = q.get("filter")
 	users, err := pageQuery(q)
 	if err != nil {
 		return nil, err
@@ -355,49 +334,4 @@ func parseQuery(raw string) (query, error) {
 // PostgreSQL text cannot hold.
 func printable(s string) bool {
 	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
-}
-
-// logBody prepares a body for the SCIM log: secrets redacted, size capped.
-func logBody(b []byte) []byte {
-	if len(b) == 0 {
-		return nil
-	}
-	if bytes.Contains(bytes.ToLower(b), []byte("password")) || bytes.Contains(b, []byte("scimtok_")) {
-		b = redact(b)
-	}
-	if len(b) > MaxLoggedBody {
-		return append(b[:MaxLoggedBody:MaxLoggedBody], truncatedMarker...)
-	}
-	return b
-}
-
-func redact(b []byte) []byte {
-	var v any
-	if err := json.Unmarshal(b, &v); err != nil {
-		return []byte(redactedMarker + " (unparseable body with secret-like content)")
-	}
-	out, _ := json.Marshal(redactValue(v))
-	return out
-}
-
-func redactValue(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		for k, x := range t {
-			if strings.Contains(strings.ToLower(k), "password") || strings.Contains(strings.ToLower(k), "secret") {
-				t[k] = redactedMarker
-				continue
-			}
-			t[k] = redactValue(x)
-		}
-	case []any:
-		for i, x := range t {
-			t[i] = redactValue(x)
-		}
-	case string:
-		if strings.Contains(t, "scimtok_") {
-			return redactedMarker
-		}
-	}
-	return v
 }

@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -27,6 +26,7 @@ import (
 	"github.com/scimplane/scimplane/plugins/scim"
 	"github.com/scimplane/scimplane/worker/internal/provision"
 	"github.com/scimplane/scimplane/worker/internal/resource"
+	"github.com/scimplane/scimplane/worker/internal/scimlog"
 )
 
 //go:embed migrations/*.sql
@@ -88,11 +88,10 @@ func (versionStore) TableExists(ctx context.Context, db database.DBTxConn) (bool
 // Store implements provision.Store on a pool pinned to one tenant schema.
 type Store struct {
 	pool *Pool
-	logs *logBatcher
 }
 
 // New returns a Store over pool.
-func New(pool *Pool) *Store { return &Store{pool: pool, logs: &logBatcher{pool: pool}} }
+func New(pool *Pool) *Store { return &Store{pool: pool} }
 
 var _ provision.Store = (*Store)(nil)
 
@@ -164,31 +163,10 @@ func userColumns(doc resource.Doc) (userName, externalID, displayName, managerID
 
 const resourceEnterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
-// Log writes a SCIM log row outside any change transaction (reads and
-// failures). The row is committed before the reply leaves, so a worker crash
-// cannot lose it, but without waiting for the WAL flush: only a crash of
-// PostgreSQL itself within its WAL writer delay could drop such a row.
-// Rows of concurrent exchanges share one round trip and one commit. The
-// write does not end with the request's context: an exchange that reached
-// the worker is logged even if its client went away.
-func (s *Store) Log(ctx context.Context, e *provision.LogEntry) error {
-	return s.logs.write(ctx, e)
-}
-
-// clean makes arbitrary request text storable in a PostgreSQL text column,
-// which takes neither NUL bytes nor invalid UTF-8.
-func clean(s string) string {
-	if utf8.ValidString(s) && !strings.ContainsRune(s, 0) {
-		return s
-	}
-	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\\u0000")
-}
-
 func nullable(s string) *string {
 	if s == "" {
 		return nil
 	}
-	s = clean(s)
 	return &s
 }
 
@@ -196,7 +174,7 @@ func nullableBytes(b []byte) *string {
 	if b == nil {
 		return nil
 	}
-	s := clean(string(b))
+	s := string(b)
 	return &s
 }
 
@@ -204,8 +182,10 @@ const insertLog = `INSERT INTO scim_requests (at, request_id, method, path, quer
 	external_id, user_name, display_name, summary, status, scim_type, detail, latency_us, request_body, response_body)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`
 
-func logArgs(e *provision.LogEntry) []any {
-	return []any{e.At, clean(e.RequestID), clean(e.Method), clean(e.Path), clean(e.Query), nullable(e.Filter),
+// logArgs are the insertLog arguments of e, which scimlog has redacted
+// and cut to size.
+func logArgs(e *scimlog.Entry) []any {
+	return []any{e.At, e.RequestID, e.Method, e.Path, e.Query, nullable(e.Filter),
 		nullable(e.ResourceType), nullable(e.ResourceID), nullable(e.ExternalID), nullable(e.UserName),
 		nullable(e.DisplayName), nullable(e.Summary), e.Status, nullable(e.ScimType), nullable(e.Detail),
 		e.Latency.Microseconds(), nullableBytes(e.RequestBody), nullableBytes(e.ResponseBody)}

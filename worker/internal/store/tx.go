@@ -10,6 +10,7 @@ import (
 
 	"github.com/scimplane/scimplane/worker/internal/provision"
 	"github.com/scimplane/scimplane/worker/internal/resource"
+	"github.com/scimplane/scimplane/worker/internal/scimlog"
 )
 
 // Tx implements provision.Tx as a pipeline: statements whose result is
@@ -419,7 +420,7 @@ type changeRow struct {
 }
 
 // Log writes the SCIM log row inside the change's own transaction.
-func (t *Tx) Log(_ context.Context, e *provision.LogEntry) error {
+func (t *Tx) Log(_ context.Context, e *scimlog.Entry) error {
 	t.exec(insertLog, logArgs(e)...)
 	return nil
 }

@@ -1,4 +1,4 @@
-package admin
+package scimlog
 
 import (
 	"testing"
@@ -7,31 +7,32 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/scimplane/scimplane/plugins/scimworker"
-	"github.com/scimplane/scimplane/worker/internal/store"
 )
 
-func TestLogFilter(t *testing.T) {
+func TestFilter(t *testing.T) {
 	from := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name    string
 		query   scimworker.LogQuery
-		want    store.LogFilter
+		want    Filter
 		refused string
 	}{
-		{name: "nothing", want: store.LogFilter{}},
+		{name: "nothing", want: Filter{}},
 		{name: "exact status and text", query: scimworker.LogQuery{Status: "409", Q: "dup", Method: "post", Limit: 7},
-			want: store.LogFilter{Status: 409, Text: "dup", Method: "post", Limit: 7}},
-		{name: "status class", query: scimworker.LogQuery{Status: "4XX"}, want: store.LogFilter{StatusClass: 4}},
+			want: Filter{Status: 409, Text: "dup", Method: "post", Limit: 7}},
+		{name: "status class", query: scimworker.LogQuery{Status: "4XX"}, want: Filter{StatusClass: 4}},
 		{name: "time range", query: scimworker.LogQuery{From: from.Format(time.RFC3339), To: from.Add(time.Hour).Format(time.RFC3339Nano)},
-			want: store.LogFilter{From: from, To: from.Add(time.Hour)}},
+			want: Filter{From: from, To: from.Add(time.Hour)}},
 		{name: "status not a code", query: scimworker.LogQuery{Status: "teapot"}, refused: "status is a code like 409 or a class like 4xx"},
 		{name: "status out of range", query: scimworker.LogQuery{Status: "99"}, refused: "status is a code like 409 or a class like 4xx"},
 		{name: "class out of range", query: scimworker.LogQuery{Status: "7xx"}, refused: "status is a code like 409 or a class like 4xx"},
 		{name: "bad time", query: scimworker.LogQuery{To: "yesterday"}, refused: "from and to are RFC 3339 times"},
+		{name: "cursor", query: scimworker.LogQuery{After: from.Format(time.RFC3339Nano) + ",42"}, want: Filter{AfterAt: from, AfterID: 42}},
+		{name: "bad cursor", query: scimworker.LogQuery{After: "not-a-cursor"}, refused: "bad cursor"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := logFilter(&tt.query)
+			got, err := filter(&tt.query)
 			if tt.refused != "" {
 				require.Equal(t, scimworker.BadRequest(tt.refused), err)
 				return
