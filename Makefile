@@ -39,6 +39,17 @@ vet:
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) vet ./...
 
+# sqlc regenerates the control plane's static queries
+# (controlplane/internal/store/queries/*.sql -> store/dbsqlc) from the
+# migrations' schema; sqlc-diff fails when the committed code is stale (CI
+# runs it). sqlc is built from the Go module proxy on first use.
+SQLC := $(GO) run github.com/sqlc-dev/sqlc/cmd/sqlc@v1.31.1
+.PHONY: sqlc sqlc-diff
+sqlc:
+	cd controlplane/internal/store && $(SQLC) generate
+sqlc-diff:
+	cd controlplane/internal/store && $(SQLC) diff
+
 proto:
 	cd plugins/scimworker && protoc --go_out=. --go_opt=paths=source_relative \
 		--go-grpc_out=. --go-grpc_opt=paths=source_relative -I . proto/v1/worker.proto
