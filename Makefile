@@ -57,14 +57,6 @@ proto:
 clean:
 	rm -rf $(BIN)
 
-# load starts bin/controlplane (embedded PostgreSQL) and drives it from 50
-# tenants with Entra-shaped traffic on 127.0.0.1; LOADFLAGS overrides e.g.
-# -tenants, -concurrency, -duration. See controlplane/cmd/scimload.
-.PHONY: load
-load: build
-	$(GO) build -o $(BIN)/scimload ./controlplane/cmd/scimload
-	$(BIN)/scimload -controlplane $(BIN)/controlplane -worker $(BIN)/worker $(LOADFLAGS)
-
 # chart lints and renders the Helm chart (deploy/helm/scimplane) with its
 # default and its scale values and runs the test of the rendered manifests'
 # invariants. helm is built once from the Go module proxy into bin/.
@@ -99,8 +91,8 @@ bench: build
 # openapi writes the admin API's OpenAPI 3.1 document, docs/openapi.json,
 # from the route table (controlplane/internal/httpapi/routes.go) and the Go
 # types it names; the control plane serves that file at
-# /api/v1/openapi.json, and a test (./controlplane/internal/apidoc) fails
+# /api/v1/openapi.json, and a test (./controlplane/apidoc) fails
 # when it is stale.
 .PHONY: openapi
 openapi:
-	$(GO) run ./controlplane/cmd/openapi -o docs/openapi.json
+	$(GO) run ./cmd/openapi -o docs/openapi.json
