@@ -58,7 +58,8 @@ STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 DEADCODE := $(GO) run golang.org/x/tools/cmd/deadcode@v0.52.0
 lint:
 	$(STATICCHECK) ./...
-	out=$$($(DEADCODE) -test ./... | grep -v ': unreachable func: Example'); \
+	out=$$($(DEADCODE) -test ./...) || exit 1; \
+		out=$$(printf '%s\n' "$$out" | grep -v -e ': unreachable func: Example' -e '^$$'); \
 		if [ -n "$$out" ]; then echo "$$out"; exit 1; fi
 
 proto:
