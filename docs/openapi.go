@@ -1,6 +1,6 @@
 // Package docs embeds the admin API's OpenAPI document, openapi.json, so
 // that the control plane serves the committed copy. make openapi writes it
-// from the route table and the Go types (controlplane/internal/apidoc); a
+// from the route table and the Go types (controlplane/apidoc); a
 // test fails when it is stale.
 package docs
 

@@ -170,6 +170,7 @@ func TestClient_ReadsWhatSCIMProvisioned(t *testing.T) {
 	c, err := scimplane.New(s.base, s.key("support"), scimplane.WithHTTPClient(s.http))
 	require.NoError(t, err)
 	tn := c.Tenant(s.tenant)
+	require.Equal(t, s.tenant, tn.ID())
 	ctx := context.Background()
 
 	perms := map[string][]string{}

@@ -24,9 +24,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/scimplane/scimplane/controlplane/embeddedpg"
 	"github.com/scimplane/scimplane/controlplane/internal/config"
 	"github.com/scimplane/scimplane/controlplane/internal/console"
-	"github.com/scimplane/scimplane/controlplane/internal/embeddedpg"
 	"github.com/scimplane/scimplane/controlplane/internal/httpapi"
 	"github.com/scimplane/scimplane/controlplane/internal/ratelimit"
 	"github.com/scimplane/scimplane/controlplane/internal/rejectlog"

@@ -253,13 +253,6 @@ func retryAfter(resp *Response, err error, attempt int) (time.Duration, bool) {
 	return backoff/2 + rand.N(backoff/2), true
 }
 
-// Count is the number of responses with that status so far.
-func (c *Client) Count(status int) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.statuses[status]
-}
-
 // Stats summarises the traffic so far: responses, retries, counts by status
 // and the first response of each 5xx status.
 func (c *Client) Stats() string {

@@ -2,7 +2,7 @@
 // SCIM Tenant URL and Secret Token: it generates a directory, runs an initial
 // cycle and incremental cycles in Entra's order and request shapes (both
 // PATCH dialects), and reads the end state back to verify it. The request
-// shapes follow shared/docs/entra-scim.md (B3-B26, B33, B34).
+// shapes follow docs/entra.md (B3-B26, B33, B34).
 package entrasim
 
 import (

@@ -1,26 +1,23 @@
 // Package pgtest gives tests a real PostgreSQL: the server named by
 // TEST_DATABASE_URL, or else one started once per test binary from the
-// machine's PostgreSQL binaries. Each test gets a database of its own.
+// machine's PostgreSQL binaries (by controlplane/embeddedpg, the control
+// plane's own starter, without durability). Each test gets a database of
+// its own.
 package pgtest
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
-	"net"
 	"net/url"
 	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/scimplane/scimplane/controlplane/embeddedpg"
 )
 
 // DefaultBinDir is where Debian installs the PostgreSQL 15 server binaries.
@@ -85,10 +82,10 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// startPrivate runs initdb and postgres in a temporary directory on a free
-// loopback port, as the postgres OS user when running as root. The server
-// lives as long as the test binary; the directory is removed by the OS's
-// tmp cleanup or the next run.
+// startPrivate starts a server in a temporary directory on a free loopback
+// port (as the postgres OS user when running as root), reached over TCP
+// with a random superuser password. The server lives as long as the test
+// binary; the directory is removed by the OS's tmp cleanup or the next run.
 func startPrivate() (string, error) {
 	binDir := os.Getenv("PG_BIN_DIR")
 	if binDir == "" {
@@ -98,70 +95,19 @@ func startPrivate() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	cred, err := unprivileged()
+	// The postgres OS user must traverse it to its data directory.
+	if err := os.Chmod(dir, 0o711); err != nil {
+		return "", err
+	}
+	s, err := embeddedpg.Start(context.Background(), embeddedpg.Params{
+		BinDir:         binDir,
+		Dir:            filepath.Join(dir, "data"),
+		Password:       randomHex(16),
+		MaxConnections: 500,
+		NoSync:         true,
+	})
 	if err != nil {
 		return "", err
 	}
-	if cred != nil {
-		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
-			return "", err
-		}
-	}
-	data := filepath.Join(dir, "data")
-	initdb := exec.Command(filepath.Join(binDir, "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C")
-	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	if out, err := initdb.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("initdb: %v: %s", err, out)
-	}
-	port, err := freePort()
-	if err != nil {
-		return "", err
-	}
-	pg := exec.Command(filepath.Join(binDir, "postgres"), "-D", data, "-p", strconv.Itoa(port),
-		"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="+dir,
-		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-		"-c", "max_connections=500", "-c", "shared_buffers=128MB")
-	pg.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGTERM}
-	logf, err := os.Create(filepath.Join(dir, "postgres.log"))
-	if err != nil {
-		return "", err
-	}
-	pg.Stdout, pg.Stderr = logf, logf
-	if err := pg.Start(); err != nil {
-		return "", fmt.Errorf("start postgres: %w", err)
-	}
-	u := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		c, err := pgx.Connect(context.Background(), u)
-		if err == nil {
-			c.Close(context.Background())
-			return u, nil
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	log, _ := os.ReadFile(filepath.Join(dir, "postgres.log"))
-	return "", fmt.Errorf("postgres did not start: %s", log)
-}
-
-func unprivileged() (*syscall.Credential, error) {
-	if os.Geteuid() != 0 {
-		return nil, nil
-	}
-	u, err := user.Lookup("postgres")
-	if err != nil {
-		return nil, fmt.Errorf("running as root needs a postgres OS user: %w", err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return s.TCPURL(), nil
 }

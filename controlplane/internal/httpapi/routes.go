@@ -17,7 +17,7 @@ import (
 const APIPrefix = "/api/v1"
 
 // Route is one admin API operation: the handler New mounts and what the
-// OpenAPI document (controlplane/internal/apidoc) says of it. Routes is the
+// OpenAPI document (controlplane/apidoc) says of it. Routes is the
 // one list both read, so a route cannot be served undocumented, and the
 // types the document shows are the ones the handler decodes and encodes.
 type Route struct {

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/scimplane/scimplane/controlplane/internal/store/dbsqlc"
 )
 
 // restrictLockID keeps replicas starting together from revoking at once
@@ -18,10 +20,8 @@ const restrictLockID = 0x73636d70_72737472 // "scmprstr"
 // plane's role may: it needs a superuser. Otherwise it says so once per
 // start and leaves it to the operator (docs/security-operations.md).
 func (s *Store) restrictPublic(ctx context.Context, log *slog.Logger) error {
-	var super bool
-	// A setting, not the catalogs, which a role that is not a superuser
-	// may no longer read once an operator ran restrict_public.
-	if err := s.pool.QueryRow(ctx, `SELECT current_setting('is_superuser') = 'on'`).Scan(&super); err != nil {
+	super, err := s.q.IsSuperuser(ctx)
+	if err != nil {
 		return fmt.Errorf("read own role: %w", err)
 	}
 	if !super {
@@ -30,15 +30,12 @@ func (s *Store) restrictPublic(ctx context.Context, log *slog.Logger) error {
 		return nil
 	}
 	var changed []string
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(restrictLockID)); err != nil {
+	err = s.inTx(ctx, func(_ pgx.Tx, q *dbsqlc.Queries) error {
+		if err := q.AdvisoryXactLock(ctx, restrictLockID); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT * FROM control.restrict_public()`)
-		if err != nil {
-			return err
-		}
-		changed, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		var err error
+		changed, err = q.RestrictPublic(ctx)
 		return err
 	})
 	if err != nil {

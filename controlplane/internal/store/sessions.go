@@ -5,24 +5,21 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/scimplane/scimplane/controlplane/internal/store/dbsqlc"
 )
 
 // EndConsoleSession records a signed-out console session and forgets
 // those past their expiry.
 func (s *Store) EndConsoleSession(ctx context.Context, idHash []byte, keyID string, expires time.Time) error {
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `DELETE FROM control.console_sessions_ended WHERE expires_at < now()`); err != nil {
+	return s.inTx(ctx, func(_ pgx.Tx, q *dbsqlc.Queries) error {
+		if err := q.DeleteExpiredConsoleSessions(ctx); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO control.console_sessions_ended (id_hash, key_id, expires_at) VALUES ($1, $2, $3)
-			ON CONFLICT (id_hash) DO NOTHING`, idHash, keyID, expires)
-		return err
+		return q.InsertConsoleSessionEnded(ctx, dbsqlc.InsertConsoleSessionEndedParams{IDHash: idHash, KeyID: keyID, ExpiresAt: expires})
 	})
 }
 
 func (s *Store) ConsoleSessionEnded(ctx context.Context, idHash []byte) (bool, error) {
-	var ended bool
-	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM control.console_sessions_ended
-		WHERE id_hash = $1 AND expires_at > now())`, idHash).Scan(&ended)
-	return ended, err
+	return s.q.ConsoleSessionEnded(ctx, idHash)
 }

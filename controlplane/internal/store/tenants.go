@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/scimplane/scimplane/controlplane/internal/store/dbsqlc"
 	"github.com/scimplane/scimplane/controlplane/internal/tenant"
 )
 
@@ -16,13 +17,14 @@ func (s *Store) CreateTenant(ctx context.Context, nt tenant.NewTenant, a tenant.
 		return fmt.Errorf("create tenant: invalid id %q", nt.Tenant.ID)
 	}
 	role := pgx.Identifier{nt.Tenant.ID}.Sanitize()
-	return s.inTx(ctx, func(tx pgx.Tx) error {
+	return s.inTx(ctx, func(tx pgx.Tx, q *dbsqlc.Queries) error {
 		t := nt.Tenant
-		if _, err := tx.Exec(ctx, `INSERT INTO control.tenants (id, name, status, created_at) VALUES ($1, $2, $3, $4)`,
-			t.ID, t.Name, t.Status, t.CreatedAt); err != nil {
+		if err := q.InsertTenant(ctx, dbsqlc.InsertTenantParams{
+			ID: t.ID, Name: t.Name, Status: string(t.Status), CreatedAt: t.CreatedAt,
+		}); err != nil {
 			return conflict(err)
 		}
-		if err := insertToken(ctx, tx, nt.Token, nt.TokenHash); err != nil {
+		if err := insertToken(ctx, q, nt.Token, nt.TokenHash); err != nil {
 			return err
 		}
 		// The tenant's role never logs in: workers log in with roles of
@@ -39,32 +41,40 @@ func (s *Store) CreateTenant(ctx context.Context, nt tenant.NewTenant, a tenant.
 				return fmt.Errorf("provision role and schema: %w", err)
 			}
 		}
-		return audit(ctx, tx, a)
+		return audit(ctx, q, a)
 	})
+}
+
+func tenantFromRow(r dbsqlc.ControlTenant) tenant.Tenant {
+	return tenant.Tenant{ID: r.ID, Name: r.Name, Status: tenant.Status(r.Status), CreatedAt: r.CreatedAt}
 }
 
 func (s *Store) GetTenant(ctx context.Context, id string) (tenant.Tenant, error) {
-	var t tenant.Tenant
-	err := s.pool.QueryRow(ctx, `SELECT id, name, status, created_at FROM control.tenants WHERE id = $1`, id).
-		Scan(&t.ID, &t.Name, &t.Status, &t.CreatedAt)
-	return t, notFound(err)
+	r, err := s.q.GetTenant(ctx, id)
+	if err != nil {
+		return tenant.Tenant{}, notFound(err)
+	}
+	return tenantFromRow(r), nil
 }
 
 func (s *Store) ListTenants(ctx context.Context) ([]tenant.Tenant, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT id, name, status, created_at FROM control.tenants ORDER BY created_at, id`)
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (tenant.Tenant, error) {
-		var t tenant.Tenant
-		err := r.Scan(&t.ID, &t.Name, &t.Status, &t.CreatedAt)
-		return t, err
-	})
+	rs, err := s.q.ListTenants(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ts := make([]tenant.Tenant, len(rs))
+	for i, r := range rs {
+		ts[i] = tenantFromRow(r)
+	}
+	return ts, nil
 }
 
 func (s *Store) SetTenantStatus(ctx context.Context, id string, st tenant.Status, a tenant.AuditEntry) error {
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		if err := mustAffect(tx.Exec(ctx, `UPDATE control.tenants SET status = $2 WHERE id = $1`, id, st)); err != nil {
+	return s.inTx(ctx, func(_ pgx.Tx, q *dbsqlc.Queries) error {
+		if err := mustAffect(q.UpdateTenantStatus(ctx, dbsqlc.UpdateTenantStatusParams{ID: id, Status: string(st)})); err != nil {
 			return err
 		}
-		return audit(ctx, tx, a)
+		return audit(ctx, q, a)
 	})
 }
 
@@ -77,14 +87,15 @@ func (s *Store) DeleteTenant(ctx context.Context, id string, a tenant.AuditEntry
 		return tenant.ErrNotFound
 	}
 	role := pgx.Identifier{id}.Sanitize()
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		if err := mustAffect(tx.Exec(ctx, `DELETE FROM control.tenants WHERE id = $1`, id)); err != nil {
+	return s.inTx(ctx, func(tx pgx.Tx, q *dbsqlc.Queries) error {
+		if err := mustAffect(q.DeleteTenant(ctx, id)); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM control.scim_rejections WHERE tenant_id = $1`, id); err != nil {
+		if err := q.DeleteTenantRejections(ctx, id); err != nil {
 			return err
 		}
 		// End the sessions of workers acting as the tenant, on any replica.
+		// Catalog views are not in sqlc's catalog: hand-written.
 		if _, err := tx.Exec(ctx, `SELECT pg_terminate_backend(a.pid) FROM pg_stat_activity a
 			JOIN pg_roles w ON w.rolname = a.usename JOIN pg_auth_members m ON m.member = w.oid
 			JOIN pg_roles t ON t.oid = m.roleid WHERE t.rolname = $1`, id); err != nil {
@@ -106,6 +117,6 @@ func (s *Store) DeleteTenant(ctx context.Context, id string, a tenant.AuditEntry
 				return fmt.Errorf("drop role and schema: %w", err)
 			}
 		}
-		return audit(ctx, tx, a)
+		return audit(ctx, q, a)
 	})
 }

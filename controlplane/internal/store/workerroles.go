@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -41,6 +40,7 @@ func (s *Store) CreateWorkerRole(ctx context.Context) (string, string, error) {
 	b.Queue("CREATE ROLE " + role + " LOGIN INHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS" +
 		" CONNECTION LIMIT 16 PASSWORD '" + password + "' IN ROLE " + pgx.Identifier{group}.Sanitize())
 	b.Queue("ALTER ROLE " + role + " SET statement_timeout = '30s'")
+	// Pipelined with the DDL, so written here rather than in queries/.
 	b.Queue(`INSERT INTO control.worker_roles (name) VALUES ($1)`, name)
 	b.Queue("COMMIT")
 	if err := s.pool.sendBatch(ctx, b); err != nil {
@@ -55,8 +55,8 @@ func (s *Store) workerLoginGroup(ctx context.Context) (string, error) {
 	if g := s.loginGroup.Load(); g != nil {
 		return *g, nil
 	}
-	var group string
-	if err := s.pool.QueryRow(ctx, "SELECT name FROM control.worker_login_group").Scan(&group); err != nil {
+	group, err := s.q.GetWorkerLoginGroup(ctx)
+	if err != nil {
 		return "", fmt.Errorf("worker login group: %w", err)
 	}
 	s.loginGroup.Store(&group)
@@ -105,17 +105,12 @@ func (s *Store) DropWorkerRoles(ctx context.Context, names []string) error {
 }
 
 // TouchWorkerRoles marks roles as belonging to live workers, then drops
-// the roles nobody marked for staleAfter (their replica is gone).
+// the roles nobody marked for five minutes (their replica is gone).
 func (s *Store) TouchWorkerRoles(ctx context.Context, names []string) error {
-	if _, err := s.pool.Exec(ctx, `UPDATE control.worker_roles SET seen_at = now() WHERE name = ANY($1)`, names); err != nil {
+	if err := s.q.TouchWorkerRoles(ctx, names); err != nil {
 		return fmt.Errorf("touch worker roles: %w", err)
 	}
-	const staleAfter = 5 * time.Minute
-	rows, err := s.pool.Query(ctx, `SELECT name FROM control.worker_roles WHERE seen_at < now() - $1::interval`, staleAfter.String())
-	if err != nil {
-		return fmt.Errorf("list stale worker roles: %w", err)
-	}
-	stale, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	stale, err := s.q.ListStaleWorkerRoles(ctx)
 	if err != nil {
 		return fmt.Errorf("list stale worker roles: %w", err)
 	}
@@ -133,15 +128,13 @@ func (s *Store) TouchWorkerRoles(ctx context.Context, names []string) error {
 // server's limit: max_connections less the superuser reserve and reserved
 // connections for others (the control plane's pool, an operator).
 func (s *Store) ConnectionBudget(ctx context.Context, reserved int) (int, error) {
-	var maxConns, superuser int
-	err := s.pool.QueryRow(ctx, `SELECT current_setting('max_connections')::int, current_setting('superuser_reserved_connections')::int`).
-		Scan(&maxConns, &superuser)
+	l, err := s.q.GetConnectionLimits(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("read max_connections: %w", err)
 	}
-	budget := maxConns - superuser - reserved
+	budget := int(l.MaxConnections) - int(l.SuperuserReserved) - reserved
 	if budget < 2 {
-		return 0, fmt.Errorf("the database allows %d connections, too few for workers: set SCIMPLANE_DB_CONNECTIONS or raise max_connections", maxConns)
+		return 0, fmt.Errorf("the database allows %d connections, too few for workers: set SCIMPLANE_DB_CONNECTIONS or raise max_connections", l.MaxConnections)
 	}
 	return budget, nil
 }

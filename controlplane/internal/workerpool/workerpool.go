@@ -138,6 +138,8 @@ type Pool struct {
 	budget *budget
 	binds  singleflight.Group
 	seq    atomic.Int64
+	// checksum is Bin's SHA-256, checked by go-plugin at every launch.
+	checksum func() ([]byte, error)
 
 	mu        sync.Mutex
 	bound     map[string]*worker
@@ -254,6 +256,7 @@ func New(p Params) *Pool {
 		stop:     make(chan struct{}),
 	}
 	pool.createdAt = time.Now()
+	pool.checksum = sync.OnceValues(func() ([]byte, error) { return binChecksum(p.Bin) })
 	p.Metrics.budget(pool.budget)
 	pool.done.Add(4)
 	go pool.keepSpares()
@@ -517,6 +520,10 @@ func (p *Pool) makeRoom(ctx context.Context) error {
 func (p *Pool) start(ctx context.Context, forTenant bool) (*worker, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.p.StartTimeout)
 	defer cancel()
+	sum, err := p.checksum()
+	if err != nil {
+		return nil, err
+	}
 	tmp, err := p.privateDir()
 	if err != nil {
 		return nil, err
@@ -546,6 +553,7 @@ func (p *Pool) start(ctx context.Context, forTenant bool) (*worker, error) {
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
+		SecureConfig:     secureConfig(sum),
 		Managed:          true,
 		SkipHostEnv:      true, // the worker gets Env and go-plugin's handshake variables only
 		UnixSocketConfig: sockets,

@@ -9,12 +9,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-plugin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
@@ -629,4 +631,30 @@ func TestBudget_SparesWaitForAQuietSpell(t *testing.T) {
 	time.Sleep(time.Second)
 	require.Equal(t, 0.0, testutil.ToFloat64(s.metrics.spares), "no spare within the quiet spell")
 	require.Eventually(t, func() bool { return testutil.ToFloat64(s.metrics.spares) == 1 }, 10*time.Second, 50*time.Millisecond)
+}
+
+// A worker binary replaced on disk after the pool read it is not launched
+// (go-plugin's SecureConfig checksum); the tenants already served keep
+// their workers.
+func TestPool_ChangedWorkerBinaryIsNotLaunched(t *testing.T) {
+	bin := filepath.Join(filepath.Dir(echoBin), "echoworker-"+strconv.Itoa(os.Getpid())+"-checksum")
+	data, err := os.ReadFile(echoBin)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(bin, data, 0o755))
+	t.Cleanup(func() { _ = os.Remove(bin) })
+	s := newPool(t, func(p *Params) { p.Bin = bin })
+
+	_, err = send(t, s.pool, "tnt_a", "/")
+	require.NoError(t, err)
+
+	// Replaced the way an upgrade does it: a new file renamed over the old.
+	require.NoError(t, os.WriteFile(bin+".new", append(data, 0), 0o755))
+	require.NoError(t, os.Rename(bin+".new", bin))
+
+	_, err = send(t, s.pool, "tnt_b", "/")
+	var unavailable *UnavailableError
+	require.ErrorAs(t, err, &unavailable)
+	require.ErrorIs(t, err, plugin.ErrChecksumsDoNotMatch)
+	_, err = send(t, s.pool, "tnt_a", "/")
+	require.NoError(t, err)
 }

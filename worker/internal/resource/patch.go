@@ -2,6 +2,7 @@ package resource
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -72,7 +73,8 @@ func (k *Kind) Patch(doc Doc, body []byte) (*PatchResult, error) {
 	p := &patcher{k: k, doc: deepCopy(doc).(Doc), res: &PatchResult{}}
 	for i, op := range req.Operations {
 		if err := p.apply(op); err != nil {
-			if se, ok := err.(*scim.Error); ok && i > 0 {
+			var se *scim.Error
+			if errors.As(err, &se) && i > 0 {
 				se.Detail = "operation " + itoa(i+1) + ": " + se.Detail
 			}
 			return nil, err
@@ -217,7 +219,12 @@ func (k *Kind) parsePatchPath(path string) (*target, error) {
 		ref := AttrRef{Schema: schema, Attr: attr}
 		f, err := k.resolve(valueFilter, &ref, 0)
 		if err != nil {
-			return nil, scim.NewError(400, scim.TypeInvalidPath, "bad filter in path "+strconvQuote(path)+": "+err.(*scim.Error).Detail)
+			detail := err.Error()
+			var se *scim.Error
+			if errors.As(err, &se) {
+				detail = se.Detail
+			}
+			return nil, scim.NewError(400, scim.TypeInvalidPath, "bad filter in path "+strconvQuote(path)+": "+detail)
 		}
 		t.filter = f
 	}

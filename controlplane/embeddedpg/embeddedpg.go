@@ -1,6 +1,8 @@
 // Package embeddedpg runs the control plane's default PostgreSQL: a private
 // server from the machine's PostgreSQL binaries in a data directory,
 // listening on loopback with password authentication and durable settings.
+// The tests' private server (tests/pgtest) is started by it too, without
+// durability, which is why it sits outside controlplane/internal.
 package embeddedpg
 
 import (
@@ -42,6 +44,10 @@ type Params struct {
 	// only.
 	SocketDir   string
 	SocketGroup int
+	// NoSync trades durability for speed, for tests: initdb does not wait
+	// for the disk and the server runs with fsync, synchronous commits and
+	// full page writes off.
+	NoSync bool
 }
 
 // Server is a running embedded PostgreSQL.
@@ -90,10 +96,14 @@ func Start(ctx context.Context, p Params) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	durable := "on"
+	if p.NoSync {
+		durable = "off"
+	}
 	cmd := exec.Command(filepath.Join(p.BinDir, "postgres"), "-D", p.Dir, "-p", strconv.Itoa(port),
 		"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="+socketDir,
 		"-c", "max_connections="+strconv.Itoa(maxConns),
-		"-c", "fsync=on", "-c", "synchronous_commit=on", "-c", "full_page_writes=on",
+		"-c", "fsync="+durable, "-c", "synchronous_commit="+durable, "-c", "full_page_writes="+durable,
 		"-c", "logging_collector=off")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGTERM, Setpgid: true}
 	logf, err := os.OpenFile(filepath.Join(p.Dir, "postgres.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -207,8 +217,11 @@ func initdb(p Params, cred *syscall.Credential) error {
 			return fmt.Errorf("chown pwfile: %w", err)
 		}
 	}
-	cmd := exec.Command(filepath.Join(p.BinDir, "initdb"), "-D", p.Dir, "-U", Superuser,
-		"--auth=scram-sha-256", "--pwfile="+pwfile, "-E", "UTF8", "--locale=C")
+	args := []string{"-D", p.Dir, "-U", Superuser, "--auth=scram-sha-256", "--pwfile=" + pwfile, "-E", "UTF8", "--locale=C"}
+	if p.NoSync {
+		args = append(args, "--no-sync")
+	}
+	cmd := exec.Command(filepath.Join(p.BinDir, "initdb"), args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		if cred != nil {

@@ -1,5 +1,5 @@
 // Command openapi writes the admin API's OpenAPI document (see
-// controlplane/internal/apidoc) to -o, or to stdout. Run it from the
+// controlplane/apidoc) to -o, or to stdout. Run it from the
 // repository's root: `make openapi`.
 package main
 
@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/scimplane/scimplane/controlplane/internal/apidoc"
+	"github.com/scimplane/scimplane/controlplane/apidoc"
 )
 
 func main() {

@@ -7,6 +7,10 @@
 // to docs/openapi.json, which the control plane embeds and serves; a test
 // fails when that copy is stale, and tests/apitest checks every answer the API
 // tests receive against it.
+//
+// It is a build tool, not part of the server (which serves the committed
+// copy and does not import it): it sits outside controlplane/internal only
+// so that the generator command, cmd/openapi, may import it.
 package apidoc
 
 import (

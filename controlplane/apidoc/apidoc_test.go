@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
-	"github.com/scimplane/scimplane/controlplane/internal/apidoc"
+	"github.com/scimplane/scimplane/controlplane/apidoc"
 	"github.com/scimplane/scimplane/controlplane/internal/httpapi"
 	"github.com/scimplane/scimplane/docs"
 )
@@ -23,7 +23,7 @@ import (
 // root is the repository's root, from this package's directory.
 func root(t *testing.T) string {
 	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("..", "..", ".."))
+	dir, err := filepath.Abs(filepath.Join("..", ".."))
 	require.NoError(t, err)
 	_, err = os.Stat(filepath.Join(dir, "go.mod"))
 	require.NoError(t, err)
