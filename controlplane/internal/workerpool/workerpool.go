@@ -138,8 +138,8 @@ type Pool struct {
 	budget *budget
 	binds  singleflight.Group
 	seq    atomic.Int64
-	// checksum is Bin's SHA-256, checked by go-plugin at every launch.
-	checksum func() ([]byte, error)
+	// bin refuses to launch a worker binary changed since the first launch.
+	bin *binGuard
 
 	mu        sync.Mutex
 	bound     map[string]*worker
@@ -256,7 +256,7 @@ func New(p Params) *Pool {
 		stop:     make(chan struct{}),
 	}
 	pool.createdAt = time.Now()
-	pool.checksum = sync.OnceValues(func() ([]byte, error) { return binChecksum(p.Bin) })
+	pool.bin = &binGuard{path: p.Bin}
 	p.Metrics.budget(pool.budget)
 	pool.done.Add(4)
 	go pool.keepSpares()
@@ -520,7 +520,7 @@ func (p *Pool) makeRoom(ctx context.Context) error {
 func (p *Pool) start(ctx context.Context, forTenant bool) (*worker, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.p.StartTimeout)
 	defer cancel()
-	sum, err := p.checksum()
+	secure, err := p.bin.secureConfig()
 	if err != nil {
 		return nil, err
 	}
@@ -553,7 +553,7 @@ func (p *Pool) start(ctx context.Context, forTenant bool) (*worker, error) {
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
-		SecureConfig:     secureConfig(sum),
+		SecureConfig:     secure,
 		Managed:          true,
 		SkipHostEnv:      true, // the worker gets Env and go-plugin's handshake variables only
 		UnixSocketConfig: sockets,
