@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -96,6 +97,9 @@ type Params struct {
 	IdleTimeout time.Duration
 	// StartTimeout bounds starting, preparing and binding a worker
 	// (default 10s); CallTimeout one call to a worker (default 15s).
+	// MaxStarting is how many workers may start for tenants at once
+	// (default twice the CPUs); others wait their turn.
+	MaxStarting  int
 	StartTimeout time.Duration
 	CallTimeout  time.Duration
 	// MaxConnWait is how long a tenant waits for a database connection
@@ -155,6 +159,8 @@ type Pool struct {
 	createdAt time.Time
 
 	refill chan struct{}
+	// starting holds a token per worker starting for a tenant.
+	starting chan struct{}
 	// drops queues the login roles of workers that are gone (dropLoop).
 	drops chan string
 	// finishing counts workers being stopped in the background (Close
@@ -241,6 +247,9 @@ func New(p Params) *Pool {
 	if p.ConnsPerWorker == 0 {
 		p.ConnsPerWorker = 4
 	}
+	if p.MaxStarting == 0 {
+		p.MaxStarting = 2 * runtime.GOMAXPROCS(0)
+	}
 	if p.Binding == nil {
 		p.Binding = func(id string) *scimworker.Binding { return &scimworker.Binding{TenantID: id, MaxBodyBytes: 1 << 20} }
 	}
@@ -253,6 +262,7 @@ func New(p Params) *Pool {
 		failures: make(map[string]*failure),
 		refill:   make(chan struct{}, 1),
 		drops:    make(chan string, 1024),
+		starting: make(chan struct{}, p.MaxStarting),
 		stop:     make(chan struct{}),
 	}
 	pool.createdAt = time.Now()
@@ -432,22 +442,21 @@ func (p *Pool) release(w *worker, err error) {
 // bindTenant binds a prepared worker (or, with none ready, a new one) to
 // tenantID.
 func (p *Pool) bindTenant(ctx context.Context, tenantID string) error {
-	ctx, cancel := context.WithTimeout(ctx, p.p.StartTimeout)
-	defer cancel()
 	began := time.Now()
 	w, fromSpare := p.takeSpare(), true
 	if w == nil {
 		fromSpare = false
-		if err := p.makeRoom(ctx); err != nil {
-			return &UnavailableError{TenantID: tenantID, RetryAfter: time.Second, Err: err}
-		}
 		var err error
-		if w, err = p.start(ctx, true); err != nil {
-			p.fail(tenantID)
+		if w, err = p.startForTenant(ctx); err != nil {
+			if ctx.Err() == nil {
+				p.fail(tenantID)
+			}
 			p.log.ErrorContext(ctx, "worker start failed", "tenant_id", tenantID, "err", err)
 			return &UnavailableError{TenantID: tenantID, RetryAfter: time.Second, Err: err}
 		}
 	}
+	ctx, cancel := context.WithTimeout(ctx, p.p.StartTimeout)
+	defer cancel()
 	defer p.kickRefill()
 	w.mayWait.Store(true)
 	err := p.p.Roles.GrantTenant(ctx, w.role, tenantID)
@@ -472,6 +481,30 @@ func (p *Pool) bindTenant(ctx context.Context, tenantID string) error {
 	p.p.Metrics.bound(time.Since(began), fromSpare, restart, len(p.bound))
 	p.log.InfoContext(ctx, "worker bound", "tenant_id", tenantID, "pid", w.pid, "took", time.Since(began), "prepared", fromSpare, "restart", restart)
 	return nil
+}
+
+// startForTenant starts a worker for a tenant that found no prepared one.
+// At most MaxStarting start at once: fifty tenants arriving together on a
+// small machine otherwise share its CPU fifty ways and all run past
+// StartTimeout. A tenant waits for its turn within its request's deadline
+// (a spare prepared meanwhile serves it at once); its start then has
+// StartTimeout.
+func (p *Pool) startForTenant(ctx context.Context) (*worker, error) {
+	select {
+	case p.starting <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for a turn to start a worker: %w", ctx.Err())
+	}
+	defer func() { <-p.starting }()
+	if w := p.takeSpare(); w != nil {
+		return w, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.p.StartTimeout)
+	defer cancel()
+	if err := p.makeRoom(ctx); err != nil {
+		return nil, err
+	}
+	return p.start(ctx, true)
 }
 
 // takeSpare takes a prepared worker, if one is ready.

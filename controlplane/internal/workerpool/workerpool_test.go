@@ -63,6 +63,10 @@ func TestMain(m *testing.M) {
 type roles struct {
 	mu      sync.Mutex
 	n       int
+	// creating and maxCreating count CreateWorkerRole calls in progress;
+	// createDelay makes each take that long.
+	creating, maxCreating int
+	createDelay           time.Duration
 	live    map[string]bool
 	granted map[string]string // role -> tenant
 	fail    bool
@@ -72,7 +76,14 @@ func newRoles() *roles { return &roles{live: map[string]bool{}, granted: map[str
 
 func (r *roles) CreateWorkerRole(context.Context) (string, string, error) {
 	r.mu.Lock()
+	r.creating++
+	r.maxCreating = max(r.maxCreating, r.creating)
+	delay := r.createDelay
+	r.mu.Unlock()
+	time.Sleep(delay)
+	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.creating--
 	if r.fail {
 		return "", "", errors.New("database down")
 	}
@@ -428,6 +439,28 @@ func TestPool_OverloadedWorkerIsNotReplaced(t *testing.T) {
 	b, err := send(t, s.pool, "tnt_a", "/")
 	require.NoError(t, err)
 	require.Equal(t, a.PID, b.PID, "the worker was not replaced")
+}
+
+// TestPool_TenantStartsTakeTurns: tenants arriving together with no
+// prepared worker start at most MaxStarting workers at once, and every one
+// is served.
+func TestPool_TenantStartsTakeTurns(t *testing.T) {
+	s := newPool(t, func(p *Params) { p.MaxStarting = 2 })
+	s.roles.mu.Lock()
+	s.roles.createDelay = 100 * time.Millisecond
+	s.roles.mu.Unlock()
+	var wg sync.WaitGroup
+	for i := range 6 {
+		wg.Go(func() {
+			_, err := send(t, s.pool, fmt.Sprintf("tnt_%d", i), "/")
+			require.NoError(t, err)
+		})
+	}
+	wg.Wait()
+	s.roles.mu.Lock()
+	defer s.roles.mu.Unlock()
+	require.LessOrEqual(t, s.roles.maxCreating, 2)
+	require.Len(t, s.pool.Running(), 6)
 }
 
 func TestPool_IdleWorkerStopsAndDropsItsRole(t *testing.T) {
