@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/url"
+	"time"
 
 	"github.com/scimplane/scimplane/plugins/scimworker"
 )
@@ -17,7 +18,10 @@ type Config struct {
 	DatabaseURL string
 	BaseURL     string
 	MaxConns    int
-	Options     Options
+	// WebhookKey and WebhookAllowPrivate are the Binding's.
+	WebhookKey          []byte
+	WebhookAllowPrivate bool
+	Options             Options
 }
 
 // Open prepares and binds a worker in one step, with no connection budget.
@@ -34,7 +38,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Worker, error) {
 	if err := w.Prepare(ctx, p, unlimited{}); err != nil {
 		return nil, err
 	}
-	if _, err := w.Bind(ctx, &scimworker.Binding{TenantID: cfg.TenantID, BaseURL: cfg.BaseURL, MaxBodyBytes: 1 << 20}); err != nil {
+	if _, err := w.Bind(ctx, &scimworker.Binding{TenantID: cfg.TenantID, BaseURL: cfg.BaseURL, MaxBodyBytes: 1 << 20,
+		WebhookKey: cfg.WebhookKey, WebhookAllowPrivate: cfg.WebhookAllowPrivate}); err != nil {
 		w.Close()
 		return nil, err
 	}
@@ -46,3 +51,6 @@ type unlimited struct{}
 
 func (unlimited) AcquireConn(context.Context, bool) error { return nil }
 func (unlimited) ReleaseConn(context.Context) error       { return nil }
+
+// ScheduleWake has nobody to wake: the worker runs until closed.
+func (unlimited) ScheduleWake(context.Context, time.Time) error { return nil }
