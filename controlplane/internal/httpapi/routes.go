@@ -288,7 +288,7 @@ func Routes() []Route {
 			Headers:     map[string]string{ConsoleSessionHeader: "The console session to end."},
 			Body:        typeOf[ConsoleSignOut](), Status: http.StatusNoContent,
 			serve: func(s *server) fiber.Handler { return s.endConsoleSession }},
-	}, extensionRoutes()...)
+	}, append(extensionRoutes(), webhookRoutes()...)...)
 }
 
 // dataQuery is a GET route serving one tenant-data operation: its request
