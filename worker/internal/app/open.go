@@ -21,6 +21,9 @@ type Config struct {
 	// WebhookKey and WebhookAllowPrivate are the Binding's.
 	WebhookKey          []byte
 	WebhookAllowPrivate bool
+	// Host is the control plane's side; nil grants every connection and
+	// ignores wake-ups.
+	Host scimworker.Host
 	Options             Options
 }
 
@@ -35,7 +38,11 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Worker, error) {
 	u.User = nil
 	w := NewWorker(log, cfg.Options)
 	p := &scimworker.Prepare{DatabaseURL: u.String(), User: user, Password: password, MaxConns: max(cfg.MaxConns, 1)}
-	if err := w.Prepare(ctx, p, unlimited{}); err != nil {
+	var host scimworker.Host = unlimited{}
+	if cfg.Host != nil {
+		host = cfg.Host
+	}
+	if err := w.Prepare(ctx, p, host); err != nil {
 		return nil, err
 	}
 	if _, err := w.Bind(ctx, &scimworker.Binding{TenantID: cfg.TenantID, BaseURL: cfg.BaseURL, MaxBodyBytes: 1 << 20,

@@ -1,11 +1,13 @@
 package app
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -191,4 +193,161 @@ func TestWebhooks_DeliverProvisioning(t *testing.T) {
 		require.Equal(t, 204, d.LastStatus)
 		require.Nil(t, d.NextAttemptAt)
 	}
+}
+
+// wakes records the wake-ups a worker asks for.
+type wakes struct {
+	unlimited
+	mu   sync.Mutex
+	last time.Time
+	n    int
+}
+
+func (h *wakes) ScheduleWake(_ context.Context, at time.Time) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.last, h.n = at, h.n+1
+	return nil
+}
+
+func (h *wakes) get() (time.Time, int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.last, h.n
+}
+
+// An endpoint that keeps failing gets its deliveries retried on the
+// schedule, then the delivery fails and the webhook is disabled with its
+// reason; the control plane is asked to wake the tenant when the next
+// retry is due. Enabling it again retries at once.
+func TestWebhooks_PersistentFailureDisables(t *testing.T) {
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	host := &wakes{}
+	var fail sync.Map
+	fail.Store("on", true)
+	var hits sync.Map
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := hits.LoadOrStore(r.Header.Get("webhook-id"), new(int))
+		*n.(*int)++
+		if on, _ := fail.Load("on"); on.(bool) {
+			http.Error(w, "down for maintenance", 503)
+			return
+		}
+		w.WriteHeader(200)
+	}))
+	defer srv.Close()
+	w, _ := newTestWorkerWithAdmin(t, func(c *Config) {
+		c.WebhookKey, c.WebhookAllowPrivate, c.Host = key, true, host
+		c.Options.WebhookSchedule = []time.Duration{10 * time.Millisecond, time.Hour}
+	})
+	hook, err := w.CreateWebhook(bg, &scimworker.WebhookCreate{URL: srv.URL, Events: []string{scimworker.EventUserCreated}})
+	require.NoError(t, err)
+	require.Equal(t, []string{scimworker.EventUserCreated}, hook.Events)
+	create(t, w, "/Users", `{"userName":"ann@contoso.com"}`)
+
+	// Two attempts, then a retry an hour later, which the host is told of.
+	var d scimworker.Delivery
+	require.Eventually(t, func() bool {
+		page, err := w.ListDeliveries(bg, &scimworker.DeliveriesRequest{ID: hook.ID})
+		require.NoError(t, err)
+		if len(page.Deliveries) != 1 {
+			return false
+		}
+		d = page.Deliveries[0]
+		return d.Attempts == 2 && d.LastStatus == 503
+	}, 30*time.Second, 10*time.Millisecond)
+	require.Equal(t, scimworker.DeliveryPending, d.Status)
+	require.Equal(t, "down for maintenance\n", d.ResponseExcerpt)
+	require.Equal(t, "endpoint answered 503", d.LastError)
+	require.NotNil(t, d.NextAttemptAt)
+	require.WithinDuration(t, d.LastAttemptAt.Add(time.Hour), *d.NextAttemptAt, time.Minute)
+	require.Eventually(t, func() bool {
+		at, _ := host.get()
+		return at.Equal(*d.NextAttemptAt)
+	}, 10*time.Second, 10*time.Millisecond, "the wake-up is the next retry")
+
+	// The last attempt fails too: the delivery has failed, the webhook is
+	// disabled, and nothing is due any more.
+	w.opts.WebhookSchedule = nil // unused from here
+	_, err = w.Server.UpdateWebhook(bg, &scimworker.WebhookUpdate{ID: hook.ID})
+	require.NoError(t, err)
+	makeDue(t, w, hook.ID)
+	require.Eventually(t, func() bool {
+		got, err := w.GetWebhook(bg, &scimworker.WebhookRequest{ID: hook.ID})
+		require.NoError(t, err)
+		return !got.Enabled
+	}, 30*time.Second, 10*time.Millisecond)
+	got, err := w.GetWebhook(bg, &scimworker.WebhookRequest{ID: hook.ID})
+	require.NoError(t, err)
+	require.Contains(t, got.DisabledReason, "disabled after 3 failed attempts")
+	require.Contains(t, got.DisabledReason, "endpoint answered 503")
+	page, err := w.ListDeliveries(bg, &scimworker.DeliveriesRequest{ID: hook.ID})
+	require.NoError(t, err)
+	require.Equal(t, scimworker.DeliveryFailed, page.Deliveries[0].Status)
+	require.Nil(t, page.Deliveries[0].NextAttemptAt)
+	require.Eventually(t, func() bool { at, _ := host.get(); return at.IsZero() }, 10*time.Second, 10*time.Millisecond)
+
+	// A replay once the endpoint is back, after enabling it again.
+	fail.Store("on", false)
+	enabled := true
+	got, err = w.UpdateWebhook(bg, &scimworker.WebhookUpdate{ID: hook.ID, Enabled: &enabled})
+	require.NoError(t, err)
+	require.True(t, got.Enabled)
+	require.Empty(t, got.DisabledReason)
+	_, err = w.ReplayDelivery(bg, &scimworker.DeliveryRequest{ID: hook.ID, Delivery: page.Deliveries[0].ID})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		page, err := w.ListDeliveries(bg, &scimworker.DeliveriesRequest{ID: hook.ID})
+		require.NoError(t, err)
+		return len(page.Deliveries) == 2 && page.Deliveries[0].Status == scimworker.DeliverySucceeded
+	}, 30*time.Second, 10*time.Millisecond)
+	_, err = w.ReplayDelivery(bg, &scimworker.DeliveryRequest{ID: hook.ID, Delivery: 999999})
+	require.Equal(t, 404, refused(t, err).Status)
+}
+
+// makeDue makes a webhook's pending deliveries due now, as the clock would
+// an hour later.
+func makeDue(t *testing.T, w *Worker, webhookID string) {
+	t.Helper()
+	pool := w.pool.Load()
+	_, err := pool.Exec(bg, `UPDATE webhook_deliveries SET next_attempt_at = now() WHERE webhook_id = $1 AND status = 'pending'`, webhookID)
+	require.NoError(t, err)
+	w.bound.Load().admin.Webhooks.Nudge()
+}
+
+// A slow endpoint delays neither the SCIM responses nor another endpoint.
+func TestWebhooks_SlowEndpointDelaysNoOther(t *testing.T) {
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	w, _ := newTestWorkerWithAdmin(t, func(c *Config) {
+		c.WebhookKey, c.WebhookAllowPrivate = key, true
+		c.Options.WebhookTimeout = time.Minute
+	})
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer slow.Close()
+	var mu sync.Mutex
+	fast := 0
+	quick := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		fast++
+		mu.Unlock()
+	}))
+	defer quick.Close()
+	_, err := w.CreateWebhook(bg, &scimworker.WebhookCreate{URL: slow.URL})
+	require.NoError(t, err)
+	_, err = w.CreateWebhook(bg, &scimworker.WebhookCreate{URL: quick.URL})
+	require.NoError(t, err)
+	for i := range 10 {
+		create(t, w, "/Users", `{"userName":"user`+strconv.Itoa(i)+`@contoso.com"}`) // answered while the slow endpoint hangs
+	}
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return fast == 10 }, 30*time.Second, 10*time.Millisecond,
+		"the quick endpoint gets everything while the slow one holds its first deliveries")
+	close(release)
 }

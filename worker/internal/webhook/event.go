@@ -7,7 +7,6 @@ package webhook
 
 import (
 	"encoding/json"
-	"slices"
 	"time"
 
 	"github.com/scimplane/scimplane/plugins/scimworker"
@@ -150,11 +149,6 @@ func Body(typ string, at time.Time, data any) []byte {
 func TestEvent(webhookID string, at time.Time) Event {
 	return Event{Type: scimworker.EventTest, OrderKey: "test", At: at,
 		Body: Body(scimworker.EventTest, at, map[string]string{"webhook_id": webhookID})}
-}
-
-// Subscribed reports whether a webhook with events receives typ.
-func Subscribed(events []string, typ string) bool {
-	return len(events) == 0 || slices.Contains(events, typ)
 }
 
 func nonNil(s []string) []string {
