@@ -23,8 +23,8 @@ type Config struct {
 	WebhookAllowPrivate bool
 	// Host is the control plane's side; nil grants every connection and
 	// ignores wake-ups.
-	Host scimworker.Host
-	Options             Options
+	Host    scimworker.Host
+	Options Options
 }
 
 // Open prepares and binds a worker in one step, with no connection budget.
