@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -61,7 +62,8 @@ type service struct {
 	http   *http.Client
 }
 
-func start(t *testing.T) *service {
+// start boots the control plane; env are extra NAME=value settings.
+func start(t *testing.T, env ...string) *service {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("boots the control plane")
@@ -78,6 +80,10 @@ func start(t *testing.T) *service {
 		// The webhook receivers of the tests listen on 127.0.0.1.
 		"SCIMPLANE_WEBHOOK_ALLOW_PRIVATE": "true",
 		"PATH":                            os.Getenv("PATH"),
+	}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		vars[k] = v
 	}
 	cfg, err := app.ConfigFromEnv(func(k string) string { return vars[k] })
 	require.NoError(t, err)

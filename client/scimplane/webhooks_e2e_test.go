@@ -158,3 +158,43 @@ func TestWebhooks_API(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// A tenant whose worker was stopped as idle with a retry due gets a worker
+// again when it is due, and the delivery goes out.
+func TestWebhooks_RetryWakesStoppedWorker(t *testing.T) {
+	s := start(t, "SCIMPLANE_WORKER_IDLE_TIMEOUT=1s")
+	admin := s.key("tenant_admin")
+	var mu sync.Mutex
+	attempts := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		attempts++
+		if attempts == 1 {
+			w.WriteHeader(http.StatusInternalServerError) // retried in 5s, after the worker has stopped
+		}
+	}))
+	defer srv.Close()
+	s.call("POST", "/api/v1/tenants/"+s.tenant+"/webhooks", admin, `{"url":"`+srv.URL+`","events":["user.created"]}`, http.StatusCreated, nil)
+	s.scim("POST", "/Users", user("ada@example.com"), http.StatusCreated)
+
+	workers := func() int {
+		var list struct {
+			Workers []struct {
+				TenantID string `json:"tenant_id"`
+			} `json:"workers"`
+		}
+		s.call("GET", "/api/v1/workers", operatorKey, "", http.StatusOK, &list)
+		n := 0
+		for _, w := range list.Workers {
+			if w.TenantID == s.tenant {
+				n++
+			}
+		}
+		return n
+	}
+	count := func() int { mu.Lock(); defer mu.Unlock(); return attempts }
+	require.Eventually(t, func() bool { return count() == 1 }, 30*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return workers() == 0 }, 30*time.Second, 100*time.Millisecond, "stopped as idle")
+	require.Eventually(t, func() bool { return count() == 2 }, 60*time.Second, 100*time.Millisecond, "woken for the retry")
+}

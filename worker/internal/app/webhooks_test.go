@@ -231,7 +231,7 @@ func TestWebhooks_PersistentFailureDisables(t *testing.T) {
 		n, _ := hits.LoadOrStore(r.Header.Get("webhook-id"), new(int))
 		*n.(*int)++
 		if on, _ := fail.Load("on"); on.(bool) {
-			http.Error(w, "down for maintenance", 503)
+			http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
 			return
 		}
 		w.WriteHeader(200)
