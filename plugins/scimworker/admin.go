@@ -33,8 +33,8 @@ type Admin interface {
 	GetUser(ctx context.Context, req *UserRequest) (*UserDetail, error)
 	// ExplainUser says why a user has, or lacks, one permission.
 	ExplainUser(ctx context.Context, req *ExplainRequest) (*Explanation, error)
-	// Changes is the change feed for the customer's application:
-	// membership and permission changes in commit order.
+	// Changes is the change feed for the customer's application: user,
+	// group, membership and permission changes in commit order.
 	Changes(ctx context.Context, req *ChangesRequest) (*ChangesPage, error)
 
 	// QueryLog searches the SCIM log, newest first, without bodies.

@@ -67,9 +67,12 @@ func (s *Store) Claim(ctx context.Context, now time.Time, busy []string, perWebh
 	rows, err := s.pool.Query(ctx, `WITH heads AS (
 			SELECT d.id, row_number() OVER (PARTITION BY d.webhook_id ORDER BY d.id) AS rn
 			FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id AND w.enabled
-			WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND NOT (d.webhook_id = ANY($2)) AND `+headSQL+`)
+			WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND NOT (d.webhook_id = ANY(coalesce($2::text[], '{}'))) AND `+headSQL+`)
 		UPDATE webhook_deliveries d SET attempts = d.attempts + 1, last_attempt_at = $1, next_attempt_at = $1 + $4::interval
 		FROM heads h, webhooks w WHERE d.id = h.id AND h.rn <= $3 AND w.id = d.webhook_id
+			-- Rechecked on the locked row: a delivery another worker of the
+			-- tenant (a replica's, briefly) claimed meanwhile is skipped.
+			AND d.status = 'pending' AND d.next_attempt_at <= $1
 		RETURNING d.id, d.webhook_id, w.url, w.secret_generation, d.message_id, d.payload, d.attempts`,
 		now, busy, perWebhook, lease)
 	if err != nil {
@@ -116,7 +119,7 @@ func nullableInt(n int) *int {
 // among all.
 func (s *Store) NextDue(ctx context.Context, busy []string) (local, any time.Time, err error) {
 	var l, a *time.Time
-	err = s.pool.QueryRow(ctx, `SELECT min(d.next_attempt_at) FILTER (WHERE NOT (d.webhook_id = ANY($1))), min(d.next_attempt_at)
+	err = s.pool.QueryRow(ctx, `SELECT min(d.next_attempt_at) FILTER (WHERE NOT (d.webhook_id = ANY(coalesce($1::text[], '{}')))), min(d.next_attempt_at)
 		FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id AND w.enabled
 		WHERE d.status = 'pending' AND `+headSQL, busy).Scan(&l, &a)
 	if err != nil {
@@ -159,7 +162,7 @@ func (s *Store) InsertWebhook(ctx context.Context, id, url string, events []stri
 		WHERE NOT EXISTS (SELECT 1 FROM webhooks) AND EXISTS (SELECT 1 FROM changes)`)
 	var w *scimworker.Webhook
 	var gen int64
-	b.Queue(`WITH w AS (INSERT INTO webhooks (id, url, events) VALUES ($1, $2, $3) RETURNING *)
+	b.Queue(`WITH w AS (INSERT INTO webhooks (id, url, events) VALUES ($1, $2, coalesce($3::text[], '{}')) RETURNING *)
 		SELECT `+webhookCols+` FROM w`, id, url, events).QueryRow(func(r pgx.Row) error {
 		var err error
 		w, gen, err = scanWebhook(r)
@@ -212,6 +215,13 @@ func (s *Store) UpdateWebhook(ctx context.Context, id string, url *string, event
 		return nil, mapErr(err, "update webhook")
 	}
 	return w, nil
+}
+
+// PruneDeliveries deletes the deliveries that ended before before.
+func (s *Store) PruneDeliveries(ctx context.Context, before time.Time) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM webhook_deliveries WHERE status <> 'pending' AND created_at < $1
+		AND coalesce(delivered_at, last_attempt_at, created_at) < $1`, before)
+	return mapErr(err, "prune webhook deliveries")
 }
 
 // DeleteWebhook deletes a webhook and its deliveries.

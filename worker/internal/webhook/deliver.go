@@ -70,7 +70,12 @@ type Store interface {
 	NextDue(ctx context.Context, busy []string) (local, any time.Time, err error)
 	// HasWebhooks reports whether the tenant has any webhook.
 	HasWebhooks(ctx context.Context) (bool, error)
+	// PruneDeliveries deletes the deliveries that ended before before.
+	PruneDeliveries(ctx context.Context, before time.Time) error
 }
+
+// Retention is how long ended deliveries are kept.
+const Retention = 30 * 24 * time.Hour
 
 // Waker schedules a worker for the tenant when deliveries are due.
 type Waker interface {
@@ -116,6 +121,9 @@ type Deliverer struct {
 	busy map[string]bool
 	// reported is the wake-up last reported and when.
 	reported, reportedAt time.Time
+	// pruned is when ended deliveries were last pruned (Run's goroutine
+	// only).
+	pruned time.Time
 }
 
 // NewDeliverer returns a Deliverer; Run starts it.
@@ -245,6 +253,12 @@ func (d *Deliverer) round(ctx context.Context) time.Time {
 		}
 		if len(changes) < dispatchBatch {
 			break
+		}
+	}
+	if now := d.p.Now(); now.Sub(d.pruned) >= time.Hour {
+		d.pruned = now
+		if err := d.p.Store.PruneDeliveries(ctx, now.Add(-Retention)); err != nil {
+			d.fail(ctx, "prune webhook deliveries", err)
 		}
 	}
 	busy := d.busyList()
