@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/scimplane/scimplane/client/scimplane"
@@ -350,4 +351,36 @@ func TestWebhooks_SlowEndpointDelaysNoOther(t *testing.T) {
 	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return fast == 10 }, 30*time.Second, 10*time.Millisecond,
 		"the quick endpoint gets everything while the slow one holds its first deliveries")
 	close(release)
+}
+
+// A change committed while an older transaction of the cluster is in
+// flight is held back by the feed's visibility rule; it goes out once that
+// transaction ends, without another write to nudge the deliverer.
+func TestWebhooks_HeldBackChangeGoesOutLater(t *testing.T) {
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	w, admin := newTestWorkerWithAdmin(t, func(c *Config) { c.WebhookKey, c.WebhookAllowPrivate = key, true })
+	var mu sync.Mutex
+	got := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { mu.Lock(); got++; mu.Unlock() }))
+	defer srv.Close()
+	_, err := w.CreateWebhook(bg, &scimworker.WebhookCreate{URL: srv.URL})
+	require.NoError(t, err)
+
+	// An older transaction with an id, in flight while the user is created.
+	long, err := pgx.Connect(bg, admin)
+	require.NoError(t, err)
+	defer long.Close(bg)
+	tx, err := long.Begin(bg)
+	require.NoError(t, err)
+	_, err = tx.Exec(bg, "SELECT pg_current_xact_id()")
+	require.NoError(t, err)
+	create(t, w, "/Users", `{"userName":"ann@contoso.com"}`)
+	time.Sleep(2 * time.Second) // past the deliverer's first looks
+	mu.Lock()
+	require.Zero(t, got, "held back while the older transaction runs")
+	mu.Unlock()
+
+	require.NoError(t, tx.Rollback(bg))
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return got == 1 }, 30*time.Second, 10*time.Millisecond)
 }

@@ -17,23 +17,34 @@ var _ webhook.Store = (*Store)(nil)
 
 // PendingChanges reads committed changes after the webhook cursor, with
 // the change feed's visibility rule: only transactions older than every
-// one in flight, so that a change committing late is not skipped.
-func (s *Store) PendingChanges(ctx context.Context, limit int) ([]webhook.Change, webhook.Cursor, error) {
+// one in flight, so that a change committing late is not skipped. When the
+// batch is not full, it also says whether committed changes after it are
+// held back by that rule.
+func (s *Store) PendingChanges(ctx context.Context, limit int) ([]webhook.Change, webhook.Cursor, bool, error) {
 	var cur webhook.Cursor
 	if err := s.pool.QueryRow(ctx, `SELECT xid::text, seq FROM webhook_cursor`).Scan(&cur.Xid, &cur.Seq); err != nil {
-		return nil, cur, mapErr(err, "read webhook cursor")
+		return nil, cur, false, mapErr(err, "read webhook cursor")
 	}
 	rows, err := s.pool.Query(ctx, `SELECT xid::text, seq, at, kind, coalesce(user_id, ''), coalesce(group_id, ''), coalesce(detail, 'null')
 		FROM changes WHERE (xid, seq) > ($1::text::xid8, $2) AND xid < pg_snapshot_xmin(pg_current_snapshot())
 		ORDER BY xid, seq LIMIT $3`, cur.Xid, cur.Seq, limit)
 	if err != nil {
-		return nil, cur, mapErr(err, "read changes for webhooks")
+		return nil, cur, false, mapErr(err, "read changes for webhooks")
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (webhook.Change, error) {
 		var c webhook.Change
 		return c, r.Scan(&c.Xid, &c.Seq, &c.At, &c.Kind, &c.UserID, &c.GroupID, &c.Detail)
 	})
-	return out, cur, mapErr(err, "read changes for webhooks")
+	if err != nil || len(out) == limit {
+		return out, cur, false, mapErr(err, "read changes for webhooks")
+	}
+	after := cur
+	if len(out) > 0 {
+		after = webhook.Cursor{Xid: out[len(out)-1].Xid, Seq: out[len(out)-1].Seq}
+	}
+	var hidden bool
+	err = s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM changes WHERE (xid, seq) > ($1::text::xid8, $2))`, after.Xid, after.Seq).Scan(&hidden)
+	return out, cur, hidden, mapErr(err, "read changes for webhooks")
 }
 
 // Enqueue fans events out to the subscribed webhooks and moves the cursor

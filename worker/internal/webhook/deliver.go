@@ -52,8 +52,11 @@ type Outcome struct {
 // Store is the outbox in the tenant's schema.
 type Store interface {
 	// PendingChanges reads up to limit committed changes after the
-	// dispatch cursor, in commit order, and the cursor itself.
-	PendingChanges(ctx context.Context, limit int) ([]Change, Cursor, error)
+	// dispatch cursor, in commit order, and the cursor itself. hidden
+	// reports committed changes after those that the feed's visibility
+	// rule still holds back (an older transaction of the cluster is in
+	// flight).
+	PendingChanges(ctx context.Context, limit int) (changes []Change, cursor Cursor, hidden bool, err error)
 	// Enqueue records a delivery of each event to every enabled webhook
 	// subscribed to it (and created before it), and moves the cursor from
 	// from to to, in one transaction; it does nothing if the cursor is no
@@ -121,9 +124,11 @@ type Deliverer struct {
 	busy map[string]bool
 	// reported is the wake-up last reported and when.
 	reported, reportedAt time.Time
-	// pruned is when ended deliveries were last pruned (Run's goroutine
-	// only).
+	// pruned is when ended deliveries were last pruned, lag how long the
+	// deliverer waits to look again for changes held back (Run's
+	// goroutine only).
 	pruned time.Time
+	lag    time.Duration
 }
 
 // NewDeliverer returns a Deliverer; Run starts it.
@@ -176,10 +181,14 @@ func (d *Deliverer) Activate() {
 	d.Nudge()
 }
 
-// recheck is how soon a round run on a nudge looks again: a change
-// committed behind an older transaction still in flight (in any database
-// of the cluster) becomes readable only when that one ends.
-const recheck = time.Second
+// A change committed behind an older transaction still in flight (in any
+// database of the cluster) becomes readable only when that one ends: while
+// changes are held back, the deliverer looks again after minLag, doubling
+// up to maxLag.
+const (
+	minLag = 250 * time.Millisecond
+	maxLag = 30 * time.Second
+)
 
 // Run delivers until ctx is done. It touches the database only when
 // nudged or when a delivery is due, so an idle tenant's connections can
@@ -191,15 +200,11 @@ func (d *Deliverer) Run(ctx context.Context) {
 	defer d.sending.Wait()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	nudged := true
 	for {
 		next := d.round(ctx)
 		wait := time.Duration(-1)
 		if !next.IsZero() {
 			wait = max(next.Sub(d.p.Now()), 0)
-		}
-		if nudged && (wait < 0 || wait > recheck) {
-			wait = recheck
 		}
 		if !timer.Stop() {
 			select {
@@ -210,13 +215,11 @@ func (d *Deliverer) Run(ctx context.Context) {
 		if wait >= 0 {
 			timer.Reset(wait)
 		}
-		nudged = false
 		select {
 		case <-ctx.Done():
 			return
 		case <-timer.C:
 		case <-d.nudge:
-			nudged = true
 		}
 	}
 }
@@ -230,12 +233,14 @@ func (d *Deliverer) round(ctx context.Context) time.Time {
 	if !d.active.Load() {
 		return time.Time{}
 	}
+	hidden := false
 	for {
-		changes, cur, err := d.p.Store.PendingChanges(ctx, dispatchBatch)
+		changes, cur, held, err := d.p.Store.PendingChanges(ctx, dispatchBatch)
 		if err != nil {
 			d.fail(ctx, "read changes for webhooks", err)
 			return d.p.Now().Add(5 * time.Second)
 		}
+		hidden = held
 		if len(changes) == 0 {
 			break
 		}
@@ -285,8 +290,25 @@ func (d *Deliverer) round(ctx context.Context) time.Time {
 		d.fail(ctx, "next webhook delivery", err)
 		return d.p.Now().Add(5 * time.Second)
 	}
+	if hidden {
+		// Look again soon, and have the tenant woken for it should this
+		// worker stop first.
+		d.lag = min(max(2*d.lag, minLag), maxLag)
+		again := d.p.Now().Add(d.lag)
+		local, any = earliest(local, again), earliest(any, again)
+	} else {
+		d.lag = 0
+	}
 	d.report(ctx, any)
 	return local
+}
+
+// earliest is the earlier of two times, a zero one meaning none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || !b.IsZero() && b.Before(a) {
+		return b
+	}
+	return a
 }
 
 func (d *Deliverer) busyList() []string {
