@@ -271,7 +271,7 @@ func (g *generator) add(r *openapi31.Reflector, rt httpapi.Route) error {
 func (g *generator) finish(r *openapi31.Reflector, oc openapi.OperationContext, rt httpapi.Route) error {
 	item := r.Spec.Paths.MapOfPathItemValues[openAPIPath(rt.Path)]
 	op := map[string]*openapi31.Operation{http.MethodGet: item.Get, http.MethodPost: item.Post, http.MethodPut: item.Put,
-		http.MethodDelete: item.Delete}[rt.Method]
+		http.MethodDelete: item.Delete, http.MethodPatch: item.Patch}[rt.Method]
 	if rt.Body != nil && op.RequestBody == nil {
 		body, err := r.JSONSchemaReflector().Reflect(reflect.New(rt.Body).Interface(), jsonschema.RootRef,
 			openapi.WithOperationCtx(oc, false, openapi.InBody),

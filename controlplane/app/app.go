@@ -165,7 +165,8 @@ func Run(ctx context.Context, cfg Config) error {
 		Credential:     workerUser,
 		Roles:          st,
 		DatabaseURL:    workerDB,
-		Binding:        binding(cfg),
+		Binding:        binding(cfg, secret),
+		Wakeups:        st,
 		MaxWorkers:     cfg.MaxWorkers,
 		Spares:         cfg.WorkerSpares,
 		ConnBudget:     budget,
@@ -357,13 +358,16 @@ func workerDatabaseURL(cfg Config, dbURL string) (string, error) {
 	return u.String(), nil
 }
 
-// binding describes a tenant to the worker bound to it.
-func binding(cfg Config) func(string) *scimworker.Binding {
+// binding describes a tenant to the worker bound to it, with the tenant's
+// webhook key (derived from secret for that tenant only).
+func binding(cfg Config, secret []byte) func(string) *scimworker.Binding {
 	return func(tenantID string) *scimworker.Binding {
 		return &scimworker.Binding{
-			TenantID:     tenantID,
-			BaseURL:      cfg.PublicURL + "/scim/" + tenantID + "/v2",
-			MaxBodyBytes: int64(cfg.MaxBodyBytes),
+			TenantID:            tenantID,
+			BaseURL:             cfg.PublicURL + "/scim/" + tenantID + "/v2",
+			MaxBodyBytes:        int64(cfg.MaxBodyBytes),
+			WebhookKey:          tenant.WebhookKey(secret, tenantID),
+			WebhookAllowPrivate: cfg.WebhookAllowPrivate,
 		}
 	}
 }

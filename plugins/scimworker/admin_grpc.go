@@ -135,6 +135,42 @@ func (c *client) ActivePolicy(ctx context.Context, req *ActivePolicyRequest) (*A
 	return call[ActivePolicy](ctx, c.rpc.ActivePolicy, "active policy", req)
 }
 
+func (c *client) CreateWebhook(ctx context.Context, req *WebhookCreate) (*WebhookCreated, error) {
+	return call[WebhookCreated](ctx, c.rpc.CreateWebhook, "create webhook", req)
+}
+
+func (c *client) ListWebhooks(ctx context.Context, req *WebhooksRequest) (*WebhookList, error) {
+	return call[WebhookList](ctx, c.rpc.ListWebhooks, "list webhooks", req)
+}
+
+func (c *client) GetWebhook(ctx context.Context, req *WebhookRequest) (*Webhook, error) {
+	return call[Webhook](ctx, c.rpc.GetWebhook, "get webhook", req)
+}
+
+func (c *client) UpdateWebhook(ctx context.Context, req *WebhookUpdate) (*Webhook, error) {
+	return call[Webhook](ctx, c.rpc.UpdateWebhook, "update webhook", req)
+}
+
+func (c *client) DeleteWebhook(ctx context.Context, req *WebhookRequest) (*WebhookDeleted, error) {
+	return call[WebhookDeleted](ctx, c.rpc.DeleteWebhook, "delete webhook", req)
+}
+
+func (c *client) RotateWebhookSecret(ctx context.Context, req *WebhookRequest) (*WebhookCreated, error) {
+	return call[WebhookCreated](ctx, c.rpc.RotateWebhookSecret, "rotate webhook secret", req)
+}
+
+func (c *client) TestWebhook(ctx context.Context, req *WebhookRequest) (*Delivery, error) {
+	return call[Delivery](ctx, c.rpc.TestWebhook, "test webhook", req)
+}
+
+func (c *client) ListDeliveries(ctx context.Context, req *DeliveriesRequest) (*DeliveriesPage, error) {
+	return call[DeliveriesPage](ctx, c.rpc.ListDeliveries, "list deliveries", req)
+}
+
+func (c *client) ReplayDelivery(ctx context.Context, req *DeliveryRequest) (*Delivery, error) {
+	return call[Delivery](ctx, c.rpc.ReplayDelivery, "replay delivery", req)
+}
+
 // ExportLog copies the worker's export stream to w. It returns the refusal
 // the stream ends with, if any, or the first error writing to w, which
 // also ends the stream.
@@ -219,6 +255,42 @@ func (s *server) ActivatePolicy(ctx context.Context, in *workerv1.AdminCall) (*w
 
 func (s *server) ActivePolicy(ctx context.Context, in *workerv1.AdminCall) (*workerv1.AdminResult, error) {
 	return serve(ctx, in, s.impl.ActivePolicy)
+}
+
+func (s *server) CreateWebhook(ctx context.Context, in *workerv1.AdminCall) (*workerv1.AdminResult, error) {
+	return serve(ctx, in, s.impl.CreateWebhook)
+}
+
+func (s *server) ListWebhooks(ctx context.Context, in *workerv1.AdminCall) (*workerv1.AdminResult, error) {
+	return serve(ctx, in, s.impl.ListWebhooks)
+}
+
+func (s *server) GetWebhook(ctx context.Context, in *workerv1.AdminCall) (*workerv1.AdminResult, error) {
+	return serve(ctx, in, s.impl.GetWebhook)
+}
+
+func (s *server) UpdateWebhook(ctx context.Context, in *workerv1.AdminCall) (*workerv1.AdminResult, error) {
+	return serve(ctx, in, s.impl.UpdateWebhook)
+}
+
+func (s *server) DeleteWebhook(ctx context.Context, in *workerv1.AdminCall) (*workerv1.AdminResult, error) {
+	return serve(ctx, in, s.impl.DeleteWebhook)
+}
+
+func (s *server) RotateWebhookSecret(ctx context.Context, in *workerv1.AdminCall) (*workerv1.AdminResult, error) {
+	return serve(ctx, in, s.impl.RotateWebhookSecret)
+}
+
+func (s *server) TestWebhook(ctx context.Context, in *workerv1.AdminCall) (*workerv1.AdminResult, error) {
+	return serve(ctx, in, s.impl.TestWebhook)
+}
+
+func (s *server) ListDeliveries(ctx context.Context, in *workerv1.AdminCall) (*workerv1.AdminResult, error) {
+	return serve(ctx, in, s.impl.ListDeliveries)
+}
+
+func (s *server) ReplayDelivery(ctx context.Context, in *workerv1.AdminCall) (*workerv1.AdminResult, error) {
+	return serve(ctx, in, s.impl.ReplayDelivery)
 }
 
 // exportChunkSize bounds one ExportChunk's data.

@@ -41,7 +41,8 @@ func (c *client) Prepare(ctx context.Context, p *Prepare, host Host) error {
 }
 
 func (c *client) Bind(ctx context.Context, b *Binding) (*Bound, error) {
-	out, err := c.rpc.Bind(ctx, &workerv1.BindRequest{TenantId: b.TenantID, BaseUrl: b.BaseURL, MaxBodyBytes: b.MaxBodyBytes})
+	out, err := c.rpc.Bind(ctx, &workerv1.BindRequest{TenantId: b.TenantID, BaseUrl: b.BaseURL, MaxBodyBytes: b.MaxBodyBytes,
+		WebhookKey: b.WebhookKey, WebhookAllowPrivate: b.WebhookAllowPrivate})
 	if err != nil {
 		return nil, fmt.Errorf("worker bind: %w", err)
 	}
@@ -104,4 +105,15 @@ func (s *hostServer) ReleaseConn(ctx context.Context, _ *workerv1.ReleaseConnReq
 		return nil, err
 	}
 	return &workerv1.ReleaseConnReply{}, nil
+}
+
+func (s *hostServer) ScheduleWake(ctx context.Context, in *workerv1.ScheduleWakeRequest) (*workerv1.ScheduleWakeReply, error) {
+	var at time.Time
+	if ms := in.GetUnixMs(); ms > 0 {
+		at = time.UnixMilli(ms)
+	}
+	if err := s.impl.ScheduleWake(ctx, at); err != nil {
+		return nil, err
+	}
+	return &workerv1.ScheduleWakeReply{}, nil
 }

@@ -17,7 +17,9 @@ import (
 // the plugin channel; credentials never travel in the environment.
 // Version 3: one typed RPC per admin operation instead of Admin(op, JSON),
 // and the SCIM log's export streamed.
-const ProtocolVersion = 3
+// Version 4: webhooks (admin RPCs, the tenant's webhook key at Bind, the
+// Host's ScheduleWake).
+const ProtocolVersion = 4
 
 // PluginName is the key of the worker in the go-plugin plugin map.
 const PluginName = "worker"

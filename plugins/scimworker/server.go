@@ -3,6 +3,7 @@ package scimworker
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/hashicorp/go-plugin"
 
@@ -31,7 +32,8 @@ func (s *server) Prepare(ctx context.Context, in *workerv1.PrepareRequest) (*wor
 }
 
 func (s *server) Bind(ctx context.Context, in *workerv1.BindRequest) (*workerv1.BindReply, error) {
-	b, err := s.impl.Bind(ctx, &Binding{TenantID: in.GetTenantId(), BaseURL: in.GetBaseUrl(), MaxBodyBytes: in.GetMaxBodyBytes()})
+	b, err := s.impl.Bind(ctx, &Binding{TenantID: in.GetTenantId(), BaseURL: in.GetBaseUrl(), MaxBodyBytes: in.GetMaxBodyBytes(),
+		WebhookKey: in.GetWebhookKey(), WebhookAllowPrivate: in.GetWebhookAllowPrivate()})
 	if err != nil {
 		return nil, err
 	}
@@ -88,5 +90,14 @@ func (h *hostClient) AcquireConn(ctx context.Context, wait bool) error {
 
 func (h *hostClient) ReleaseConn(ctx context.Context) error {
 	_, err := h.rpc.ReleaseConn(ctx, &workerv1.ReleaseConnRequest{})
+	return err
+}
+
+func (h *hostClient) ScheduleWake(ctx context.Context, at time.Time) error {
+	var ms int64
+	if !at.IsZero() {
+		ms = at.UnixMilli()
+	}
+	_, err := h.rpc.ScheduleWake(ctx, &workerv1.ScheduleWakeRequest{UnixMs: ms})
 	return err
 }

@@ -58,7 +58,7 @@ type Worker interface {
 }
 
 // Host is the control plane's service to its workers: the node's database
-// connection budget.
+// connection budget, and wake-ups for webhook deliveries due.
 type Host interface {
 	// AcquireConn takes a permit to open one database connection. With
 	// wait it queues until one is free; without, it fails at once when
@@ -66,6 +66,10 @@ type Host interface {
 	AcquireConn(ctx context.Context, wait bool) error
 	// ReleaseConn returns the permit of a connection that closed.
 	ReleaseConn(ctx context.Context) error
+	// ScheduleWake records that the worker's tenant has webhook deliveries
+	// due at at, so that a worker is bound to it then even if this one
+	// was stopped as idle; a zero at cancels the wake-up.
+	ScheduleWake(ctx context.Context, at time.Time) error
 }
 
 // Prepare is what a worker needs before it is bound: where the database is
@@ -87,6 +91,12 @@ type Binding struct {
 	BaseURL string
 	// MaxBodyBytes is the largest request body the control plane forwards.
 	MaxBodyBytes int64
+	// WebhookKey derives the tenant's webhook signing secrets. The
+	// control plane derives it from its own secret for this tenant only.
+	WebhookKey []byte
+	// WebhookAllowPrivate lets webhooks reach loopback, private and
+	// link-local addresses.
+	WebhookAllowPrivate bool
 }
 
 // Bound describes a worker after Bind.

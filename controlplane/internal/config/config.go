@@ -91,6 +91,9 @@ type Config struct {
 	// keeps serving after /readyz turned 503 before it closes its listener,
 	// so that load balancers stop sending it requests first.
 	ShutdownDelay time.Duration
+	// WebhookAllowPrivate lets tenants' webhooks reach loopback, private,
+	// link-local and CGNAT addresses (tests, private deployments).
+	WebhookAllowPrivate bool
 }
 
 // Ingress holds the limits on what clients can make the server hold. The
@@ -171,6 +174,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	parse("SCIMPLANE_UNKNOWN_TENANT_TTL", "10s", durationVar(&c.UnknownTenantTTL))
 	parse("SCIMPLANE_SHUTDOWN_GRACE", "20s", durationVar(&c.ShutdownGrace))
 	parse("SCIMPLANE_SHUTDOWN_DELAY", "5s", durationVar(&c.ShutdownDelay))
+	parse("SCIMPLANE_WEBHOOK_ALLOW_PRIVATE", "false", func(s string) (err error) { c.WebhookAllowPrivate, err = strconv.ParseBool(s); return err })
 	parse("SCIMPLANE_MAX_CONNS", "4096", intVar(&c.Ingress.MaxConns))
 	parse("SCIMPLANE_MAX_CONNS_PER_CLIENT", "4096", intVar(&c.Ingress.MaxConnsPerClient))
 	parse("SCIMPLANE_MAX_INFLIGHT_BODY_BYTES", "67108864", func(s string) (err error) {
@@ -271,6 +275,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("read_timeout", c.Ingress.ReadTimeout),
 		slog.Float64("auth_failure_rate", c.Ingress.AuthFailureRate),
 		slog.Int("auth_failure_burst", c.Ingress.AuthFailureBurst),
+		slog.Bool("webhook_allow_private", c.WebhookAllowPrivate),
 	)
 }
 

@@ -104,6 +104,13 @@ func (con *console) routes(r fiber.Router) {
 	r.Post("/tenants/:id/extensions", con.page(con.declareExtension))
 	r.Post("/tenants/:id/extensions/remove", con.page(con.removeExtension))
 
+	r.Get("/tenants/:id/webhooks", con.page(con.webhooksPage))
+	r.Post("/tenants/:id/webhooks", con.page(con.createWebhook))
+	for _, action := range []string{"rotate-secret", "test", "enable", "disable", "delete"} {
+		r.Post("/tenants/:id/webhooks/:wid/"+action, con.page(con.webhookAction(action)))
+	}
+	r.Post("/tenants/:id/webhooks/:wid/deliveries/:did/replay", con.page(con.webhookAction("replay")))
+
 	r.Get("/tenants/:id/logs", con.page(con.logsPage))
 	r.Get("/tenants/:id/logs/rows", con.page(con.logRows))
 	r.Get("/tenants/:id/logs/export", con.page(con.logExport))

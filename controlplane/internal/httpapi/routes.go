@@ -198,7 +198,7 @@ func Routes() []Route {
 			Route{Summary: "Why a user has, or lacks, one permission", PathParams: with(tenantParam, "uid", "User id."),
 				RequiredQuery: []string{"permission"}}),
 		dataQuery("/tenants/:id/changes", "listChanges", "directory", (*tenant.Service).Changes, nil,
-			Route{Summary: "The change feed: membership and permission changes, in commit order",
+			Route{Summary: "The change feed: user, group, membership and permission changes, in commit order",
 				Description: "Poll with the last answer's `next` as `after`: `next` equals `after` when nothing new committed. " +
 					"Only committed changes appear, in the order they committed, so a consumer that keeps its cursor misses none.",
 				PathParams: tenantParam}),
@@ -288,7 +288,7 @@ func Routes() []Route {
 			Headers:     map[string]string{ConsoleSessionHeader: "The console session to end."},
 			Body:        typeOf[ConsoleSignOut](), Status: http.StatusNoContent,
 			serve: func(s *server) fiber.Handler { return s.endConsoleSession }},
-	}, extensionRoutes()...)
+	}, append(extensionRoutes(), webhookRoutes()...)...)
 }
 
 // dataQuery is a GET route serving one tenant-data operation: its request

@@ -66,3 +66,12 @@ func RolePassword(secret []byte, role string) string {
 	m.Write([]byte(role))
 	return hex.EncodeToString(m.Sum(nil))
 }
+
+// WebhookKey derives the key a tenant's webhook secrets derive from. The
+// control plane hands it to the tenant's worker at Bind: a worker holds the
+// key of its own tenant only, and no webhook secret is stored anywhere.
+func WebhookKey(secret []byte, tenantID string) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("scimplane webhook key\x00" + tenantID))
+	return m.Sum(nil)
+}

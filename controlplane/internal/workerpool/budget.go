@@ -185,10 +185,15 @@ func (b *budget) free() int {
 }
 
 // host is the Host a worker calls back: permits are taken from the budget
-// in w's name.
+// in w's name, wake-ups recorded for w's tenant.
 type host struct {
 	b *budget
 	w *worker
+	p *Pool
+}
+
+func (h host) ScheduleWake(ctx context.Context, at time.Time) error {
+	return h.p.scheduleWake(ctx, h.w, at)
 }
 
 func (h host) AcquireConn(ctx context.Context, wait bool) error {

@@ -65,6 +65,14 @@ type Roles interface {
 	TouchWorkerRoles(ctx context.Context, roles []string) error
 }
 
+// Wakeups are the tenants' scheduled wake-ups, shared by the replicas.
+type Wakeups interface {
+	// ScheduleWake sets when tenantID is to be woken; a zero at cancels.
+	ScheduleWake(ctx context.Context, tenantID string, at time.Time) error
+	// TakeDueWakeups removes and returns the enabled tenants due by now.
+	TakeDueWakeups(ctx context.Context, now time.Time) ([]string, error)
+}
+
 // Params configures a Pool.
 type Params struct {
 	// Bin is the worker executable; Env its complete environment (no
@@ -82,6 +90,9 @@ type Params struct {
 	DatabaseURL string
 	// Binding describes a tenant to its worker.
 	Binding func(tenantID string) *scimworker.Binding
+	// Wakeups records when tenants have webhook deliveries due, so that a
+	// worker is bound to them then; nil: workers' wake-ups are ignored.
+	Wakeups Wakeups
 	// MaxWorkers caps worker processes, prepared ones included.
 	MaxWorkers int
 	// Spares is how many prepared workers to keep ready. SpareQuiet is how
@@ -627,7 +638,7 @@ func (p *Pool) start(ctx context.Context, forTenant bool) (*worker, error) {
 	w.pid = client.ReattachConfig().Pid
 	err = rpc.Prepare(ctx, &scimworker.Prepare{
 		DatabaseURL: p.p.DatabaseURL, User: role, Password: password, MaxConns: p.p.ConnsPerWorker,
-	}, host{b: p.budget, w: w})
+	}, host{b: p.budget, w: w, p: p})
 	if err != nil {
 		return fail(fmt.Errorf("prepare worker: %w", err))
 	}
@@ -1031,6 +1042,8 @@ func (p *Pool) janitor() {
 	defer tick.Stop()
 	touch := time.NewTicker(time.Minute)
 	defer touch.Stop()
+	wake := time.NewTicker(WakeInterval)
+	defer wake.Stop()
 	for {
 		select {
 		case <-p.stop:
@@ -1039,7 +1052,56 @@ func (p *Pool) janitor() {
 			p.sweep()
 		case <-touch.C:
 			p.touchRoles()
+		case <-wake.C:
+			p.wakeDue()
 		}
+	}
+}
+
+// WakeInterval is how often due wake-ups are looked for.
+const WakeInterval = 5 * time.Second
+
+// scheduleWake records w's tenant's next wake-up.
+func (p *Pool) scheduleWake(ctx context.Context, w *worker, at time.Time) error {
+	p.mu.Lock()
+	tenantID := w.tenantID
+	p.mu.Unlock()
+	if tenantID == "" {
+		return errors.New("schedule wake: the worker is not bound")
+	}
+	if p.p.Wakeups == nil {
+		return nil
+	}
+	return p.p.Wakeups.ScheduleWake(ctx, tenantID, at)
+}
+
+// wakeDue binds a worker to every tenant whose wake-up is due and that
+// has none here: binding starts its webhook deliveries, and the worker
+// then stays until idle as after a request. Binds take permits from the
+// budget like any other.
+func (p *Pool) wakeDue() {
+	if p.p.Wakeups == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	due, err := p.p.Wakeups.TakeDueWakeups(ctx, time.Now())
+	if err != nil {
+		p.log.Warn("read due wake-ups", "err", err)
+		return
+	}
+	for _, id := range due {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), p.p.StartTimeout)
+			defer cancel()
+			w, err := p.acquire(ctx, id)
+			if err != nil {
+				p.log.Warn("wake tenant for webhook deliveries", "tenant_id", id, "err", err)
+				return
+			}
+			p.release(w, nil)
+			p.log.Info("woke tenant for webhook deliveries", "tenant_id", id, "pid", w.pid)
+		}()
 	}
 }
 

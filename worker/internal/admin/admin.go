@@ -17,6 +17,7 @@ import (
 	"github.com/scimplane/scimplane/worker/internal/policy"
 	"github.com/scimplane/scimplane/worker/internal/provision"
 	"github.com/scimplane/scimplane/worker/internal/store"
+	"github.com/scimplane/scimplane/worker/internal/webhook"
 )
 
 // Tenant is what the admin operations use of the tenant a worker is bound
@@ -26,6 +27,12 @@ type Tenant struct {
 	Provision *provision.Service
 	Store     *store.Store
 	Policies  *policy.Lifecycle
+	// Webhooks delivers the tenant's webhooks.
+	Webhooks *webhook.Deliverer
+	// WebhookKey derives webhook secrets; WebhookAllowPrivate lets
+	// webhooks reach private addresses.
+	WebhookKey          []byte
+	WebhookAllowPrivate bool
 }
 
 // Server implements scimworker.Admin for the tenant its worker is bound to.

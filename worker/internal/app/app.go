@@ -22,6 +22,7 @@ import (
 	"github.com/scimplane/scimplane/worker/internal/scimlog"
 	"github.com/scimplane/scimplane/worker/internal/scimserver"
 	"github.com/scimplane/scimplane/worker/internal/store"
+	"github.com/scimplane/scimplane/worker/internal/webhook"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -38,6 +39,11 @@ type Options struct {
 	// Now is the clock log maintenance and the admin operations read; nil
 	// is time.Now (tests pin it).
 	Now func() time.Time
+	// WebhookTimeout bounds one webhook delivery attempt (default 10s);
+	// WebhookSchedule is the retry schedule (default webhook.Schedule).
+	// Tests shorten both.
+	WebhookTimeout  time.Duration
+	WebhookSchedule []time.Duration
 }
 
 // Worker implements scimworker.Worker.
@@ -53,8 +59,10 @@ type Worker struct {
 	// builtin is the built-in policy, compiled as the process starts.
 	builtin func() (*policy.Decider, error)
 
-	mu    sync.Mutex
-	pool  atomic.Pointer[store.Pool]
+	mu   sync.Mutex
+	pool atomic.Pointer[store.Pool]
+	// host is the control plane's Host, for wake-ups.
+	host  scimworker.Host
 	bound atomic.Pointer[tenant]
 	// maintained is closed after the first round of log maintenance.
 	maintained chan struct{}
@@ -63,6 +71,8 @@ type Worker struct {
 	lastUsed atomic.Int64
 	stop     context.CancelFunc
 	done     chan struct{}
+	// hooksDone is closed when the webhook deliverer has stopped.
+	hooksDone chan struct{}
 }
 
 // tenant is what a bound worker serves.
@@ -118,6 +128,7 @@ func (w *Worker) Prepare(ctx context.Context, p *scimworker.Prepare, host scimwo
 		return err
 	}
 	w.pool.Store(pool)
+	w.host = host
 	return nil
 }
 
@@ -158,16 +169,27 @@ func (w *Worker) Bind(ctx context.Context, b *scimworker.Binding) (*scimworker.B
 		return nil, fmt.Errorf("bind: %w", err)
 	}
 	rec := scimlog.NewRecorder(scimlog.RecorderParams{Writer: st, Logger: log, Now: w.opts.Now})
+	hooks := webhook.NewDeliverer(webhook.Params{
+		Store: st, Waker: w.host, Key: b.WebhookKey, AllowPrivate: b.WebhookAllowPrivate, Log: log,
+		Timeout: w.opts.WebhookTimeout, Schedule: w.opts.WebhookSchedule,
+	})
+	st.OnChanges(hooks.Nudge)
 	t := &tenant{
-		id:    b.TenantID,
-		scim:  scimserver.New(svc, rec, log, b.BaseURL, int(b.MaxBodyBytes)),
-		admin: &admin.Tenant{ID: b.TenantID, Provision: svc, Store: st, Policies: policies},
-		log:   rec,
+		id:   b.TenantID,
+		scim: scimserver.New(svc, rec, log, b.BaseURL, int(b.MaxBodyBytes)),
+		admin: &admin.Tenant{ID: b.TenantID, Provision: svc, Store: st, Policies: policies,
+			Webhooks: hooks, WebhookKey: b.WebhookKey, WebhookAllowPrivate: b.WebhookAllowPrivate},
+		log: rec,
 	}
 	w.bound.Store(t)
 	w.lastUsed.Store(time.Now().UnixNano())
 	bg, stop := context.WithCancel(context.Background())
 	w.stop = stop
+	w.hooksDone = make(chan struct{})
+	go func() {
+		defer close(w.hooksDone)
+		hooks.Run(bg)
+	}()
 	go w.background(bg, t, pool)
 	return &scimworker.Bound{PolicyVersion: svc.Policy().Version}, nil
 }
@@ -242,6 +264,7 @@ func (w *Worker) Close() {
 	if w.stop != nil {
 		w.stop()
 		<-w.done
+		<-w.hooksDone
 	}
 	if t := w.bound.Load(); t != nil && t.log.Held() > 0 {
 		// A last try for rows held back during an outage.

@@ -54,6 +54,19 @@ func BenchmarkCreateUser(b *testing.B) {
 	})
 }
 
+// BenchmarkPatchUser replaces one attribute the policy does not read: the
+// write, its change feed row (user_updated) and its log row.
+func BenchmarkPatchUser(b *testing.B) {
+	w := newTestWorker(b)
+	_, u, _ := do(b, w, "POST", "/Users", "", fmt.Sprintf(entraCreate, 1))
+	id := u["id"].(string)
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		body := fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"title","value":"T%d"}]}`, i)
+		handle(b, w, "PATCH", "/Users/"+id, "", body, 200)
+	}
+}
+
 // BenchmarkFilterUserName is Entra's lookup before create on 100,000 users.
 func BenchmarkFilterUserName(b *testing.B) {
 	w := newTestWorker(b)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/url"
+	"time"
 
 	"github.com/scimplane/scimplane/plugins/scimworker"
 )
@@ -17,7 +18,13 @@ type Config struct {
 	DatabaseURL string
 	BaseURL     string
 	MaxConns    int
-	Options     Options
+	// WebhookKey and WebhookAllowPrivate are the Binding's.
+	WebhookKey          []byte
+	WebhookAllowPrivate bool
+	// Host is the control plane's side; nil grants every connection and
+	// ignores wake-ups.
+	Host    scimworker.Host
+	Options Options
 }
 
 // Open prepares and binds a worker in one step, with no connection budget.
@@ -31,10 +38,15 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Worker, error) {
 	u.User = nil
 	w := NewWorker(log, cfg.Options)
 	p := &scimworker.Prepare{DatabaseURL: u.String(), User: user, Password: password, MaxConns: max(cfg.MaxConns, 1)}
-	if err := w.Prepare(ctx, p, unlimited{}); err != nil {
+	var host scimworker.Host = unlimited{}
+	if cfg.Host != nil {
+		host = cfg.Host
+	}
+	if err := w.Prepare(ctx, p, host); err != nil {
 		return nil, err
 	}
-	if _, err := w.Bind(ctx, &scimworker.Binding{TenantID: cfg.TenantID, BaseURL: cfg.BaseURL, MaxBodyBytes: 1 << 20}); err != nil {
+	if _, err := w.Bind(ctx, &scimworker.Binding{TenantID: cfg.TenantID, BaseURL: cfg.BaseURL, MaxBodyBytes: 1 << 20,
+		WebhookKey: cfg.WebhookKey, WebhookAllowPrivate: cfg.WebhookAllowPrivate}); err != nil {
 		w.Close()
 		return nil, err
 	}
@@ -46,3 +58,6 @@ type unlimited struct{}
 
 func (unlimited) AcquireConn(context.Context, bool) error { return nil }
 func (unlimited) ReleaseConn(context.Context) error       { return nil }
+
+// ScheduleWake has nobody to wake: the worker runs until closed.
+func (unlimited) ScheduleWake(context.Context, time.Time) error { return nil }

@@ -90,8 +90,8 @@ func TestPermissions_FollowMembershipChanges(t *testing.T) {
 	// shows a change once every transaction older than it has ended, in
 	// the whole PostgreSQL cluster (other tests' included), so the last
 	// ones may take a moment to appear.
-	want := []string{"member_added", "member_added", "permissions_changed", "member_removed", "permissions_changed",
-		"permissions_changed", "permissions_changed", "permissions_changed"}
+	want := []string{"user_created", "member_added", "member_added", "permissions_changed", "member_removed", "permissions_changed",
+		"permissions_changed", "user_deactivated", "permissions_changed", "user_updated", "permissions_changed"}
 	var feed *scimworker.ChangesPage
 	var kinds []string
 	require.Eventually(t, func() bool {

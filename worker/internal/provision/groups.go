@@ -77,6 +77,9 @@ func (s *Service) CreateGroup(ctx context.Context, c *Call, body []byte) (*Resul
 		if err := tx.InsertGroup(ctx, g); err != nil {
 			return err
 		}
+		if err := tx.RecordChanges(ctx, []Change{{Kind: ChangeGroupCreated, GroupID: g.ID, Detail: groupDetail(doc)}}); err != nil {
+			return err
+		}
 		var changes []MemberChange
 		var members []resource.Member
 		if len(ids) > 0 {
@@ -187,6 +190,9 @@ func (s *Service) ReplaceGroup(ctx context.Context, c *Call, id string, body []b
 		if err := tx.UpdateGroup(ctx, g); err != nil {
 			return err
 		}
+		if err := tx.RecordChanges(ctx, []Change{{Kind: ChangeGroupUpdated, GroupID: g.ID, Detail: groupDetail(doc)}}); err != nil {
+			return err
+		}
 		changes, members, err := tx.ChangeMembers(ctx, g.ID, []resource.MemberOp{{Kind: resource.MembersReplace, IDs: ids}}, want)
 		if err != nil {
 			return err
@@ -210,9 +216,9 @@ func (s *Service) groupRenamed(ctx context.Context, tx Tx, g *GroupRecord, chang
 	feed := make([]Change, len(changes))
 	var left []*Subject
 	for i, ch := range changes {
-		kind := "member_removed"
+		kind := ChangeMemberRemoved
 		if ch.Added {
-			kind = "member_added"
+			kind = ChangeMemberAdded
 		}
 		feed[i] = Change{Kind: kind, UserID: ch.Subject.UserID, GroupID: g.ID}
 		if !ch.Added {
@@ -288,6 +294,11 @@ func (s *Service) PatchGroup(ctx context.Context, c *Call, id string, body []byt
 		if pr.Changed || len(changes) > 0 {
 			g.LastModified, g.Version = s.now(), g.Version+1
 			if err := tx.UpdateGroup(ctx, g); err != nil {
+				return err
+			}
+		}
+		if pr.Changed {
+			if err := tx.RecordChanges(ctx, []Change{{Kind: ChangeGroupUpdated, GroupID: g.ID, Detail: groupDetail(g.Doc)}}); err != nil {
 				return err
 			}
 		}
@@ -375,7 +386,7 @@ func (s *Service) DeleteGroup(ctx context.Context, c *Call, id string) (*Result,
 		if err := tx.DeleteGroup(ctx, id); err != nil {
 			return err
 		}
-		if err := tx.RecordChanges(ctx, []Change{{Kind: "group_deleted", GroupID: id}}); err != nil {
+		if err := tx.RecordChanges(ctx, []Change{{Kind: ChangeGroupDeleted, GroupID: id}}); err != nil {
 			return err
 		}
 		for _, m := range members {

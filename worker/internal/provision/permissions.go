@@ -119,7 +119,7 @@ type UserPermissions struct {
 
 // Change is one entry of the change feed.
 type Change struct {
-	Kind    string // member_added, member_removed, permissions_changed, user_deleted, group_deleted
+	Kind    string // one of the Change* kinds
 	UserID  string
 	GroupID string
 	Detail  any
@@ -191,8 +191,10 @@ func (s *Service) apply(ctx context.Context, tx Tx, subjects []*Subject) error {
 		rows = append(rows, UserPermissions{UserID: sub.UserID, Permissions: next})
 		gained, lost := Diff(sub.Current.Permissions, next.Permissions)
 		if len(gained) > 0 || len(lost) > 0 {
-			changes = append(changes, Change{Kind: "permissions_changed", UserID: sub.UserID, Detail: map[string]any{
-				"permissions": next.Permissions, "gained": gained, "lost": lost, "policy_version": p.Version,
+			changes = append(changes, Change{Kind: ChangePermissionsChanged, UserID: sub.UserID, Detail: PermissionsDetail{
+				Permissions: orEmpty(next.Permissions), Before: orEmpty(sub.Current.Permissions),
+				Sets: orEmpty(next.Sets), SetsBefore: orEmpty(sub.Current.Sets),
+				Gained: gained, Lost: lost, PolicyVersion: p.Version,
 			}})
 		}
 	}
@@ -266,9 +268,9 @@ func (s *Service) membersChanged(ctx context.Context, tx Tx, group GroupRef, cha
 	byUser := make(map[string]*Subject, len(changes))
 	var subjects []*Subject
 	for i, ch := range changes {
-		kind := "member_removed"
+		kind := ChangeMemberRemoved
 		if ch.Added {
-			kind = "member_added"
+			kind = ChangeMemberAdded
 		}
 		feed[i] = Change{Kind: kind, UserID: ch.Subject.UserID, GroupID: group.ID}
 		sub := byUser[ch.Subject.UserID]
@@ -287,4 +289,11 @@ func (s *Service) membersChanged(ctx context.Context, tx Tx, group GroupRef, cha
 		return err
 	}
 	return s.apply(ctx, tx, subjects)
+}
+
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

@@ -174,6 +174,9 @@ func (s *Service) CreateUser(ctx context.Context, c *Call, body []byte) (*Result
 		if err := tx.InsertUser(ctx, u); err != nil {
 			return err
 		}
+		if err := tx.RecordChanges(ctx, []Change{{Kind: ChangeUserCreated, UserID: u.ID, Detail: userDetail(doc)}}); err != nil {
+			return err
+		}
 		// A new user is in no group yet: no need to read anything back.
 		if err := s.apply(ctx, tx, []*Subject{{UserID: u.ID, User: PolicyInput(u.ID, doc), Version: -1}}); err != nil {
 			return err
@@ -242,8 +245,12 @@ func (s *Service) ReplaceUser(ctx context.Context, c *Call, id string, body []by
 func (s *Service) updateUser(ctx context.Context, tx Tx, u *UserRecord, sub *Subject, doc resource.Doc) error {
 	before := PolicyInput(u.ID, u.Doc)
 	renamed := !reflect.DeepEqual(u.Doc["displayName"], doc["displayName"])
+	change := userUpdated(u.ID, u.Doc, doc)
 	u.Doc, u.LastModified, u.Version = doc, s.now(), u.Version+1
 	if err := tx.UpdateUser(ctx, u); err != nil {
+		return err
+	}
+	if err := tx.RecordChanges(ctx, []Change{change}); err != nil {
 		return err
 	}
 	if renamed {
@@ -312,7 +319,7 @@ func (s *Service) DeleteUser(ctx context.Context, c *Call, id string) (*Result, 
 		if err := tx.DeleteUser(ctx, id); err != nil {
 			return err
 		}
-		if err := tx.RecordChanges(ctx, []Change{{Kind: "user_deleted", UserID: id}}); err != nil {
+		if err := tx.RecordChanges(ctx, []Change{{Kind: ChangeUserDeleted, UserID: id}}); err != nil {
 			return err
 		}
 		return s.commit(ctx, tx, c, 204, nil, "deleted user "+c.Log.UserName)

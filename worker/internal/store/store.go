@@ -88,7 +88,14 @@ func (versionStore) TableExists(ctx context.Context, db database.DBTxConn) (bool
 // Store implements provision.Store on a pool pinned to one tenant schema.
 type Store struct {
 	pool *Pool
+	// changed, if set, is called after a transaction that recorded
+	// changes commits (the webhook deliverer's nudge).
+	changed func()
 }
+
+// OnChanges makes fn be called after every commit that recorded changes
+// in the feed. fn must not block; it is set once, before the store serves.
+func (s *Store) OnChanges(fn func()) { s.changed = fn }
 
 // New returns a Store over pool.
 func New(pool *Pool) *Store { return &Store{pool: pool} }

@@ -75,6 +75,11 @@ type ControlTenant struct {
 	CreatedAt time.Time
 }
 
+type ControlTenantWakeup struct {
+	TenantID string
+	DueAt    time.Time
+}
+
 type ControlWorkerLoginGroup struct {
 	Name string
 	One  bool

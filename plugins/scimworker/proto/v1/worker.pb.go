@@ -148,9 +148,15 @@ type BindRequest struct {
 	BaseUrl string `protobuf:"bytes,2,opt,name=base_url,json=baseUrl,proto3" json:"base_url,omitempty"`
 	// max_body_bytes is the largest SCIM request body the control plane
 	// forwards.
-	MaxBodyBytes  int64 `protobuf:"varint,3,opt,name=max_body_bytes,json=maxBodyBytes,proto3" json:"max_body_bytes,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	MaxBodyBytes int64 `protobuf:"varint,3,opt,name=max_body_bytes,json=maxBodyBytes,proto3" json:"max_body_bytes,omitempty"`
+	// webhook_key derives the signing secrets of the tenant's webhooks; the
+	// control plane derives it from its own secret, one key per tenant.
+	WebhookKey []byte `protobuf:"bytes,4,opt,name=webhook_key,json=webhookKey,proto3" json:"webhook_key,omitempty"`
+	// webhook_allow_private lets webhooks reach loopback and private
+	// addresses (SCIMPLANE_WEBHOOK_ALLOW_PRIVATE).
+	WebhookAllowPrivate bool `protobuf:"varint,5,opt,name=webhook_allow_private,json=webhookAllowPrivate,proto3" json:"webhook_allow_private,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *BindRequest) Reset() {
@@ -202,6 +208,20 @@ func (x *BindRequest) GetMaxBodyBytes() int64 {
 		return x.MaxBodyBytes
 	}
 	return 0
+}
+
+func (x *BindRequest) GetWebhookKey() []byte {
+	if x != nil {
+		return x.WebhookKey
+	}
+	return nil
+}
+
+func (x *BindRequest) GetWebhookAllowPrivate() bool {
+	if x != nil {
+		return x.WebhookAllowPrivate
+	}
+	return false
 }
 
 type BindReply struct {
@@ -1038,6 +1058,87 @@ func (*ReleaseConnReply) Descriptor() ([]byte, []int) {
 	return file_proto_v1_worker_proto_rawDescGZIP(), []int{17}
 }
 
+type ScheduleWakeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// unix_ms is when the worker has deliveries due; 0: none.
+	UnixMs        int64 `protobuf:"varint,1,opt,name=unix_ms,json=unixMs,proto3" json:"unix_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScheduleWakeRequest) Reset() {
+	*x = ScheduleWakeRequest{}
+	mi := &file_proto_v1_worker_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScheduleWakeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScheduleWakeRequest) ProtoMessage() {}
+
+func (x *ScheduleWakeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_v1_worker_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScheduleWakeRequest.ProtoReflect.Descriptor instead.
+func (*ScheduleWakeRequest) Descriptor() ([]byte, []int) {
+	return file_proto_v1_worker_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ScheduleWakeRequest) GetUnixMs() int64 {
+	if x != nil {
+		return x.UnixMs
+	}
+	return 0
+}
+
+type ScheduleWakeReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScheduleWakeReply) Reset() {
+	*x = ScheduleWakeReply{}
+	mi := &file_proto_v1_worker_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScheduleWakeReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScheduleWakeReply) ProtoMessage() {}
+
+func (x *ScheduleWakeReply) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_v1_worker_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScheduleWakeReply.ProtoReflect.Descriptor instead.
+func (*ScheduleWakeReply) Descriptor() ([]byte, []int) {
+	return file_proto_v1_worker_proto_rawDescGZIP(), []int{19}
+}
+
 var File_proto_v1_worker_proto protoreflect.FileDescriptor
 
 const file_proto_v1_worker_proto_rawDesc = "" +
@@ -1049,11 +1150,14 @@ const file_proto_v1_worker_proto_rawDesc = "" +
 	"\bpassword\x18\x03 \x01(\tR\bpassword\x12$\n" +
 	"\x0ehost_broker_id\x18\x04 \x01(\rR\fhostBrokerId\x12\x1b\n" +
 	"\tmax_conns\x18\x05 \x01(\x05R\bmaxConns\"\x0e\n" +
-	"\fPrepareReply\"k\n" +
+	"\fPrepareReply\"\xc0\x01\n" +
 	"\vBindRequest\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x12\x19\n" +
 	"\bbase_url\x18\x02 \x01(\tR\abaseUrl\x12$\n" +
-	"\x0emax_body_bytes\x18\x03 \x01(\x03R\fmaxBodyBytes\"2\n" +
+	"\x0emax_body_bytes\x18\x03 \x01(\x03R\fmaxBodyBytes\x12\x1f\n" +
+	"\vwebhook_key\x18\x04 \x01(\fR\n" +
+	"webhookKey\x122\n" +
+	"\x15webhook_allow_private\x18\x05 \x01(\bR\x13webhookAllowPrivate\"2\n" +
 	"\tBindReply\x12%\n" +
 	"\x0epolicy_version\x18\x01 \x01(\x03R\rpolicyVersion\"\xe8\x01\n" +
 	"\bExchange\x12\x1d\n" +
@@ -1101,7 +1205,10 @@ const file_proto_v1_worker_proto_rawDesc = "" +
 	"\x04wait\x18\x01 \x01(\bR\x04wait\"\x12\n" +
 	"\x10AcquireConnReply\"\x14\n" +
 	"\x12ReleaseConnRequest\"\x12\n" +
-	"\x10ReleaseConnReply2\xcd\x0e\n" +
+	"\x10ReleaseConnReply\".\n" +
+	"\x13ScheduleWakeRequest\x12\x17\n" +
+	"\aunix_ms\x18\x01 \x01(\x03R\x06unixMs\"\x13\n" +
+	"\x11ScheduleWakeReply2\xba\x14\n" +
 	"\x06Worker\x12Q\n" +
 	"\aPrepare\x12#.scimplane.worker.v1.PrepareRequest\x1a!.scimplane.worker.v1.PrepareReply\x12H\n" +
 	"\x04Bind\x12 .scimplane.worker.v1.BindRequest\x1a\x1e.scimplane.worker.v1.BindReply\x12C\n" +
@@ -1127,10 +1234,21 @@ const file_proto_v1_worker_proto_rawDesc = "" +
 	"\n" +
 	"Extensions\x12\x1e.scimplane.worker.v1.AdminCall\x1a .scimplane.worker.v1.AdminResult\x12]\n" +
 	"\x19DeclareExtensionAttribute\x12\x1e.scimplane.worker.v1.AdminCall\x1a .scimplane.worker.v1.AdminResult\x12\\\n" +
-	"\x18RemoveExtensionAttribute\x12\x1e.scimplane.worker.v1.AdminCall\x1a .scimplane.worker.v1.AdminResult2\xc4\x01\n" +
+	"\x18RemoveExtensionAttribute\x12\x1e.scimplane.worker.v1.AdminCall\x1a .scimplane.worker.v1.AdminResult\x12Q\n" +
+	"\rCreateWebhook\x12\x1e.scimplane.worker.v1.AdminCall\x1a .scimplane.worker.v1.AdminResult\x12P\n" +
+	"\fListWebhooks\x12\x1e.scimplane.worker.v1.AdminCall\x1a .scimplane.worker.v1.AdminResult\x12N\n" +
+	"\n" +
+	"GetWebhook\x12\x1e.scimplane.worker.v1.AdminCall\x1a .scimplane.worker.v1.AdminResult\x12Q\n" +
+	"\rUpdateWebhook\x12\x1e.scimplane.worker.v1.AdminCall\x1a .scimplane.worker.v1.AdminResult\x12Q\n" +
+	"\rDeleteWebhook\x12\x1e.scimplane.worker.v1.AdminCall\x1a .scimplane.worker.v1.AdminResult\x12W\n" +
+	"\x13RotateWebhookSecret\x12\x1e.scimplane.worker.v1.AdminCall\x1a .scimplane.worker.v1.AdminResult\x12O\n" +
+	"\vTestWebhook\x12\x1e.scimplane.worker.v1.AdminCall\x1a .scimplane.worker.v1.AdminResult\x12R\n" +
+	"\x0eListDeliveries\x12\x1e.scimplane.worker.v1.AdminCall\x1a .scimplane.worker.v1.AdminResult\x12R\n" +
+	"\x0eReplayDelivery\x12\x1e.scimplane.worker.v1.AdminCall\x1a .scimplane.worker.v1.AdminResult2\xa6\x02\n" +
 	"\x04Host\x12]\n" +
 	"\vAcquireConn\x12'.scimplane.worker.v1.AcquireConnRequest\x1a%.scimplane.worker.v1.AcquireConnReply\x12]\n" +
-	"\vReleaseConn\x12'.scimplane.worker.v1.ReleaseConnRequest\x1a%.scimplane.worker.v1.ReleaseConnReplyBEZCgithub.com/scimplane/scimplane/plugins/scimworker/proto/v1;workerv1b\x06proto3"
+	"\vReleaseConn\x12'.scimplane.worker.v1.ReleaseConnRequest\x1a%.scimplane.worker.v1.ReleaseConnReply\x12`\n" +
+	"\fScheduleWake\x12(.scimplane.worker.v1.ScheduleWakeRequest\x1a&.scimplane.worker.v1.ScheduleWakeReplyBEZCgithub.com/scimplane/scimplane/plugins/scimworker/proto/v1;workerv1b\x06proto3"
 
 var (
 	file_proto_v1_worker_proto_rawDescOnce sync.Once
@@ -1144,26 +1262,28 @@ func file_proto_v1_worker_proto_rawDescGZIP() []byte {
 	return file_proto_v1_worker_proto_rawDescData
 }
 
-var file_proto_v1_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_proto_v1_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_proto_v1_worker_proto_goTypes = []any{
-	(*PrepareRequest)(nil),     // 0: scimplane.worker.v1.PrepareRequest
-	(*PrepareReply)(nil),       // 1: scimplane.worker.v1.PrepareReply
-	(*BindRequest)(nil),        // 2: scimplane.worker.v1.BindRequest
-	(*BindReply)(nil),          // 3: scimplane.worker.v1.BindReply
-	(*Exchange)(nil),           // 4: scimplane.worker.v1.Exchange
-	(*Reply)(nil),              // 5: scimplane.worker.v1.Reply
-	(*AdminCall)(nil),          // 6: scimplane.worker.v1.AdminCall
-	(*AdminResult)(nil),        // 7: scimplane.worker.v1.AdminResult
-	(*AdminError)(nil),         // 8: scimplane.worker.v1.AdminError
-	(*ExportChunk)(nil),        // 9: scimplane.worker.v1.ExportChunk
-	(*HealthRequest)(nil),      // 10: scimplane.worker.v1.HealthRequest
-	(*HealthReply)(nil),        // 11: scimplane.worker.v1.HealthReply
-	(*ShedRequest)(nil),        // 12: scimplane.worker.v1.ShedRequest
-	(*ShedReply)(nil),          // 13: scimplane.worker.v1.ShedReply
-	(*AcquireConnRequest)(nil), // 14: scimplane.worker.v1.AcquireConnRequest
-	(*AcquireConnReply)(nil),   // 15: scimplane.worker.v1.AcquireConnReply
-	(*ReleaseConnRequest)(nil), // 16: scimplane.worker.v1.ReleaseConnRequest
-	(*ReleaseConnReply)(nil),   // 17: scimplane.worker.v1.ReleaseConnReply
+	(*PrepareRequest)(nil),      // 0: scimplane.worker.v1.PrepareRequest
+	(*PrepareReply)(nil),        // 1: scimplane.worker.v1.PrepareReply
+	(*BindRequest)(nil),         // 2: scimplane.worker.v1.BindRequest
+	(*BindReply)(nil),           // 3: scimplane.worker.v1.BindReply
+	(*Exchange)(nil),            // 4: scimplane.worker.v1.Exchange
+	(*Reply)(nil),               // 5: scimplane.worker.v1.Reply
+	(*AdminCall)(nil),           // 6: scimplane.worker.v1.AdminCall
+	(*AdminResult)(nil),         // 7: scimplane.worker.v1.AdminResult
+	(*AdminError)(nil),          // 8: scimplane.worker.v1.AdminError
+	(*ExportChunk)(nil),         // 9: scimplane.worker.v1.ExportChunk
+	(*HealthRequest)(nil),       // 10: scimplane.worker.v1.HealthRequest
+	(*HealthReply)(nil),         // 11: scimplane.worker.v1.HealthReply
+	(*ShedRequest)(nil),         // 12: scimplane.worker.v1.ShedRequest
+	(*ShedReply)(nil),           // 13: scimplane.worker.v1.ShedReply
+	(*AcquireConnRequest)(nil),  // 14: scimplane.worker.v1.AcquireConnRequest
+	(*AcquireConnReply)(nil),    // 15: scimplane.worker.v1.AcquireConnReply
+	(*ReleaseConnRequest)(nil),  // 16: scimplane.worker.v1.ReleaseConnRequest
+	(*ReleaseConnReply)(nil),    // 17: scimplane.worker.v1.ReleaseConnReply
+	(*ScheduleWakeRequest)(nil), // 18: scimplane.worker.v1.ScheduleWakeRequest
+	(*ScheduleWakeReply)(nil),   // 19: scimplane.worker.v1.ScheduleWakeReply
 }
 var file_proto_v1_worker_proto_depIdxs = []int32{
 	8,  // 0: scimplane.worker.v1.AdminResult.error:type_name -> scimplane.worker.v1.AdminError
@@ -1191,35 +1311,55 @@ var file_proto_v1_worker_proto_depIdxs = []int32{
 	6,  // 22: scimplane.worker.v1.Worker.Extensions:input_type -> scimplane.worker.v1.AdminCall
 	6,  // 23: scimplane.worker.v1.Worker.DeclareExtensionAttribute:input_type -> scimplane.worker.v1.AdminCall
 	6,  // 24: scimplane.worker.v1.Worker.RemoveExtensionAttribute:input_type -> scimplane.worker.v1.AdminCall
-	14, // 25: scimplane.worker.v1.Host.AcquireConn:input_type -> scimplane.worker.v1.AcquireConnRequest
-	16, // 26: scimplane.worker.v1.Host.ReleaseConn:input_type -> scimplane.worker.v1.ReleaseConnRequest
-	1,  // 27: scimplane.worker.v1.Worker.Prepare:output_type -> scimplane.worker.v1.PrepareReply
-	3,  // 28: scimplane.worker.v1.Worker.Bind:output_type -> scimplane.worker.v1.BindReply
-	5,  // 29: scimplane.worker.v1.Worker.Handle:output_type -> scimplane.worker.v1.Reply
-	11, // 30: scimplane.worker.v1.Worker.Health:output_type -> scimplane.worker.v1.HealthReply
-	13, // 31: scimplane.worker.v1.Worker.Shed:output_type -> scimplane.worker.v1.ShedReply
-	7,  // 32: scimplane.worker.v1.Worker.ListGroups:output_type -> scimplane.worker.v1.AdminResult
-	7,  // 33: scimplane.worker.v1.Worker.GroupMembers:output_type -> scimplane.worker.v1.AdminResult
-	7,  // 34: scimplane.worker.v1.Worker.ListUsers:output_type -> scimplane.worker.v1.AdminResult
-	7,  // 35: scimplane.worker.v1.Worker.GetUser:output_type -> scimplane.worker.v1.AdminResult
-	7,  // 36: scimplane.worker.v1.Worker.ExplainUser:output_type -> scimplane.worker.v1.AdminResult
-	7,  // 37: scimplane.worker.v1.Worker.Changes:output_type -> scimplane.worker.v1.AdminResult
-	7,  // 38: scimplane.worker.v1.Worker.QueryLog:output_type -> scimplane.worker.v1.AdminResult
-	7,  // 39: scimplane.worker.v1.Worker.GetLogEntry:output_type -> scimplane.worker.v1.AdminResult
-	7,  // 40: scimplane.worker.v1.Worker.LogHealth:output_type -> scimplane.worker.v1.AdminResult
-	7,  // 41: scimplane.worker.v1.Worker.SetLogRetention:output_type -> scimplane.worker.v1.AdminResult
-	9,  // 42: scimplane.worker.v1.Worker.ExportLog:output_type -> scimplane.worker.v1.ExportChunk
-	7,  // 43: scimplane.worker.v1.Worker.ValidatePolicy:output_type -> scimplane.worker.v1.AdminResult
-	7,  // 44: scimplane.worker.v1.Worker.DryRunPolicy:output_type -> scimplane.worker.v1.AdminResult
-	7,  // 45: scimplane.worker.v1.Worker.ActivatePolicy:output_type -> scimplane.worker.v1.AdminResult
-	7,  // 46: scimplane.worker.v1.Worker.ActivePolicy:output_type -> scimplane.worker.v1.AdminResult
-	7,  // 47: scimplane.worker.v1.Worker.Extensions:output_type -> scimplane.worker.v1.AdminResult
-	7,  // 48: scimplane.worker.v1.Worker.DeclareExtensionAttribute:output_type -> scimplane.worker.v1.AdminResult
-	7,  // 49: scimplane.worker.v1.Worker.RemoveExtensionAttribute:output_type -> scimplane.worker.v1.AdminResult
-	15, // 50: scimplane.worker.v1.Host.AcquireConn:output_type -> scimplane.worker.v1.AcquireConnReply
-	17, // 51: scimplane.worker.v1.Host.ReleaseConn:output_type -> scimplane.worker.v1.ReleaseConnReply
-	27, // [27:52] is the sub-list for method output_type
-	2,  // [2:27] is the sub-list for method input_type
+	6,  // 25: scimplane.worker.v1.Worker.CreateWebhook:input_type -> scimplane.worker.v1.AdminCall
+	6,  // 26: scimplane.worker.v1.Worker.ListWebhooks:input_type -> scimplane.worker.v1.AdminCall
+	6,  // 27: scimplane.worker.v1.Worker.GetWebhook:input_type -> scimplane.worker.v1.AdminCall
+	6,  // 28: scimplane.worker.v1.Worker.UpdateWebhook:input_type -> scimplane.worker.v1.AdminCall
+	6,  // 29: scimplane.worker.v1.Worker.DeleteWebhook:input_type -> scimplane.worker.v1.AdminCall
+	6,  // 30: scimplane.worker.v1.Worker.RotateWebhookSecret:input_type -> scimplane.worker.v1.AdminCall
+	6,  // 31: scimplane.worker.v1.Worker.TestWebhook:input_type -> scimplane.worker.v1.AdminCall
+	6,  // 32: scimplane.worker.v1.Worker.ListDeliveries:input_type -> scimplane.worker.v1.AdminCall
+	6,  // 33: scimplane.worker.v1.Worker.ReplayDelivery:input_type -> scimplane.worker.v1.AdminCall
+	14, // 34: scimplane.worker.v1.Host.AcquireConn:input_type -> scimplane.worker.v1.AcquireConnRequest
+	16, // 35: scimplane.worker.v1.Host.ReleaseConn:input_type -> scimplane.worker.v1.ReleaseConnRequest
+	18, // 36: scimplane.worker.v1.Host.ScheduleWake:input_type -> scimplane.worker.v1.ScheduleWakeRequest
+	1,  // 37: scimplane.worker.v1.Worker.Prepare:output_type -> scimplane.worker.v1.PrepareReply
+	3,  // 38: scimplane.worker.v1.Worker.Bind:output_type -> scimplane.worker.v1.BindReply
+	5,  // 39: scimplane.worker.v1.Worker.Handle:output_type -> scimplane.worker.v1.Reply
+	11, // 40: scimplane.worker.v1.Worker.Health:output_type -> scimplane.worker.v1.HealthReply
+	13, // 41: scimplane.worker.v1.Worker.Shed:output_type -> scimplane.worker.v1.ShedReply
+	7,  // 42: scimplane.worker.v1.Worker.ListGroups:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 43: scimplane.worker.v1.Worker.GroupMembers:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 44: scimplane.worker.v1.Worker.ListUsers:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 45: scimplane.worker.v1.Worker.GetUser:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 46: scimplane.worker.v1.Worker.ExplainUser:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 47: scimplane.worker.v1.Worker.Changes:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 48: scimplane.worker.v1.Worker.QueryLog:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 49: scimplane.worker.v1.Worker.GetLogEntry:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 50: scimplane.worker.v1.Worker.LogHealth:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 51: scimplane.worker.v1.Worker.SetLogRetention:output_type -> scimplane.worker.v1.AdminResult
+	9,  // 52: scimplane.worker.v1.Worker.ExportLog:output_type -> scimplane.worker.v1.ExportChunk
+	7,  // 53: scimplane.worker.v1.Worker.ValidatePolicy:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 54: scimplane.worker.v1.Worker.DryRunPolicy:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 55: scimplane.worker.v1.Worker.ActivatePolicy:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 56: scimplane.worker.v1.Worker.ActivePolicy:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 57: scimplane.worker.v1.Worker.Extensions:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 58: scimplane.worker.v1.Worker.DeclareExtensionAttribute:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 59: scimplane.worker.v1.Worker.RemoveExtensionAttribute:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 60: scimplane.worker.v1.Worker.CreateWebhook:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 61: scimplane.worker.v1.Worker.ListWebhooks:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 62: scimplane.worker.v1.Worker.GetWebhook:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 63: scimplane.worker.v1.Worker.UpdateWebhook:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 64: scimplane.worker.v1.Worker.DeleteWebhook:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 65: scimplane.worker.v1.Worker.RotateWebhookSecret:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 66: scimplane.worker.v1.Worker.TestWebhook:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 67: scimplane.worker.v1.Worker.ListDeliveries:output_type -> scimplane.worker.v1.AdminResult
+	7,  // 68: scimplane.worker.v1.Worker.ReplayDelivery:output_type -> scimplane.worker.v1.AdminResult
+	15, // 69: scimplane.worker.v1.Host.AcquireConn:output_type -> scimplane.worker.v1.AcquireConnReply
+	17, // 70: scimplane.worker.v1.Host.ReleaseConn:output_type -> scimplane.worker.v1.ReleaseConnReply
+	19, // 71: scimplane.worker.v1.Host.ScheduleWake:output_type -> scimplane.worker.v1.ScheduleWakeReply
+	37, // [37:72] is the sub-list for method output_type
+	2,  // [2:37] is the sub-list for method input_type
 	2,  // [2:2] is the sub-list for extension type_name
 	2,  // [2:2] is the sub-list for extension extendee
 	0,  // [0:2] is the sub-list for field type_name
@@ -1244,7 +1384,7 @@ func file_proto_v1_worker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_v1_worker_proto_rawDesc), len(file_proto_v1_worker_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

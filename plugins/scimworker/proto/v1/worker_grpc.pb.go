@@ -42,6 +42,15 @@ const (
 	Worker_Extensions_FullMethodName                = "/scimplane.worker.v1.Worker/Extensions"
 	Worker_DeclareExtensionAttribute_FullMethodName = "/scimplane.worker.v1.Worker/DeclareExtensionAttribute"
 	Worker_RemoveExtensionAttribute_FullMethodName  = "/scimplane.worker.v1.Worker/RemoveExtensionAttribute"
+	Worker_CreateWebhook_FullMethodName             = "/scimplane.worker.v1.Worker/CreateWebhook"
+	Worker_ListWebhooks_FullMethodName              = "/scimplane.worker.v1.Worker/ListWebhooks"
+	Worker_GetWebhook_FullMethodName                = "/scimplane.worker.v1.Worker/GetWebhook"
+	Worker_UpdateWebhook_FullMethodName             = "/scimplane.worker.v1.Worker/UpdateWebhook"
+	Worker_DeleteWebhook_FullMethodName             = "/scimplane.worker.v1.Worker/DeleteWebhook"
+	Worker_RotateWebhookSecret_FullMethodName       = "/scimplane.worker.v1.Worker/RotateWebhookSecret"
+	Worker_TestWebhook_FullMethodName               = "/scimplane.worker.v1.Worker/TestWebhook"
+	Worker_ListDeliveries_FullMethodName            = "/scimplane.worker.v1.Worker/ListDeliveries"
+	Worker_ReplayDelivery_FullMethodName            = "/scimplane.worker.v1.Worker/ReplayDelivery"
 )
 
 // WorkerClient is the client API for Worker service.
@@ -88,6 +97,15 @@ type WorkerClient interface {
 	Extensions(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error)
 	DeclareExtensionAttribute(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error)
 	RemoveExtensionAttribute(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error)
+	CreateWebhook(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error)
+	ListWebhooks(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error)
+	GetWebhook(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error)
+	UpdateWebhook(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error)
+	DeleteWebhook(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error)
+	RotateWebhookSecret(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error)
+	TestWebhook(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error)
+	ListDeliveries(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error)
+	ReplayDelivery(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error)
 }
 
 type workerClient struct {
@@ -337,6 +355,96 @@ func (c *workerClient) RemoveExtensionAttribute(ctx context.Context, in *AdminCa
 	return out, nil
 }
 
+func (c *workerClient) CreateWebhook(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AdminResult)
+	err := c.cc.Invoke(ctx, Worker_CreateWebhook_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *workerClient) ListWebhooks(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AdminResult)
+	err := c.cc.Invoke(ctx, Worker_ListWebhooks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *workerClient) GetWebhook(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AdminResult)
+	err := c.cc.Invoke(ctx, Worker_GetWebhook_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *workerClient) UpdateWebhook(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AdminResult)
+	err := c.cc.Invoke(ctx, Worker_UpdateWebhook_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *workerClient) DeleteWebhook(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AdminResult)
+	err := c.cc.Invoke(ctx, Worker_DeleteWebhook_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *workerClient) RotateWebhookSecret(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AdminResult)
+	err := c.cc.Invoke(ctx, Worker_RotateWebhookSecret_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *workerClient) TestWebhook(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AdminResult)
+	err := c.cc.Invoke(ctx, Worker_TestWebhook_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *workerClient) ListDeliveries(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AdminResult)
+	err := c.cc.Invoke(ctx, Worker_ListDeliveries_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *workerClient) ReplayDelivery(ctx context.Context, in *AdminCall, opts ...grpc.CallOption) (*AdminResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AdminResult)
+	err := c.cc.Invoke(ctx, Worker_ReplayDelivery_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // WorkerServer is the server API for Worker service.
 // All implementations must embed UnimplementedWorkerServer
 // for forward compatibility.
@@ -381,6 +489,15 @@ type WorkerServer interface {
 	Extensions(context.Context, *AdminCall) (*AdminResult, error)
 	DeclareExtensionAttribute(context.Context, *AdminCall) (*AdminResult, error)
 	RemoveExtensionAttribute(context.Context, *AdminCall) (*AdminResult, error)
+	CreateWebhook(context.Context, *AdminCall) (*AdminResult, error)
+	ListWebhooks(context.Context, *AdminCall) (*AdminResult, error)
+	GetWebhook(context.Context, *AdminCall) (*AdminResult, error)
+	UpdateWebhook(context.Context, *AdminCall) (*AdminResult, error)
+	DeleteWebhook(context.Context, *AdminCall) (*AdminResult, error)
+	RotateWebhookSecret(context.Context, *AdminCall) (*AdminResult, error)
+	TestWebhook(context.Context, *AdminCall) (*AdminResult, error)
+	ListDeliveries(context.Context, *AdminCall) (*AdminResult, error)
+	ReplayDelivery(context.Context, *AdminCall) (*AdminResult, error)
 	mustEmbedUnimplementedWorkerServer()
 }
 
@@ -459,6 +576,33 @@ func (UnimplementedWorkerServer) DeclareExtensionAttribute(context.Context, *Adm
 }
 func (UnimplementedWorkerServer) RemoveExtensionAttribute(context.Context, *AdminCall) (*AdminResult, error) {
 	return nil, status.Error(codes.Unimplemented, "method RemoveExtensionAttribute not implemented")
+}
+func (UnimplementedWorkerServer) CreateWebhook(context.Context, *AdminCall) (*AdminResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateWebhook not implemented")
+}
+func (UnimplementedWorkerServer) ListWebhooks(context.Context, *AdminCall) (*AdminResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListWebhooks not implemented")
+}
+func (UnimplementedWorkerServer) GetWebhook(context.Context, *AdminCall) (*AdminResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetWebhook not implemented")
+}
+func (UnimplementedWorkerServer) UpdateWebhook(context.Context, *AdminCall) (*AdminResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateWebhook not implemented")
+}
+func (UnimplementedWorkerServer) DeleteWebhook(context.Context, *AdminCall) (*AdminResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteWebhook not implemented")
+}
+func (UnimplementedWorkerServer) RotateWebhookSecret(context.Context, *AdminCall) (*AdminResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method RotateWebhookSecret not implemented")
+}
+func (UnimplementedWorkerServer) TestWebhook(context.Context, *AdminCall) (*AdminResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method TestWebhook not implemented")
+}
+func (UnimplementedWorkerServer) ListDeliveries(context.Context, *AdminCall) (*AdminResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListDeliveries not implemented")
+}
+func (UnimplementedWorkerServer) ReplayDelivery(context.Context, *AdminCall) (*AdminResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReplayDelivery not implemented")
 }
 func (UnimplementedWorkerServer) mustEmbedUnimplementedWorkerServer() {}
 func (UnimplementedWorkerServer) testEmbeddedByValue()                {}
@@ -888,6 +1032,168 @@ func _Worker_RemoveExtensionAttribute_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Worker_CreateWebhook_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdminCall)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkerServer).CreateWebhook(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Worker_CreateWebhook_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkerServer).CreateWebhook(ctx, req.(*AdminCall))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Worker_ListWebhooks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdminCall)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkerServer).ListWebhooks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Worker_ListWebhooks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkerServer).ListWebhooks(ctx, req.(*AdminCall))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Worker_GetWebhook_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdminCall)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkerServer).GetWebhook(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Worker_GetWebhook_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkerServer).GetWebhook(ctx, req.(*AdminCall))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Worker_UpdateWebhook_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdminCall)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkerServer).UpdateWebhook(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Worker_UpdateWebhook_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkerServer).UpdateWebhook(ctx, req.(*AdminCall))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Worker_DeleteWebhook_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdminCall)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkerServer).DeleteWebhook(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Worker_DeleteWebhook_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkerServer).DeleteWebhook(ctx, req.(*AdminCall))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Worker_RotateWebhookSecret_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdminCall)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkerServer).RotateWebhookSecret(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Worker_RotateWebhookSecret_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkerServer).RotateWebhookSecret(ctx, req.(*AdminCall))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Worker_TestWebhook_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdminCall)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkerServer).TestWebhook(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Worker_TestWebhook_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkerServer).TestWebhook(ctx, req.(*AdminCall))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Worker_ListDeliveries_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdminCall)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkerServer).ListDeliveries(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Worker_ListDeliveries_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkerServer).ListDeliveries(ctx, req.(*AdminCall))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Worker_ReplayDelivery_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdminCall)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkerServer).ReplayDelivery(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Worker_ReplayDelivery_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkerServer).ReplayDelivery(ctx, req.(*AdminCall))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Worker_ServiceDesc is the grpc.ServiceDesc for Worker service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -983,6 +1289,42 @@ var Worker_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "RemoveExtensionAttribute",
 			Handler:    _Worker_RemoveExtensionAttribute_Handler,
 		},
+		{
+			MethodName: "CreateWebhook",
+			Handler:    _Worker_CreateWebhook_Handler,
+		},
+		{
+			MethodName: "ListWebhooks",
+			Handler:    _Worker_ListWebhooks_Handler,
+		},
+		{
+			MethodName: "GetWebhook",
+			Handler:    _Worker_GetWebhook_Handler,
+		},
+		{
+			MethodName: "UpdateWebhook",
+			Handler:    _Worker_UpdateWebhook_Handler,
+		},
+		{
+			MethodName: "DeleteWebhook",
+			Handler:    _Worker_DeleteWebhook_Handler,
+		},
+		{
+			MethodName: "RotateWebhookSecret",
+			Handler:    _Worker_RotateWebhookSecret_Handler,
+		},
+		{
+			MethodName: "TestWebhook",
+			Handler:    _Worker_TestWebhook_Handler,
+		},
+		{
+			MethodName: "ListDeliveries",
+			Handler:    _Worker_ListDeliveries_Handler,
+		},
+		{
+			MethodName: "ReplayDelivery",
+			Handler:    _Worker_ReplayDelivery_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
@@ -995,8 +1337,9 @@ var Worker_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	Host_AcquireConn_FullMethodName = "/scimplane.worker.v1.Host/AcquireConn"
-	Host_ReleaseConn_FullMethodName = "/scimplane.worker.v1.Host/ReleaseConn"
+	Host_AcquireConn_FullMethodName  = "/scimplane.worker.v1.Host/AcquireConn"
+	Host_ReleaseConn_FullMethodName  = "/scimplane.worker.v1.Host/ReleaseConn"
+	Host_ScheduleWake_FullMethodName = "/scimplane.worker.v1.Host/ScheduleWake"
 )
 
 // HostClient is the client API for Host service.
@@ -1010,6 +1353,10 @@ const (
 type HostClient interface {
 	AcquireConn(ctx context.Context, in *AcquireConnRequest, opts ...grpc.CallOption) (*AcquireConnReply, error)
 	ReleaseConn(ctx context.Context, in *ReleaseConnRequest, opts ...grpc.CallOption) (*ReleaseConnReply, error)
+	// ScheduleWake asks the control plane to bind a worker to the calling
+	// worker's tenant at a time (webhook deliveries due), should none run
+	// then; unix_ms 0 cancels it.
+	ScheduleWake(ctx context.Context, in *ScheduleWakeRequest, opts ...grpc.CallOption) (*ScheduleWakeReply, error)
 }
 
 type hostClient struct {
@@ -1040,6 +1387,16 @@ func (c *hostClient) ReleaseConn(ctx context.Context, in *ReleaseConnRequest, op
 	return out, nil
 }
 
+func (c *hostClient) ScheduleWake(ctx context.Context, in *ScheduleWakeRequest, opts ...grpc.CallOption) (*ScheduleWakeReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ScheduleWakeReply)
+	err := c.cc.Invoke(ctx, Host_ScheduleWake_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // HostServer is the server API for Host service.
 // All implementations must embed UnimplementedHostServer
 // for forward compatibility.
@@ -1051,6 +1408,10 @@ func (c *hostClient) ReleaseConn(ctx context.Context, in *ReleaseConnRequest, op
 type HostServer interface {
 	AcquireConn(context.Context, *AcquireConnRequest) (*AcquireConnReply, error)
 	ReleaseConn(context.Context, *ReleaseConnRequest) (*ReleaseConnReply, error)
+	// ScheduleWake asks the control plane to bind a worker to the calling
+	// worker's tenant at a time (webhook deliveries due), should none run
+	// then; unix_ms 0 cancels it.
+	ScheduleWake(context.Context, *ScheduleWakeRequest) (*ScheduleWakeReply, error)
 	mustEmbedUnimplementedHostServer()
 }
 
@@ -1066,6 +1427,9 @@ func (UnimplementedHostServer) AcquireConn(context.Context, *AcquireConnRequest)
 }
 func (UnimplementedHostServer) ReleaseConn(context.Context, *ReleaseConnRequest) (*ReleaseConnReply, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReleaseConn not implemented")
+}
+func (UnimplementedHostServer) ScheduleWake(context.Context, *ScheduleWakeRequest) (*ScheduleWakeReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method ScheduleWake not implemented")
 }
 func (UnimplementedHostServer) mustEmbedUnimplementedHostServer() {}
 func (UnimplementedHostServer) testEmbeddedByValue()              {}
@@ -1124,6 +1488,24 @@ func _Host_ReleaseConn_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Host_ScheduleWake_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ScheduleWakeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).ScheduleWake(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_ScheduleWake_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).ScheduleWake(ctx, req.(*ScheduleWakeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Host_ServiceDesc is the grpc.ServiceDesc for Host service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1138,6 +1520,10 @@ var Host_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReleaseConn",
 			Handler:    _Host_ReleaseConn_Handler,
+		},
+		{
+			MethodName: "ScheduleWake",
+			Handler:    _Host_ScheduleWake_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
