@@ -200,7 +200,12 @@ func (l *Lifecycle) DryRunPolicy(ctx context.Context, req *scimworker.DryRunRequ
 		after = last
 		for _, sub := range subs {
 			out.Users++
-			next := provision.Evaluate(ctx, candidate, sub)
+			next, err := provision.Evaluate(ctx, candidate, sub)
+			if err != nil {
+				// A candidate that runs out of its budget for a user
+				// shows as an error of that user; nothing is stored.
+				next = provision.Permissions{Error: err.Error()}
+			}
 			if next.Error != "" && len(out.Errors) < maxListed {
 				out.Errors = append(out.Errors, scimworker.DryRunError{UserID: sub.UserID, Error: next.Error})
 			}
