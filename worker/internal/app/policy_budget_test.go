@@ -84,3 +84,46 @@ func TestPolicy_CandidateOverBudget(t *testing.T) {
 		}
 	}
 }
+
+// TestPolicy_DryRunOverBudget: a candidate whose decision builds a 1 GiB
+// string for one user passes its tests, but its dry run, which evaluates it
+// in the sandbox too, is answered 422 and leaves the worker small.
+func TestPolicy_DryRunOverBudget(t *testing.T) {
+	w := newTestWorker(t)
+	create(t, w, "/Users", `{"userName":"ann@contoso.com","title":"huge"}`)
+	k := make([]string, 1024)
+	for i := range k {
+		k[i] = fmt.Sprint(i)
+	}
+	b := scimworker.PolicyBundle{
+		Modules: map[string]string{
+			"permissions.rego": `package scimplane.permissions
+
+none := {"permissions": [], "sets": [], "grants": []}
+
+decision := none if input.user.title != "huge"
+
+decision := none if {
+	input.user.title == "huge"
+	kib := concat("", [input.user.title | some i in array.slice(data.mapping.k, 0, 256)])
+	mib := concat("", [kib | some i in data.mapping.k])
+	gib := concat("", [mib | some i in data.mapping.k])
+	count(gib) > 0
+}
+`,
+			"permissions_test.rego": `package scimplane.permissions_test
+
+test_none if data.scimplane.permissions.decision == {"permissions": [], "sets": [], "grants": []} with input as {"user": {"title": "small"}, "groups": []}
+`,
+		},
+		Mapping: []byte(`{"k": [` + strings.Join(k, ",") + `]}`),
+	}
+	before := rss(t)
+	_, err := w.DryRunPolicy(bg, &scimworker.DryRunRequest{PolicyBundle: b})
+	e := refused(t, err)
+	require.Equal(t, 422, e.Status)
+	require.Equal(t, "policy exceeded its budget", e.Message)
+	require.Less(t, rss(t)-before, int64(rssGrowthBound))
+	status, _, reply := do(t, w, "POST", "/Users", "", `{"userName":"bob@contoso.com"}`)
+	require.Equal(t, 201, status, string(reply.Body))
+}

@@ -245,13 +245,17 @@ func (l *Lifecycle) ValidatePolicy(ctx context.Context, req *scimworker.Validate
 const maxListed = 1000
 
 // DryRunPolicy evaluates a valid candidate over every user and reports who
-// gains and loses what, changing nothing.
+// gains and loses what, changing nothing. The candidate runs in the
+// sandbox, its decisions included.
 func (l *Lifecycle) DryRunPolicy(ctx context.Context, req *scimworker.DryRunRequest) (*scimworker.DryRun, error) {
-	d, _, err := l.validate(ctx, req.PolicyBundle, true)
+	if len(req.Modules) == 0 {
+		return nil, scimworker.BadRequest(`a policy needs "modules" (file name to Rego source) and "mapping"`)
+	}
+	session, _, err := l.p.Sandbox.DryRun(ctx, req.PolicyBundle)
 	if err != nil {
 		return nil, err
 	}
-	candidate := &provision.Policy{Decider: d, Reads: d.Reads()}
+	defer session.Close()
 	out := &scimworker.DryRun{Changes: []scimworker.DryRunChange{}}
 	var after int64
 	for {
@@ -265,11 +269,9 @@ func (l *Lifecycle) DryRunPolicy(ctx context.Context, req *scimworker.DryRunRequ
 		after = last
 		for _, sub := range subs {
 			out.Users++
-			next, err := provision.Evaluate(ctx, candidate, sub)
+			next, err := session.Decide(sub.User, sub.Groups)
 			if err != nil {
-				// A candidate that runs out of its budget for a user
-				// shows as an error of that user; nothing is stored.
-				next = provision.Permissions{Error: err.Error()}
+				return nil, err
 			}
 			if next.Error != "" && len(out.Errors) < maxListed {
 				out.Errors = append(out.Errors, scimworker.DryRunError{UserID: sub.UserID, Error: next.Error})

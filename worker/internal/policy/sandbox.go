@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/scimplane/scimplane/plugins/scimworker"
+	"github.com/scimplane/scimplane/worker/internal/provision"
 )
 
 // SandboxArg, as the worker binary's only argument, runs it as a policy
@@ -87,6 +87,9 @@ func compileTooSlow(budget time.Duration) *scimworker.Error {
 type sandboxRequest struct {
 	Limits Limits `json:"limits"`
 	Bundle Bundle `json:"bundle"`
+	// DryRun keeps the sandbox reading users (dryRunInput) once the
+	// candidate passed, answering each with a dryRunOutput, until EOF.
+	DryRun bool `json:"dry_run,omitempty"`
 }
 
 // sandboxReply is what the sandbox writes on stdout.
@@ -101,66 +104,138 @@ type sandboxReply struct {
 	Error string `json:"error,omitempty"`
 }
 
-// maxSandboxOutput bounds what the parent reads of a sandbox's stdout.
-const maxSandboxOutput = 16 << 20
-
 // Check compiles b and runs its tests in a sandbox. It returns the test
 // results, or a refusal: 422 with the problems, the failed tests, or
 // "policy exceeded its budget" when the sandbox ran out of memory, CPU or
 // time.
 func (s *Sandbox) Check(ctx context.Context, b Bundle) ([]scimworker.PolicyTest, error) {
-	in, err := json.Marshal(sandboxRequest{Limits: s.limits, Bundle: b})
-	if err != nil {
-		return nil, fmt.Errorf("sandbox: encode: %w", err)
-	}
+	_, tests, err := s.start(ctx, b, false)
+	return tests, err
+}
+
+// DryRun checks b like Check and, when it passes, keeps the sandbox
+// running to evaluate b for users (Session.Decide). Close the session.
+func (s *Sandbox) DryRun(ctx context.Context, b Bundle) (*Session, []scimworker.PolicyTest, error) {
+	return s.start(ctx, b, true)
+}
+
+// Session is a sandbox that accepted a candidate and evaluates it for one
+// user at a time, within the sandbox's limits.
+type Session struct {
+	ctx    context.Context
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	enc    *json.Encoder
+	dec    *json.Decoder
+	done   func()
+	closed bool
+}
+
+// dryRunInput and dryRunOutput are what a dry-running sandbox reads and
+// writes per user, after its sandboxReply.
+type dryRunInput struct {
+	User   map[string]any       `json:"user"`
+	Groups []provision.GroupRef `json:"groups"`
+}
+
+type dryRunOutput struct {
+	Permissions provision.Permissions `json:"permissions"`
+}
+
+func (s *Sandbox) start(ctx context.Context, b Bundle, dryRun bool) (*Session, []scimworker.PolicyTest, error) {
 	select {
 	case s.turn <- struct{}{}:
-		defer func() { <-s.turn }()
 	case <-ctx.Done():
-		return nil, fmt.Errorf("sandbox: wait for a turn: %w", ctx.Err())
+		return nil, nil, fmt.Errorf("sandbox: wait for a turn: %w", ctx.Err())
 	}
 	runCtx, cancel := context.WithTimeout(ctx, s.limits.Wall)
-	defer cancel()
 	cmd := exec.CommandContext(runCtx, s.path, SandboxArg)
 	// Nothing of the worker's environment: the sandbox needs none of it.
 	cmd.Env = []string{}
-	cmd.Stdin = bytes.NewReader(in)
-	var out, stderr bytes.Buffer
-	cmd.Stdout = &limitedWriter{w: &out, n: maxSandboxOutput}
-	cmd.Stderr = &limitedWriter{w: &stderr, n: 64 << 10}
+	cmd.Stderr = &limitedWriter{w: io.Discard, n: 64 << 10}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.WaitDelay = time.Second
-	runErr := cmd.Run()
-	if ctx.Err() != nil {
-		return nil, fmt.Errorf("sandbox: %w", ctx.Err())
+	ss := &Session{ctx: ctx, cmd: cmd, done: func() { cancel(); <-s.turn }}
+	stdin, err := cmd.StdinPipe()
+	if err == nil {
+		var stdout io.Reader
+		if stdout, err = cmd.StdoutPipe(); err == nil {
+			ss.dec = json.NewDecoder(stdout)
+			err = cmd.Start()
+		}
 	}
-	var ee *exec.ExitError
-	if runErr != nil && !errors.As(runErr, &ee) {
-		return nil, fmt.Errorf("sandbox: run %s: %w", s.path, runErr)
+	if err != nil {
+		ss.done()
+		return nil, nil, fmt.Errorf("sandbox: run %s: %w", s.path, err)
 	}
+	ss.stdin, ss.enc = stdin, json.NewEncoder(stdin)
 	var rep sandboxReply
-	if runErr != nil || json.Unmarshal(out.Bytes(), &rep) != nil {
-		// Killed (RLIMIT_CPU, wall timeout), out of memory, or output
-		// cut short: the candidate exhausted its budget.
-		return nil, errBudget
+	err = ss.enc.Encode(sandboxRequest{Limits: s.limits, Bundle: b, DryRun: dryRun})
+	if err == nil && !dryRun {
+		err = stdin.Close()
 	}
+	if err == nil {
+		err = ss.dec.Decode(&rep)
+	}
+	if err != nil {
+		return nil, nil, ss.fail()
+	}
+	var refused error
 	switch {
 	case rep.CompileTooSlow:
-		return nil, compileTooSlow(s.limits.Compile)
+		refused = compileTooSlow(s.limits.Compile)
 	case rep.Error != "":
-		return nil, fmt.Errorf("sandbox: %s", rep.Error)
+		refused = fmt.Errorf("sandbox: %s", rep.Error)
 	case len(rep.Problems) > 0 && rep.InTests:
-		return nil, &scimworker.Error{Status: 422, Message: "policy tests do not compile", Problems: rep.Problems}
+		refused = &scimworker.Error{Status: 422, Message: "policy tests do not compile", Problems: rep.Problems}
 	case len(rep.Problems) > 0:
-		return nil, &scimworker.Error{Status: 422, Message: "policy does not compile", Problems: rep.Problems}
+		refused = &scimworker.Error{Status: 422, Message: "policy does not compile", Problems: rep.Problems}
 	case !Passed(rep.Tests):
 		msg := "policy tests failed"
 		if len(rep.Tests) == 0 {
 			msg = "policy has no tests"
 		}
-		return nil, &scimworker.Error{Status: 422, Message: msg, Tests: rep.Tests}
+		refused = &scimworker.Error{Status: 422, Message: msg, Tests: rep.Tests}
 	}
-	return rep.Tests, nil
+	if refused != nil || !dryRun {
+		ss.Close()
+		return nil, rep.Tests, refused
+	}
+	return ss, rep.Tests, nil
+}
+
+// fail ends a sandbox that stopped answering: killed by a limit or the
+// wall timeout, or out of memory, unless the caller gave up.
+func (ss *Session) fail() error {
+	ss.Close()
+	if err := ss.ctx.Err(); err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	return errBudget
+}
+
+// Decide evaluates the candidate for one user; a timeout is reported in
+// the permissions' Error, like any policy error.
+func (ss *Session) Decide(user map[string]any, groups []provision.GroupRef) (provision.Permissions, error) {
+	if ss.closed {
+		return provision.Permissions{}, errors.New("sandbox: session closed")
+	}
+	var out dryRunOutput
+	if ss.enc.Encode(dryRunInput{User: user, Groups: groups}) != nil || ss.dec.Decode(&out) != nil {
+		return provision.Permissions{}, ss.fail()
+	}
+	return out.Permissions, nil
+}
+
+// Close ends the sandbox and frees the turn.
+func (ss *Session) Close() {
+	if ss.closed {
+		return
+	}
+	ss.closed = true
+	_ = ss.stdin.Close()
+	_ = ss.cmd.Wait()
+	ss.done()
 }
 
 type limitedWriter struct {
@@ -183,7 +258,8 @@ func (l *limitedWriter) Write(p []byte) (int, error) {
 // past Limits.Compile ends it with CompileTooSlow.
 func SandboxMain(in io.Reader, out io.Writer) int {
 	var req sandboxRequest
-	if err := json.NewDecoder(io.LimitReader(in, 64<<20)).Decode(&req); err != nil {
+	dec := json.NewDecoder(in)
+	if err := dec.Decode(&req); err != nil {
 		return reply(out, sandboxReply{Error: "decode request: " + err.Error()})
 	}
 	l := req.Limits.withDefaults()
@@ -209,17 +285,22 @@ func SandboxMain(in io.Reader, out io.Writer) int {
 
 	// Compile in the background, watched: OPA's compiler cannot be
 	// cancelled, so a compile past its budget ends the process.
-	compiled := make(chan error, 1)
+	type result struct {
+		d   *Decider
+		err error
+	}
+	compiled := make(chan result, 1)
 	go func() {
-		_, err := Compile(ctx, req.Bundle, Options{})
-		compiled <- err
+		d, err := Compile(ctx, req.Bundle, Options{})
+		compiled <- result{d, err}
 	}()
 	start := time.Now()
 	tick := time.NewTicker(20 * time.Millisecond)
+	var c result
 wait:
 	for {
 		select {
-		case err = <-compiled:
+		case c = <-compiled:
 			break wait
 		case <-tick.C:
 			if cpuTime() > l.Compile || time.Since(start) > 2*l.Compile {
@@ -228,6 +309,7 @@ wait:
 		}
 	}
 	tick.Stop()
+	err = c.err
 	var ce *CompileError
 	if errors.As(err, &ce) {
 		return reply(out, sandboxReply{Problems: ce.Problems})
@@ -242,7 +324,31 @@ wait:
 	if err != nil {
 		return reply(out, sandboxReply{Error: "run tests: " + err.Error()})
 	}
-	return reply(out, sandboxReply{Tests: tests})
+	if code := reply(out, sandboxReply{Tests: tests}); code != 0 || !req.DryRun || !Passed(tests) {
+		return code
+	}
+	return dryRun(ctx, c.d, dec, out)
+}
+
+// dryRun evaluates d for each user read from dec until EOF.
+func dryRun(ctx context.Context, d *Decider, dec *json.Decoder, out io.Writer) int {
+	p := &provision.Policy{Decider: d, Reads: d.Reads()}
+	enc := json.NewEncoder(out)
+	for {
+		var in dryRunInput
+		if err := dec.Decode(&in); err == io.EOF {
+			return 0
+		} else if err != nil {
+			return 1
+		}
+		perms, err := provision.Evaluate(ctx, p, &provision.Subject{User: in.User, Groups: in.Groups})
+		if err != nil {
+			perms = provision.Permissions{Error: err.Error()}
+		}
+		if err := enc.Encode(dryRunOutput{Permissions: perms}); err != nil {
+			return 1
+		}
+	}
 }
 
 // addressSpace is the process's virtual memory size in bytes: the Go
