@@ -30,9 +30,12 @@ type Limits struct {
 	// loads at start must compile well within the control plane's 10 s
 	// worker start budget.
 	Compile time.Duration
-	// CPU is the sandbox's RLIMIT_CPU; default 10 s.
+	// CPU is the sandbox's RLIMIT_CPU; default 8 s.
 	CPU time.Duration
-	// Wall bounds the sandbox's life; default 15 s.
+	// Wall bounds the sandbox's life; default 10 s, below the control
+	// plane's 15 s deadline for one worker call (two missed in a row get
+	// a worker replaced), so an over-budget candidate is a 422, not a
+	// missed deadline.
 	Wall time.Duration
 	// Memory bounds what the sandbox may map beyond what the Go runtime
 	// has reserved at its start (RLIMIT_AS is set to both), in bytes;
@@ -46,10 +49,10 @@ func (l Limits) withDefaults() Limits {
 		l.Compile = 2 * time.Second
 	}
 	if l.CPU <= 0 {
-		l.CPU = 10 * time.Second
+		l.CPU = 8 * time.Second
 	}
 	if l.Wall <= 0 {
-		l.Wall = 15 * time.Second
+		l.Wall = 10 * time.Second
 	}
 	if l.Memory <= 0 {
 		l.Memory = 512 << 20
