@@ -85,8 +85,9 @@ func TestPolicy_CandidateOverBudget(t *testing.T) {
 	}
 }
 
-// TestPolicy_DryRunOverBudget: a candidate whose decision builds a 1 GiB
-// string for one user passes its tests, but its dry run, which evaluates it
+// TestPolicy_DryRunOverBudget: a candidate whose decision builds a 16 GiB
+// string for one user (257 KiB with each of its 65,536 "h" replaced by
+// itself, in one call) passes its tests, but its dry run, which evaluates it
 // in the sandbox too, is answered 422 and leaves the worker small.
 func TestPolicy_DryRunOverBudget(t *testing.T) {
 	w := newTestWorker(t)
@@ -106,9 +107,9 @@ decision := none if input.user.title != "huge"
 decision := none if {
 	input.user.title == "huge"
 	kib := concat("", [input.user.title | some i in array.slice(data.mapping.k, 0, 256)])
-	mib := concat("", [kib | some i in data.mapping.k])
-	gib := concat("", [mib | some i in data.mapping.k])
-	count(gib) > 0
+	big := replace(kib, "h", kib)
+	huge := replace(big, "h", big)
+	count(huge) > 0
 }
 `,
 			"permissions_test.rego": `package scimplane.permissions_test
