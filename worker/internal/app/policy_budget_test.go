@@ -85,17 +85,13 @@ func TestPolicy_CandidateOverBudget(t *testing.T) {
 	}
 }
 
-// TestPolicy_DryRunOverBudget: a candidate whose decision builds a 16 GiB
-// string for one user (257 KiB with each of its 65,536 "h" replaced by
-// itself, in one call) passes its tests, but its dry run, which evaluates it
-// in the sandbox too, is answered 422 and leaves the worker small.
+// TestPolicy_DryRunOverBudget: a candidate whose decision builds a 1 GiB
+// string for one user, in two calls of replace, passes its tests, but its
+// dry run, which evaluates it in the sandbox too, is answered 422 and
+// leaves the worker small.
 func TestPolicy_DryRunOverBudget(t *testing.T) {
 	w := newTestWorker(t)
 	create(t, w, "/Users", `{"userName":"ann@contoso.com","title":"huge"}`)
-	k := make([]string, 1024)
-	for i := range k {
-		k[i] = fmt.Sprint(i)
-	}
 	b := scimworker.PolicyBundle{
 		Modules: map[string]string{
 			"permissions.rego": `package scimplane.permissions
@@ -104,12 +100,14 @@ none := {"permissions": [], "sets": [], "grants": []}
 
 decision := none if input.user.title != "huge"
 
+# About 1 KiB with 1,025 "h": reads input, so it is not computed at
+# compile time; then 1 MiB; then 1 GiB in one allocation.
 decision := none if {
 	input.user.title == "huge"
-	kib := concat("", [input.user.title | some i in array.slice(data.mapping.k, 0, 256)])
-	big := replace(kib, "h", kib)
-	huge := replace(big, "h", big)
-	count(huge) > 0
+	kib := concat("", [data.mapping.kib, input.user.title])
+	mib := replace(kib, "h", kib)
+	gib := replace(mib, "h", kib)
+	count(gib) > 0
 }
 `,
 			"permissions_test.rego": `package scimplane.permissions_test
@@ -117,7 +115,7 @@ decision := none if {
 test_none if data.scimplane.permissions.decision == {"permissions": [], "sets": [], "grants": []} with input as {"user": {"title": "small"}, "groups": []}
 `,
 		},
-		Mapping: []byte(`{"k": [` + strings.Join(k, ",") + `]}`),
+		Mapping: []byte(`{"kib": "` + strings.Repeat("h", 1024) + `"}`),
 	}
 	before := rss(t)
 	_, err := w.DryRunPolicy(bg, &scimworker.DryRunRequest{PolicyBundle: b})
