@@ -13,9 +13,14 @@ import (
 
 	"github.com/scimplane/scimplane/plugins/scimworker"
 	"github.com/scimplane/scimplane/worker/internal/app"
+	"github.com/scimplane/scimplane/worker/internal/policy"
 )
 
 func main() {
+	// Re-executed by a worker to check a candidate policy under rlimits.
+	if len(os.Args) == 2 && os.Args[1] == policy.SandboxArg {
+		os.Exit(policy.SandboxMain(os.Stdin, os.Stdout))
+	}
 	// Other processes of the same user (other tenants' workers) must not
 	// read this one's memory, where its credentials live.
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {

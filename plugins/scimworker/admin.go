@@ -502,6 +502,14 @@ type ActivePolicyRequest struct{}
 type ActivePolicy struct {
 	Version     int64      `json:"version"`
 	ActivatedAt *time.Time `json:"activated_at,omitempty"`
+	// State says whether Version is in force: "loading" (the worker
+	// compiles it in the background; writes that need a permission
+	// decision answer 503 until it is in force), "active", or "failed"
+	// (it does not compile: Error says why; EnforcedVersion is in force
+	// instead, 0 for the built-in policy).
+	State           string `json:"state"`
+	Error           string `json:"error,omitempty"`
+	EnforcedVersion int64  `json:"enforced_version"`
 	PolicyBundle
 }
 

@@ -59,7 +59,11 @@ func toHTTPError(err error) *httpError {
 	case errors.As(err, &he):
 		return he
 	case errors.As(err, &we):
-		return &httpError{code: we.Status, msg: we.Message, refused: we}
+		he := &httpError{code: we.Status, msg: we.Message, refused: we}
+		if we.Status == fiber.StatusServiceUnavailable {
+			he.retryAfter = dbRetryAfter
+		}
+		return he
 	case errors.Is(err, tenant.ErrWorkerUnavailable):
 		return workerUnavailable(err)
 	case errors.As(err, &fe):

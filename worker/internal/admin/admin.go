@@ -60,6 +60,9 @@ func (a *Server) refusal(ctx context.Context, t *Tenant, op string, err error) e
 		return refused
 	case errors.Is(err, store.ErrBadArgument):
 		return scimworker.BadRequest(err.Error())
+	case errors.Is(err, provision.ErrDecisionUnavailable):
+		a.log.WarnContext(ctx, "admin operation: permission decision unavailable", "tenant_id", t.ID, "op", op, "request_id", scimworker.RequestID(ctx), "err", err)
+		return &scimworker.Error{Status: 503, Message: "policy evaluation exceeded its budget; retry (an activation resumes where it stopped)"}
 	}
 	a.log.ErrorContext(ctx, "admin operation failed", "tenant_id", t.ID, "op", op, "request_id", scimworker.RequestID(ctx), "err", err)
 	return &scimworker.Error{Status: 500, Message: "internal error"}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"regexp"
 	"runtime/debug"
 	"sync"
@@ -44,6 +45,11 @@ type Options struct {
 	// Tests shorten both.
 	WebhookTimeout  time.Duration
 	WebhookSchedule []time.Duration
+	// PolicySandbox is the executable that checks candidate policies when
+	// run with policy.SandboxArg; default this process's own executable.
+	PolicySandbox string
+	// PolicyLimits bound each sandboxed check.
+	PolicyLimits policy.Limits
 }
 
 // Worker implements scimworker.Worker.
@@ -58,6 +64,7 @@ type Worker struct {
 	started time.Time
 	// builtin is the built-in policy, compiled as the process starts.
 	builtin func() (*policy.Decider, error)
+	sandbox *policy.Sandbox
 
 	mu   sync.Mutex
 	pool atomic.Pointer[store.Pool]
@@ -99,6 +106,14 @@ func NewWorker(log *slog.Logger, opts Options) *Worker {
 	compiled := sync.OnceValues(func() (*policy.Decider, error) { return policy.CompileDefault(context.Background()) })
 	go func() { _, _ = compiled() }()
 	w.builtin = compiled
+	if opts.PolicySandbox == "" {
+		opts.PolicySandbox = "/proc/self/exe"
+		if exe, err := os.Executable(); err == nil {
+			opts.PolicySandbox = exe
+		}
+	}
+	w.opts = opts
+	w.sandbox = policy.NewSandbox(opts.PolicySandbox, opts.PolicyLimits)
 	w.Server = admin.New(w.adminTenant, log, opts.Now)
 	w.Admin = scimlog.NewAdmin(w.logStore, log, opts.Now)
 	return w
@@ -164,8 +179,13 @@ func (w *Worker) Bind(ctx context.Context, b *scimworker.Binding) (*scimworker.B
 		return nil, fmt.Errorf("bind: %w", err)
 	}
 	svc := provision.New(st, resource.NewSchemas(declared...), log)
-	policies := policy.NewLifecycle(policy.LifecycleParams{Store: st, Provision: svc, Builtin: w.builtin, Logger: log, Now: w.opts.Now})
-	if err := policies.Load(ctx); err != nil {
+	policies := policy.NewLifecycle(policy.LifecycleParams{Store: st, Provision: svc, Sandbox: w.sandbox, Builtin: w.builtin, Logger: log, Now: w.opts.Now})
+	// The worker's life: background work, the policy's loading included.
+	bg, stop := context.WithCancel(context.Background())
+	// The tenant's policy compiles in the background: Bind, which the
+	// control plane waits for, never compiles it.
+	if err := policies.Start(bg); err != nil {
+		stop()
 		return nil, fmt.Errorf("bind: %w", err)
 	}
 	rec := scimlog.NewRecorder(scimlog.RecorderParams{Writer: st, Logger: log, Now: w.opts.Now})
@@ -183,7 +203,6 @@ func (w *Worker) Bind(ctx context.Context, b *scimworker.Binding) (*scimworker.B
 	}
 	w.bound.Store(t)
 	w.lastUsed.Store(time.Now().UnixNano())
-	bg, stop := context.WithCancel(context.Background())
 	w.stop = stop
 	w.hooksDone = make(chan struct{})
 	go func() {

@@ -3,6 +3,7 @@ package policy_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -91,4 +92,33 @@ func BenchmarkDecide_bulk100k(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*users), "ns/user")
+}
+
+// BenchmarkValidate_sandbox is what checking the default policy costs in
+// a sandbox process (compile and tests), against BenchmarkValidate_inProcess.
+func BenchmarkValidate_sandbox(b *testing.B) {
+	exe, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := policy.NewSandbox(exe, policy.Limits{})
+	bundle := defaultBundle(b)
+	for b.Loop() {
+		if _, err := s.Check(context.Background(), bundle); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkValidate_inProcess(b *testing.B) {
+	bundle := defaultBundle(b)
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := policy.Compile(ctx, bundle, policy.Options{}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := policy.RunTests(ctx, bundle); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -83,6 +83,7 @@ func parse(b Bundle, withTests bool) (map[string]*ast.Module, map[string]any, er
 			problems = append(problems, astProblems(name, err)...)
 			continue
 		}
+		problems = append(problems, deniedCalls(name, m)...)
 		modules[name] = m
 	}
 
@@ -157,17 +158,73 @@ func sortProblems(problems []scimworker.PolicyProblem) {
 	})
 }
 
-// capabilities are OPA's built-ins minus those a permission policy has no
-// business calling: network and runtime access, and built-ins that can
-// allocate without bound in one call, out of reach of the time budget.
-func capabilities() *ast.Capabilities {
-	denied := []string{
-		"http.send", "net.lookup_ip_addr", "net.cidr_expand", "opa.runtime",
-		"numbers.range", "numbers.range_step",
+// deniedBuiltins are the built-ins a permission policy may not call,
+// with why. Besides these, every built-in OPA marks non-deterministic is
+// denied (see deniedReason).
+var deniedBuiltins = map[string]string{
+	// Unbounded allocation in one call, out of reach of the time budget.
+	"numbers.range":      "it can allocate without bound in one call",
+	"numbers.range_step": "it can allocate without bound in one call",
+	"net.cidr_expand":    "it can allocate without bound in one call",
+	// Network and runtime access (also non-deterministic).
+	"http.send":          "a policy may not reach the network",
+	"net.lookup_ip_addr": "a policy may not reach the network",
+	"opa.runtime":        "a policy may not read the worker's runtime",
+}
+
+// deniedReason says why a policy may not call the built-in name, or ""
+// when it may. Non-deterministic built-ins (time.now_ns, rand.intn,
+// uuid.rfc4122, io.jwt.decode_verify, ...) would make a decision depend on
+// when or where it is taken: a grant could switch on at a date and pass
+// validation, tests and dry run.
+func deniedReason(name string) string {
+	if why, ok := deniedBuiltins[name]; ok {
+		return why
 	}
+	if b, ok := ast.BuiltinMap[name]; ok && b.Nondeterministic {
+		return "it is non-deterministic: a decision must depend only on the user, the groups and the mapping"
+	}
+	return ""
+}
+
+// deniedCalls locates every call of a denied built-in in m.
+func deniedCalls(file string, m *ast.Module) []scimworker.PolicyProblem {
+	var problems []scimworker.PolicyProblem
+	report := func(op ast.Ref, loc *ast.Location) {
+		name := op.String()
+		why := deniedReason(name)
+		if why == "" {
+			return
+		}
+		p := scimworker.PolicyProblem{File: file, Message: "built-in " + name + " is not allowed: " + why}
+		if loc != nil {
+			p.Line, p.Column = loc.Row, loc.Col
+		}
+		problems = append(problems, p)
+	}
+	ast.WalkExprs(m, func(e *ast.Expr) bool {
+		if e.IsCall() {
+			report(e.Operator(), e.Location)
+		}
+		return false
+	})
+	ast.WalkTerms(m, func(t *ast.Term) bool {
+		if call, ok := t.Value.(ast.Call); ok && len(call) > 0 {
+			if op, ok := call[0].Value.(ast.Ref); ok {
+				report(op, t.Location)
+			}
+		}
+		return false
+	})
+	return problems
+}
+
+// capabilities are OPA's built-ins minus the denied ones (deniedCalls
+// reports them with a clearer message first).
+func capabilities() *ast.Capabilities {
 	caps := ast.CapabilitiesForThisVersion()
 	caps.Builtins = slices.DeleteFunc(caps.Builtins, func(b *ast.Builtin) bool {
-		return slices.Contains(denied, b.Name)
+		return deniedReason(b.Name) != ""
 	})
 	return caps
 }

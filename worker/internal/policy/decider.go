@@ -148,7 +148,9 @@ func checkMapping(ctx context.Context, compiler *ast.Compiler, store storage.Sto
 // Decide evaluates the permissions of user (the SCIM user as the worker
 // returns it, JSON-decoded) in groups; its slices are sorted and never nil.
 // On any error (evaluation error, timeout, undefined or malformed result)
-// it returns empty Permissions: a policy error never grants anything.
+// it returns empty Permissions: a policy error never grants anything. A
+// timeout or cancellation wraps provision.ErrDecisionUnavailable: it is no
+// decision, and callers must not store it.
 func (d *Decider) Decide(ctx context.Context, user map[string]any, groups []provision.GroupRef) (provision.Permissions, error) {
 	t, err := d.eval(ctx, d.decision, user, groups)
 	if err != nil {
@@ -168,7 +170,7 @@ func (d *Decider) Decide(ctx context.Context, user map[string]any, groups []prov
 // or nil when it is undefined.
 func (d *Decider) eval(ctx context.Context, q rego.PreparedEvalQuery, user map[string]any, groups []provision.GroupRef) (*ast.Term, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("evaluate policy: %w", err)
+		return nil, fmt.Errorf("evaluate policy: %w: %w", provision.ErrDecisionUnavailable, err)
 	}
 	input, err := inputValue(user, groups)
 	if err != nil {
@@ -192,9 +194,9 @@ func (d *Decider) eval(ctx context.Context, q rego.PreparedEvalQuery, user map[s
 	case !topdown.IsCancel(err):
 		return nil, fmt.Errorf("evaluate policy: %w", err)
 	case ctx.Err() != nil:
-		return nil, fmt.Errorf("evaluate policy: %w", ctx.Err())
+		return nil, fmt.Errorf("evaluate policy: %w: %w", provision.ErrDecisionUnavailable, ctx.Err())
 	default:
-		return nil, fmt.Errorf("evaluate policy: %w after %s", ErrTimeout, d.timeout)
+		return nil, fmt.Errorf("evaluate policy: %w: %w after %s", provision.ErrDecisionUnavailable, ErrTimeout, d.timeout)
 	}
 	if len(rs) == 0 {
 		return nil, nil

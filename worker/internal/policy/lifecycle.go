@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,6 +32,9 @@ type Store interface {
 type LifecycleParams struct {
 	Store     Store
 	Provision *provision.Service
+	// Sandbox checks candidates (compile within budget, Rego tests) out
+	// of the worker's process.
+	Sandbox *Sandbox
 	// Builtin returns the compiled built-in policy; nil compiles it when
 	// needed.
 	Builtin func() (*Decider, error)
@@ -40,22 +44,39 @@ type LifecycleParams struct {
 }
 
 // Lifecycle keeps one tenant's policy in force: it loads the stored
-// version (or the built-in one), follows versions activated through other
-// replicas, and validates, dry-runs and activates candidates sent by the
-// control plane. Its last four methods are scimworker.Admin's policy
-// operations; refusals are *scimworker.Error.
+// version (or the built-in one) in the background, follows versions
+// activated through other replicas, and validates, dry-runs and activates
+// candidates sent by the control plane. Its last four methods are
+// scimworker.Admin's policy operations; refusals are *scimworker.Error.
 type Lifecycle struct {
 	p LifecycleParams
-	// inForce is what the last Load or ActivatePolicy put in force.
+	// mu orders what puts a policy in force; gen counts activations, so
+	// that a load started before one does not undo it.
+	mu  sync.Mutex
+	gen uint64
+	// inForce is what is in force now.
 	inForce atomic.Pointer[inForce]
 }
 
+// The states of the stored version (scimworker.ActivePolicy.State).
+const (
+	StateLoading = "loading"
+	StateActive  = "active"
+	StateFailed  = "failed"
+)
+
 type inForce struct {
-	version int64
-	decider *Decider
+	// version is the stored version; decider enforces enforced (the
+	// stored version once loaded, 0 for the built-in policy), nil while
+	// the stored version loads.
+	version  int64
+	enforced int64
+	decider  *Decider
+	state    string
+	problem  string
 }
 
-// NewLifecycle returns a Lifecycle; call Load before serving.
+// NewLifecycle returns a Lifecycle; call Start before serving.
 func NewLifecycle(p LifecycleParams) *Lifecycle {
 	if p.Builtin == nil {
 		p.Builtin = func() (*Decider, error) { return CompileDefault(context.Background()) }
@@ -79,44 +100,98 @@ func CompileDefault(ctx context.Context) (*Decider, error) {
 	return d, nil
 }
 
-// Load compiles the stored version and puts it in force; with none stored,
-// the built-in policy.
-func (l *Lifecycle) Load(ctx context.Context) error {
+// loading is the decider while the stored version compiles: no decision
+// can be taken yet (a decision under another policy would be stored and
+// fed as a change), so writes that need one answer 503 with Retry-After
+// for those few seconds; reads are served.
+type loading struct{ version int64 }
+
+func (l loading) Decide(context.Context, map[string]any, []provision.GroupRef) (provision.Permissions, error) {
+	return provision.Permissions{}, fmt.Errorf("policy version %d is loading: %w", l.version, provision.ErrDecisionUnavailable)
+}
+
+// Start puts the tenant's policy in force without compiling it on the
+// caller's path (the worker's Bind, which the control plane waits for):
+// with no stored version the built-in policy is in force at once;
+// otherwise the stored version compiles in the background under ctx (the
+// worker's life) and is in force once compiled. A stored version that no
+// longer compiles leaves the built-in policy in force, reported as
+// StateFailed by ActivePolicy until a version is activated.
+func (l *Lifecycle) Start(ctx context.Context) error {
 	stored, err := l.p.Store.ActivePolicy(ctx)
 	if errors.Is(err, provision.ErrNotFound) {
 		d, err := l.p.Builtin()
 		if err != nil {
 			return err
 		}
-		l.enforce(0, d)
+		l.enforce(&inForce{decider: d, state: StateActive})
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	d, err := Compile(ctx, stored.PolicyBundle, Options{})
-	if err != nil {
-		return fmt.Errorf("compile policy version %d: %w", stored.Version, err)
-	}
-	l.enforce(stored.Version, d)
+	l.mu.Lock()
+	gen := l.gen
+	l.inForce.Store(&inForce{version: stored.Version, state: StateLoading})
+	l.p.Provision.SetPolicy(&provision.Policy{Version: stored.Version, Decider: loading{stored.Version}})
+	l.mu.Unlock()
+	go l.load(ctx, gen, stored, true)
 	return nil
 }
 
-// ReloadIfChanged reloads the policy when another worker of this tenant (on
-// another replica) activated a different version.
-func (l *Lifecycle) ReloadIfChanged(ctx context.Context) {
-	v, err := l.p.Store.PolicyVersion(ctx)
-	if cur := l.p.Provision.Policy(); err != nil || cur != nil && v == cur.Version {
+// load compiles stored and puts it in force unless a version was activated
+// since gen. When it fails, the built-in policy takes over if fallback is
+// set (nothing was in force), else what is in force stays.
+func (l *Lifecycle) load(ctx context.Context, gen uint64, stored *scimworker.ActivePolicy, fallback bool) {
+	start := time.Now()
+	d, err := Compile(ctx, stored.PolicyBundle, Options{})
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.gen != gen || ctx.Err() != nil {
 		return
 	}
-	if err := l.Load(ctx); err != nil {
-		l.p.Logger.ErrorContext(ctx, "reload policy", "err", err)
+	if err == nil {
+		l.p.Logger.InfoContext(ctx, "policy loaded", "policy_version", stored.Version, "took_ms", time.Since(start).Milliseconds())
+		l.enforce(&inForce{version: stored.Version, enforced: stored.Version, decider: d, state: StateActive})
+		return
 	}
+	problem := fmt.Sprintf("policy version %d does not compile: %v", stored.Version, err)
+	l.p.Logger.ErrorContext(ctx, "load policy", "policy_version", stored.Version, "err", err)
+	cur := l.inForce.Load()
+	if fallback || cur == nil || cur.decider == nil {
+		if d, err = l.p.Builtin(); err != nil {
+			l.p.Logger.ErrorContext(ctx, "compile built-in policy", "err", err)
+			return
+		}
+		l.enforce(&inForce{version: stored.Version, decider: d, state: StateFailed, problem: problem})
+		return
+	}
+	l.enforce(&inForce{version: stored.Version, enforced: cur.enforced, decider: cur.decider, state: StateFailed, problem: problem})
 }
 
-func (l *Lifecycle) enforce(version int64, d *Decider) {
-	l.inForce.Store(&inForce{version: version, decider: d})
-	l.p.Provision.SetPolicy(&provision.Policy{Version: version, Decider: d, Reads: d.Reads()})
+// ReloadIfChanged reloads the policy when another worker of this tenant (on
+// another replica) activated a different version. What is in force stays
+// while the new version compiles, and if it fails to.
+func (l *Lifecycle) ReloadIfChanged(ctx context.Context) {
+	v, err := l.p.Store.PolicyVersion(ctx)
+	if cur := l.inForce.Load(); err != nil || cur != nil && v == cur.version {
+		return
+	}
+	stored, err := l.p.Store.ActivePolicy(ctx)
+	if err != nil {
+		l.p.Logger.ErrorContext(ctx, "reload policy", "err", err)
+		return
+	}
+	l.mu.Lock()
+	gen := l.gen
+	l.mu.Unlock()
+	l.load(ctx, gen, stored, false)
+}
+
+// enforce puts f in force; the caller holds mu or is alone.
+func (l *Lifecycle) enforce(f *inForce) {
+	l.inForce.Store(f)
+	l.p.Provision.SetPolicy(&provision.Policy{Version: f.enforced, Decider: f.decider, Reads: f.decider.Reads()})
 }
 
 // Explain says why the policy in force gives, or does not give, user in
@@ -127,49 +202,39 @@ func (l *Lifecycle) Explain(ctx context.Context, user map[string]any, groups []p
 	if cur == nil {
 		return nil, errors.New("explain: no policy loaded")
 	}
+	if cur.decider == nil {
+		return nil, &scimworker.Error{Status: 503, Message: fmt.Sprintf("policy version %d is loading, retry in a few seconds", cur.version)}
+	}
 	ex, err := cur.decider.Explain(ctx, user, groups, permission)
 	if err != nil {
 		ex = &scimworker.Explanation{Permission: permission, Grants: []scimworker.Grant{},
 			Reasons: []string{"the policy failed for this user, so nothing is granted: " + err.Error()}}
 	}
-	ex.PolicyVersion = cur.version
+	ex.PolicyVersion = cur.enforced
 	return ex, nil
 }
 
-// validate compiles b and runs its tests. A bundle that fails either is
-// refused with status 422 and what failed.
-func (l *Lifecycle) validate(ctx context.Context, b Bundle) (*Decider, []scimworker.PolicyTest, error) {
+// validate checks b in the sandbox (it compiles within its budget and its
+// tests pass) and, with compile set, compiles it here for use. A bundle
+// that fails is refused with status 422 and what failed.
+func (l *Lifecycle) validate(ctx context.Context, b Bundle, compile bool) (*Decider, []scimworker.PolicyTest, error) {
 	if len(b.Modules) == 0 {
 		return nil, nil, scimworker.BadRequest(`a policy needs "modules" (file name to Rego source) and "mapping"`)
 	}
-	d, err := Compile(ctx, b, Options{})
-	var ce *CompileError
-	if errors.As(err, &ce) {
-		return nil, nil, &scimworker.Error{Status: 422, Message: "policy does not compile", Problems: ce.Problems}
+	results, err := l.p.Sandbox.Check(ctx, b)
+	if err != nil || !compile {
+		return nil, results, err
 	}
+	d, err := Compile(ctx, b, Options{})
 	if err != nil {
 		return nil, nil, fmt.Errorf("compile policy: %w", err)
-	}
-	results, err := RunTests(ctx, b)
-	if errors.As(err, &ce) {
-		return nil, nil, &scimworker.Error{Status: 422, Message: "policy tests do not compile", Problems: ce.Problems}
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("run policy tests: %w", err)
-	}
-	if !Passed(results) {
-		msg := "policy tests failed"
-		if len(results) == 0 {
-			msg = "policy has no tests"
-		}
-		return nil, nil, &scimworker.Error{Status: 422, Message: msg, Tests: results}
 	}
 	return d, results, nil
 }
 
 // ValidatePolicy compiles a candidate and runs its tests.
 func (l *Lifecycle) ValidatePolicy(ctx context.Context, req *scimworker.ValidatePolicyRequest) (*scimworker.PolicyCheck, error) {
-	_, tests, err := l.validate(ctx, req.PolicyBundle)
+	_, tests, err := l.validate(ctx, req.PolicyBundle, false)
 	if err != nil {
 		return nil, err
 	}
@@ -180,13 +245,17 @@ func (l *Lifecycle) ValidatePolicy(ctx context.Context, req *scimworker.Validate
 const maxListed = 1000
 
 // DryRunPolicy evaluates a valid candidate over every user and reports who
-// gains and loses what, changing nothing.
+// gains and loses what, changing nothing. The candidate runs in the
+// sandbox, its decisions included.
 func (l *Lifecycle) DryRunPolicy(ctx context.Context, req *scimworker.DryRunRequest) (*scimworker.DryRun, error) {
-	d, _, err := l.validate(ctx, req.PolicyBundle)
+	if len(req.Modules) == 0 {
+		return nil, scimworker.BadRequest(`a policy needs "modules" (file name to Rego source) and "mapping"`)
+	}
+	session, _, err := l.p.Sandbox.DryRun(ctx, req.PolicyBundle)
 	if err != nil {
 		return nil, err
 	}
-	candidate := &provision.Policy{Decider: d, Reads: d.Reads()}
+	defer session.Close()
 	out := &scimworker.DryRun{Changes: []scimworker.DryRunChange{}}
 	var after int64
 	for {
@@ -200,7 +269,10 @@ func (l *Lifecycle) DryRunPolicy(ctx context.Context, req *scimworker.DryRunRequ
 		after = last
 		for _, sub := range subs {
 			out.Users++
-			next := provision.Evaluate(ctx, candidate, sub)
+			next, err := session.Decide(sub.User, sub.Groups)
+			if err != nil {
+				return nil, err
+			}
 			if next.Error != "" && len(out.Errors) < maxListed {
 				out.Errors = append(out.Errors, scimworker.DryRunError{UserID: sub.UserID, Error: next.Error})
 			}
@@ -225,14 +297,18 @@ func (l *Lifecycle) ActivatePolicy(ctx context.Context, req *scimworker.Activate
 	if req.Version <= 0 {
 		return nil, scimworker.BadRequest(`a policy version needs a positive "version"`)
 	}
-	d, _, err := l.validate(ctx, req.PolicyBundle)
+	d, _, err := l.validate(ctx, req.PolicyBundle, true)
 	if err != nil {
 		return nil, err
 	}
+	l.mu.Lock()
+	l.gen++
 	if err := l.p.Store.SavePolicy(ctx, req.Version, req.PolicyBundle); err != nil {
+		l.mu.Unlock()
 		return nil, err
 	}
-	l.enforce(req.Version, d)
+	l.enforce(&inForce{version: req.Version, enforced: req.Version, decider: d, state: StateActive})
+	l.mu.Unlock()
 	start := l.p.Now()
 	n, err := l.p.Provision.RecomputeAll(ctx, func(done int) {
 		l.p.Logger.InfoContext(ctx, "recomputing permissions", "policy_version", req.Version, "users_done", done)
@@ -243,16 +319,27 @@ func (l *Lifecycle) ActivatePolicy(ctx context.Context, req *scimworker.Activate
 	return &scimworker.Activation{Version: req.Version, Users: n, TookMS: l.p.Now().Sub(start).Milliseconds()}, nil
 }
 
-// ActivePolicy describes the policy in force: the stored version, else the
-// built-in one (version 0).
+// ActivePolicy describes the stored version (else the built-in one,
+// version 0) and whether it is in force: State "loading" while it
+// compiles, "active", or "failed" with Error when it did not compile
+// (EnforcedVersion says what is in force instead: 0, the built-in policy,
+// or the last good version).
 func (l *Lifecycle) ActivePolicy(ctx context.Context, _ *scimworker.ActivePolicyRequest) (*scimworker.ActivePolicy, error) {
-	stored, err := l.p.Store.ActivePolicy(ctx)
-	if !errors.Is(err, provision.ErrNotFound) {
-		return stored, err
+	out, err := l.p.Store.ActivePolicy(ctx)
+	if errors.Is(err, provision.ErrNotFound) {
+		var b Bundle
+		b, err = Default()
+		out = &scimworker.ActivePolicy{PolicyBundle: b}
 	}
-	b, err := Default()
 	if err != nil {
 		return nil, err
 	}
-	return &scimworker.ActivePolicy{PolicyBundle: b}, nil
+	out.State = StateActive
+	if cur := l.inForce.Load(); cur != nil && cur.version == out.Version {
+		out.State, out.Error, out.EnforcedVersion = cur.state, cur.problem, cur.enforced
+	} else if cur != nil {
+		// Activated through another replica, not yet followed here.
+		out.State, out.EnforcedVersion = StateLoading, cur.enforced
+	}
+	return out, nil
 }

@@ -312,7 +312,7 @@ func TestCompile_errors(t *testing.T) {
 				b.Modules["extra.rego"] = "package scimplane.extra\n\nr := http.send({\"method\": \"get\", \"url\": \"http://x\"})\n"
 			},
 			want:  []scimworker.PolicyProblem{{File: "extra.rego", Line: 3}},
-			wants: "undefined function http.send",
+			wants: "built-in http.send is not allowed",
 		},
 		{
 			name: "no decision rule",

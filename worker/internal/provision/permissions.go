@@ -3,6 +3,8 @@ package provision
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -145,13 +147,19 @@ func (s *Service) SetPolicy(p *Policy) { s.policy.Store(p) }
 // Policy returns the policy in force (nil before the first SetPolicy).
 func (s *Service) Policy() *Policy { return s.policy.Load() }
 
-// Evaluate decides one subject under p; a policy error grants nothing.
-func Evaluate(ctx context.Context, p *Policy, sub *Subject) Permissions {
+// Evaluate decides one subject under p; a policy error grants nothing and
+// is recorded in Error. A decision that could not be taken now (timeout,
+// cancellation) is no decision: Evaluate returns an error wrapping
+// ErrDecisionUnavailable, and the caller keeps what is stored.
+func Evaluate(ctx context.Context, p *Policy, sub *Subject) (Permissions, error) {
 	perms, err := p.Decider.Decide(ctx, sub.User, sub.Groups)
-	if err != nil {
-		return Permissions{Permissions: []string{}, Sets: []string{}, Grants: []Grant{}, Error: err.Error()}
+	switch {
+	case errors.Is(err, ErrDecisionUnavailable):
+		return Permissions{}, fmt.Errorf("decide permissions of user %s: %w", sub.UserID, err)
+	case err != nil:
+		return Permissions{Permissions: []string{}, Sets: []string{}, Grants: []Grant{}, Error: err.Error()}, nil
 	}
-	return perms
+	return perms, nil
 }
 
 // apply evaluates subjects under the policy in force and stores the rows
@@ -177,7 +185,12 @@ func (s *Service) apply(ctx context.Context, tx Tx, subjects []*Subject) error {
 		if prev, hit := memo[key]; ok && hit {
 			next = prev
 		} else {
-			next = Evaluate(ctx, p, sub)
+			var err error
+			if next, err = Evaluate(ctx, p, sub); err != nil {
+				// The write fails (503, retried by Entra); what is
+				// stored stays.
+				return err
+			}
 			if ok {
 				memo[key] = next
 			}

@@ -20,6 +20,11 @@ var (
 	// ErrUnavailable marks a failure to reach the database (restart,
 	// failover, connection limit): the exchange may succeed if retried.
 	ErrUnavailable = errors.New("database unavailable")
+	// ErrDecisionUnavailable marks a permission decision that could not be
+	// taken now: the policy's evaluation ran out of its time budget or was
+	// cancelled. It is no decision: never stored, never in the change feed;
+	// the write fails and may succeed if retried.
+	ErrDecisionUnavailable = errors.New("permission decision unavailable")
 )
 
 // UserRecord is a stored user.

@@ -79,6 +79,14 @@ func (s *Server) Handle(ctx context.Context, ex *scimworker.Exchange) (reply *sc
 			reply.RetryAfter = 5 * time.Second
 			return reply
 		}
+		if !ok && errors.Is(err, provision.ErrDecisionUnavailable) {
+			// Nothing was stored: the previous decision stands and the
+			// change feed is untouched.
+			s.log.WarnContext(ctx, "permission decision unavailable", "err", err, "request_id", ex.RequestID)
+			reply := errorReply(scim.NewError(503, "", "the permission policy did not decide in time, retry later"))
+			reply.RetryAfter = 5 * time.Second
+			return reply
+		}
 		if !ok {
 			s.log.ErrorContext(ctx, "scim exchange failed", "err", err, "request_id", ex.RequestID, "method", ex.Method, "path", ex.Path)
 			se = scim.NewError(500, "", "internal error")
