@@ -61,15 +61,15 @@ func TestMain(m *testing.M) {
 // roles records what the pool asks of the database's roles. (The real
 // implementation is tested against PostgreSQL in the store package.)
 type roles struct {
-	mu      sync.Mutex
-	n       int
+	mu sync.Mutex
+	n  int
 	// creating and maxCreating count CreateWorkerRole calls in progress;
 	// createDelay makes each take that long.
 	creating, maxCreating int
 	createDelay           time.Duration
-	live    map[string]bool
-	granted map[string]string // role -> tenant
-	fail    bool
+	live                  map[string]bool
+	granted               map[string]string // role -> tenant
+	fail                  bool
 }
 
 func newRoles() *roles { return &roles{live: map[string]bool{}, granted: map[string]string{}} }
