@@ -56,12 +56,17 @@ func (p *permits) state() (held, waited, refused int) {
 
 func openPool(t *testing.T, perms *permits, maxConns int) *store.Pool {
 	t.Helper()
+	return openPoolGrowing(t, perms, maxConns, 0)
+}
+
+func openPoolGrowing(t *testing.T, perms *permits, maxConns int, growAfter time.Duration) *store.Pool {
+	t.Helper()
 	u, err := url.Parse(pgtest.NewDatabase(t))
 	require.NoError(t, err)
 	password, _ := u.User.Password()
 	user := u.User.Username()
 	u.User = nil
-	p, err := store.OpenPool(context.Background(), store.PoolParams{URL: u.String(), User: user, Password: password, MaxConns: maxConns, Permits: perms})
+	p, err := store.OpenPool(context.Background(), store.PoolParams{URL: u.String(), User: user, Password: password, MaxConns: maxConns, Permits: perms, GrowAfter: growAfter})
 	require.NoError(t, err)
 	t.Cleanup(p.Close)
 	return p
@@ -77,6 +82,36 @@ func busy(t *testing.T, p *store.Pool, n int) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestPool_ShortBurstsShareOneConnection: requests that find the worker's
+// connection busy wait for it a moment (GrowAfter) before another is
+// opened, so bursts of short queries never open connections they would use
+// for a few milliseconds (before, every overlap opened one, up to the cap).
+func TestPool_ShortBurstsShareOneConnection(t *testing.T) {
+	perms := &permits{free: 10}
+	p := openPoolGrowing(t, perms, 4, time.Second)
+	for range 20 {
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				_, err := p.Exec(context.Background(), "SELECT 1")
+				require.NoError(t, err)
+			})
+		}
+		wg.Wait()
+	}
+	require.Equal(t, 1, p.Open())
+	// A request that waits longer than GrowAfter gets another connection.
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			_, err := p.Exec(context.Background(), "SELECT pg_sleep(1.5)")
+			require.NoError(t, err)
+		})
+	}
+	wg.Wait()
+	require.Equal(t, 2, p.Open())
 }
 
 // TestPool_ExtraConnectionsOnlyWhenFree: a busy worker with a connection
