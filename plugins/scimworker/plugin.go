@@ -64,11 +64,16 @@ func PluginMap() map[string]plugin.Plugin {
 // Serve runs impl as a go-plugin worker until the host closes the connection.
 // It must be called from main; the worker must not write to stdout before it.
 // go-plugin's own messages go to stderr as JSON, warnings and errors only.
-func Serve(impl Worker) {
+func Serve(impl Worker, opts ...ServeOption) {
+	var c serveConfig
+	for _, o := range opts {
+		o(&c)
+	}
+	extra := c.serverOptions()
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: Handshake,
 		Plugins:         map[string]plugin.Plugin{PluginName: &GRPCPlugin{Impl: impl}},
-		GRPCServer:      newServer,
+		GRPCServer:      func(opts []grpc.ServerOption) *grpc.Server { return newServer(append(opts, extra...)) },
 		Logger:          hclog.New(&hclog.LoggerOptions{Name: "worker", Level: hclog.Warn, Output: os.Stderr, JSONFormat: true}),
 	})
 }
