@@ -5,13 +5,17 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
+	"go.opentelemetry.io/otel"
 	"golang.org/x/sys/unix"
 
 	"github.com/scimplane/scimplane/plugins/scimworker"
+	"github.com/scimplane/scimplane/plugins/tracing"
 	"github.com/scimplane/scimplane/worker/internal/app"
 	"github.com/scimplane/scimplane/worker/internal/policy"
 )
@@ -29,8 +33,30 @@ func main() {
 	}
 	level := slog.LevelInfo
 	_ = level.UnmarshalText([]byte(os.Getenv(scimworker.EnvLogLevel)))
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	w := app.NewWorker(log, app.Options{})
+	log := slog.New(tracing.NewLogHandler(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
+	// Export failures (a collector down) are logged like the rest.
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Warn("tracing", "err", err) }))
+	var opts app.Options
+	var serve []scimworker.ServeOption
+	// The control plane passes its OTEL_* settings on (docs/tracing.md).
+	settings, err := tracing.FromEnv(os.Getenv)
+	if err != nil {
+		log.Error("tracing off: bad settings", "err", err)
+	} else if settings != nil {
+		p, err := tracing.New(settings, tracing.ServiceWorker)
+		if err != nil {
+			log.Error("tracing off", "err", err)
+		} else {
+			defer func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				defer cancel()
+				_ = p.Shutdown(ctx)
+			}()
+			opts.Tracing = p
+			serve = append(serve, scimworker.WithTracerProvider(p.TracerProvider()))
+		}
+	}
+	w := app.NewWorker(log, opts)
 	defer w.Close()
-	scimworker.Serve(w)
+	scimworker.Serve(w, serve...)
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/scimplane/scimplane/plugins/scimworker"
+	"github.com/scimplane/scimplane/plugins/tracing"
 	"github.com/scimplane/scimplane/worker/internal/admin"
 	"github.com/scimplane/scimplane/worker/internal/policy"
 	"github.com/scimplane/scimplane/worker/internal/provision"
@@ -50,6 +51,9 @@ type Options struct {
 	PolicySandbox string
 	// PolicyLimits bound each sandboxed check.
 	PolicyLimits policy.Limits
+	// Tracing, when set, traces requests down to SQL and names the tenant
+	// on the spans once bound; nil is tracing off.
+	Tracing *tracing.Provider
 }
 
 // Worker implements scimworker.Worker.
@@ -138,6 +142,7 @@ func (w *Worker) Prepare(ctx context.Context, p *scimworker.Prepare, host scimwo
 			}
 			w.log.Log(context.Background(), level, "return connection permit", "err", err)
 		},
+		Trace: w.opts.Tracing != nil,
 	})
 	if err != nil {
 		return err
@@ -156,6 +161,9 @@ var tenantID = regexp.MustCompile(`^tnt_[a-z0-9]{1,60}$`)
 func (w *Worker) Bind(ctx context.Context, b *scimworker.Binding) (*scimworker.Bound, error) {
 	if !tenantID.MatchString(b.TenantID) {
 		return nil, fmt.Errorf("bind: invalid tenant id %q", b.TenantID)
+	}
+	if w.opts.Tracing != nil {
+		w.opts.Tracing.SetTenant(b.TenantID)
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()

@@ -14,8 +14,11 @@ import (
 	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/topdown"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 
 	"github.com/scimplane/scimplane/plugins/scimworker"
+	"github.com/scimplane/scimplane/plugins/tracing"
 	"github.com/scimplane/scimplane/worker/internal/provision"
 )
 
@@ -152,8 +155,14 @@ func checkMapping(ctx context.Context, compiler *ast.Compiler, store storage.Sto
 // timeout or cancellation wraps provision.ErrDecisionUnavailable: it is no
 // decision, and callers must not store it.
 func (d *Decider) Decide(ctx context.Context, user map[string]any, groups []provision.GroupRef) (provision.Permissions, error) {
+	ctx, span := tracing.Start(ctx, "policy.decide")
+	defer span.End()
+	if span.IsRecording() {
+		span.SetAttributes(attribute.Int("policy.groups", len(groups)))
+	}
 	t, err := d.eval(ctx, d.decision, user, groups)
 	if err != nil {
+		span.SetStatus(codes.Error, "policy error")
 		return provision.Permissions{}, err
 	}
 	if t == nil {

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/scimplane/scimplane/plugins/tracing"
 )
 
 // Writer is what the Recorder needs of storage: rows written after the
@@ -162,7 +164,10 @@ func (r *Recorder) Finish(ctx context.Context, c *Capture, status int, body []by
 	}
 	// Rows held without a try are not reported one by one: at most the
 	// one attempt a second that found the database down is.
-	if err := r.write(context.WithoutCancel(ctx), c.prepared()); err != nil && err != errHeld && transient(err) {
+	wctx, span := tracing.Start(context.WithoutCancel(ctx), "scimlog.write")
+	err := r.write(wctx, c.prepared())
+	span.End()
+	if err != nil && err != errHeld && transient(err) {
 		r.log.WarnContext(ctx, "scim log row held back until the database is back", "request_id", c.RequestID, "err", err)
 	}
 }

@@ -39,6 +39,9 @@ type PoolParams struct {
 	// on one connection instead of opening, for a few milliseconds of use,
 	// connections that each cost the database tens of milliseconds of CPU.
 	GrowAfter time.Duration
+	// Trace makes spans of statements and batches run for traced
+	// requests (see queryTracer).
+	Trace bool
 }
 
 // Pool is a worker's database pool. It opens connections as the worker's
@@ -94,6 +97,9 @@ func OpenPool(ctx context.Context, p PoolParams) (*Pool, error) {
 	// (actAs turns JIT off: it costs tens of milliseconds per query, and
 	// the worker's queries are short index lookups that never earn it back.)
 	cfg.RuntimeParams["application_name"] = "scimplane-worker"
+	if p.Trace {
+		cfg.Tracer = queryTracer{}
+	}
 	// Every connection holds a permit for its whole life: taken before
 	// dialling (by enter, or here), returned when the socket closes,
 	// whatever closes it.

@@ -7,7 +7,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"go.opentelemetry.io/otel/attribute"
 
+	"github.com/scimplane/scimplane/plugins/tracing"
 	"github.com/scimplane/scimplane/worker/internal/provision"
 	"github.com/scimplane/scimplane/worker/internal/resource"
 	"github.com/scimplane/scimplane/worker/internal/scimlog"
@@ -31,7 +33,9 @@ type Tx struct {
 
 // InTx runs fn in a transaction, committing if it returns nil.
 func (s *Store) InTx(ctx context.Context, fn func(provision.Tx) error) error {
-	conn, err := s.pool.Acquire(ctx)
+	actx, span := tracing.Start(ctx, "store.acquire")
+	conn, err := s.pool.Acquire(actx)
+	span.End()
 	if err != nil {
 		return mapErr(err, "begin")
 	}
@@ -434,7 +438,13 @@ type changeRow struct {
 }
 
 // Log writes the SCIM log row inside the change's own transaction.
-func (t *Tx) Log(_ context.Context, e *scimlog.Entry) error {
+func (t *Tx) Log(ctx context.Context, e *scimlog.Entry) error {
+	// The row goes out with COMMIT, in the change's batch.
+	_, span := tracing.Start(ctx, "scimlog.write")
+	if span.IsRecording() {
+		span.SetAttributes(attribute.Bool("scimlog.with_change", true))
+	}
 	t.exec(insertLog, logArgs(e)...)
+	span.End()
 	return nil
 }
