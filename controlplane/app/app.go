@@ -10,10 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -23,6 +25,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/scimplane/scimplane/controlplane/embeddedpg"
 	"github.com/scimplane/scimplane/controlplane/internal/config"
@@ -34,6 +37,7 @@ import (
 	"github.com/scimplane/scimplane/controlplane/internal/tenant"
 	"github.com/scimplane/scimplane/controlplane/internal/workerpool"
 	"github.com/scimplane/scimplane/plugins/scimworker"
+	"github.com/scimplane/scimplane/plugins/tracing"
 )
 
 // Config is the control plane's configuration.
@@ -68,6 +72,22 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("config: %w", err)
 	}
 	log.InfoContext(ctx, "starting control plane", "config", cfg)
+	// Before anything else: unusable settings stop the start.
+	tp, err := startTracing(cfg)
+	if err != nil {
+		return err
+	}
+	log.InfoContext(ctx, "tracing", "otlp", tp.settings)
+	if tp.p != nil {
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := tp.p.Shutdown(ctx); err != nil {
+				log.Warn("tracing: spans not sent at shutdown", "err", err)
+			}
+		}()
+	}
+
 	if _, err := os.Stat(cfg.WorkerBin); err != nil {
 		return fmt.Errorf("worker binary: %w", err)
 	}
@@ -174,6 +194,7 @@ func Run(ctx context.Context, cfg Config) error {
 		IdleTimeout:    cfg.WorkerIdleTimeout,
 		Logger:         log,
 		Metrics:        workerpool.NewMetrics(reg),
+		TracerProvider: tp.provider(),
 	})
 	defer workers.Close()
 
@@ -215,6 +236,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Draining:       draining,
 		Warming:        warming(workers),
 		Ingress:        cfg.Ingress,
+		Tracer:         tp.tracer(),
 	})
 	// Answers given while the server shuts down close their connection.
 	srv.Server().CloseOnShutdown = true
@@ -329,11 +351,47 @@ func loadSecret(cfg Config) ([]byte, error) {
 	return []byte(s), nil
 }
 
-// workerEnv is a worker's whole environment: its log level and Go
-// runtime settings. Credentials and the tenant arrive over the plugin
-// channel, never here.
+// tracer is the control plane's tracing, or none.
+type tracer struct {
+	settings *tracing.Settings
+	p        *tracing.Provider
+}
+
+// startTracing starts the OTLP exporter when cfg.OTel turns tracing on.
+func startTracing(cfg Config) (tracer, error) {
+	s, err := tracing.FromEnv(func(k string) string { return cfg.OTel[k] })
+	if err != nil {
+		return tracer{}, fmt.Errorf("config: tracing: %w", err)
+	}
+	if s == nil {
+		return tracer{}, nil
+	}
+	p, err := tracing.New(s, tracing.ServiceControlPlane)
+	if err != nil {
+		return tracer{}, err
+	}
+	return tracer{settings: s, p: p}, nil
+}
+
+func (t tracer) provider() trace.TracerProvider {
+	if t.p == nil {
+		return nil
+	}
+	return t.p.TracerProvider()
+}
+
+func (t tracer) tracer() trace.Tracer {
+	if t.p == nil {
+		return nil
+	}
+	return t.p.Tracer()
+}
+
+// workerEnv is a worker's whole environment: its log level, Go runtime
+// settings and the tracing settings (OTEL_*, docs/tracing.md).
+// Credentials and the tenant arrive over the plugin channel, never here.
 func workerEnv(cfg Config) []string {
-	return []string{
+	env := []string{
 		scimworker.EnvLogLevel + "=" + cfg.WorkerLogLevel,
 		// Many workers share few cores: one scheduler thread each, and
 		// fewer collections of their small heaps (an idle worker returns
@@ -342,6 +400,10 @@ func workerEnv(cfg Config) []string {
 		"GOGC=400",
 		"GOMEMLIMIT=128MiB",
 	}
+	for _, k := range slices.Sorted(maps.Keys(cfg.OTel)) {
+		env = append(env, k+"="+cfg.OTel[k])
+	}
+	return env
 }
 
 // workerDatabaseURL is where workers connect, without credentials.

@@ -94,6 +94,22 @@ type Config struct {
 	// WebhookAllowPrivate lets tenants' webhooks reach loopback, private,
 	// link-local and CGNAT addresses (tests, private deployments).
 	WebhookAllowPrivate bool
+	// OTel holds those of OTelVars that are set. The control plane's
+	// tracing reads them and workers get them in their environment as
+	// they are (docs/tracing.md). Not logged: the OTLP headers may carry
+	// a collector's credentials.
+	OTel map[string]string
+}
+
+// OTelVars are the OpenTelemetry variables the control plane reads and
+// passes on to its workers (plugins/tracing reads the same).
+func OTelVars() []string {
+	return []string{
+		"OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+		"OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+		"OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_TIMEOUT",
+		"OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_BSP_SCHEDULE_DELAY", "OTEL_RESOURCE_ATTRIBUTES",
+	}
 }
 
 // Ingress holds the limits on what clients can make the server hold. The
@@ -141,6 +157,14 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		WorkerLogLevel:    or(getenv("SCIMPLANE_WORKER_LOG_LEVEL"), "info"),
 		WorkerDatabaseURL: getenv("SCIMPLANE_WORKER_DATABASE_URL"),
 		Path:              or(getenv("PATH"), "/usr/local/bin:/usr/bin:/bin"),
+	}
+	for _, name := range OTelVars() {
+		if v := getenv(name); v != "" {
+			if c.OTel == nil {
+				c.OTel = map[string]string{}
+			}
+			c.OTel[name] = v
+		}
 	}
 	c.PublicURL = strings.TrimRight(or(getenv("SCIMPLANE_PUBLIC_URL"), "http://"+c.Addr), "/")
 	if c.WorkerBin == "" {

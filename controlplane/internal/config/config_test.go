@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/scimplane/scimplane/plugins/tracing"
 )
 
 func env(m map[string]string) func(string) string {
@@ -101,4 +103,28 @@ func TestConfig_LogValueRedactsSecrets(t *testing.T) {
 		require.NotContains(t, out, secret)
 	}
 	require.Contains(t, out, "postgres://cp:xxxxx@db:5432/scimplane")
+}
+
+// The control plane keeps exactly the variables plugins/tracing reads, to
+// start its own tracing and hand them to its workers; the log never shows
+// them (the headers may carry a collector's credentials).
+func TestFromEnv_OTelVariables(t *testing.T) {
+	require.ElementsMatch(t, tracing.Vars(), OTelVars())
+	vars := map[string]string{"SCIMPLANE_WORKER_BIN": "/bin/worker", "OTEL_UNRELATED": "x"}
+	for _, name := range OTelVars() {
+		vars[name] = "v-" + name
+	}
+	c, err := FromEnv(env(vars))
+	require.NoError(t, err)
+	require.Len(t, c.OTel, len(OTelVars()))
+	for _, name := range OTelVars() {
+		require.Equal(t, "v-"+name, c.OTel[name])
+	}
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("config", "config", c)
+	require.NotContains(t, buf.String(), "v-OTEL_EXPORTER_OTLP_HEADERS")
+
+	c, err = FromEnv(env(map[string]string{"SCIMPLANE_WORKER_BIN": "/bin/worker"}))
+	require.NoError(t, err)
+	require.Nil(t, c.OTel)
 }

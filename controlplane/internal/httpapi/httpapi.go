@@ -12,6 +12,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"golang.org/x/sync/semaphore"
 
@@ -63,6 +64,10 @@ type Params struct {
 	// read time and failed authentications per client. Zero fields take
 	// the defaults below.
 	Ingress config.Ingress
+	// Tracer, when set, starts a server span for each request, the root
+	// of its trace through the worker (docs/tracing.md); nil is tracing
+	// off, at no cost.
+	Tracer trace.Tracer
 }
 
 // Fallbacks for a zero Params.Ingress (config sets its own defaults).

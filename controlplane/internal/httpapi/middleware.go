@@ -5,15 +5,21 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/scimplane/scimplane/controlplane/internal/logctx"
 	"github.com/scimplane/scimplane/controlplane/internal/tenant"
 	"github.com/scimplane/scimplane/plugins/scim"
+	"github.com/scimplane/scimplane/plugins/tracing"
 )
 
 const (
@@ -35,6 +41,10 @@ func (s *server) requestContext(c *fiber.Ctx) error {
 	// shutdown waits for in-flight requests, bounded by RequestTimeout.
 	ctx, cancel := context.WithTimeout(context.Background(), s.RequestTimeout)
 	defer cancel()
+	var span trace.Span
+	if s.Tracer != nil {
+		ctx, span = s.startSpan(ctx, c, id)
+	}
 	c.SetUserContext(logctx.With(ctx, slog.String("request_id", id)))
 
 	route := routeKind(c.Path())
@@ -66,7 +76,49 @@ func (s *server) requestContext(c *fiber.Ctx) error {
 		}
 	}
 	s.Logger.DebugContext(c.UserContext(), "request", "method", c.Method(), "path", c.Path(), "status", code, "duration", time.Since(start))
+	if span != nil {
+		endSpan(c, span, code)
+	}
 	return nil
+}
+
+// startSpan starts the request's server span, the child of the caller's
+// W3C trace context if it sent one (a proxy in front may trace too).
+func (s *server) startSpan(ctx context.Context, c *fiber.Ctx, id string) (context.Context, trace.Span) {
+	ctx = tracing.Propagator().Extract(ctx, headerCarrier{h: &c.Request().Header})
+	method := strings.Clone(c.Method())
+	return s.Tracer.Start(ctx, method, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(
+		attribute.String("http.request.method", method),
+		attribute.String("url.path", strings.Clone(c.Path())),
+		attribute.String("scimplane.request_id", id)))
+}
+
+// endSpan names the span after the route that served the request and
+// records the answer.
+func endSpan(c *fiber.Ctx, span trace.Span, code int) {
+	route := c.Route().Path
+	span.SetName(strings.Clone(c.Method()) + " " + route)
+	span.SetAttributes(attribute.String("http.route", route), attribute.Int("http.response.status_code", code))
+	if tenantID, ok := c.Locals(localTenantID).(string); ok {
+		span.SetAttributes(tracing.TenantAttr.String(tenantID))
+	}
+	if code >= 500 {
+		span.SetStatus(codes.Error, http.StatusText(code))
+	}
+	span.End()
+}
+
+// headerCarrier reads and writes W3C trace headers on a fasthttp request.
+type headerCarrier struct {
+	h *fasthttp.RequestHeader
+}
+
+func (c headerCarrier) Get(key string) string { return string(c.h.Peek(key)) }
+func (c headerCarrier) Set(key, value string) { c.h.Set(key, value) }
+func (c headerCarrier) Keys() []string {
+	var keys []string
+	c.h.VisitAll(func(k, _ []byte) { keys = append(keys, string(k)) })
+	return keys
 }
 
 // screen refuses what no route should see; SCIM routes check the same

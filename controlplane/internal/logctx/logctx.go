@@ -1,10 +1,13 @@
 // Package logctx carries log attributes (request id, tenant id) on a context
-// and adds them to every record logged with that context.
+// and adds them to every record logged with that context, with the trace
+// and span ids of the span on it, if any.
 package logctx
 
 import (
 	"context"
 	"log/slog"
+
+	"github.com/scimplane/scimplane/plugins/tracing"
 )
 
 type key struct{}
@@ -24,8 +27,10 @@ type Handler struct {
 // NewHandler wraps h.
 func NewHandler(h slog.Handler) *Handler { return &Handler{Handler: h} }
 
-// Handle adds the context's attributes the record does not already carry.
+// Handle adds the context's attributes the record does not already carry,
+// and trace_id and span_id when a span is active.
 func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
+	tracing.AddLogIDs(ctx, &r)
 	attrs, _ := ctx.Value(key{}).([]slog.Attr)
 	for _, a := range attrs {
 		if !hasAttr(r, a.Key) {

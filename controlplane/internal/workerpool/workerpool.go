@@ -24,11 +24,15 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+	"go.opentelemetry.io/otel/attribute"
+	otelcodes "go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/singleflight"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/scimplane/scimplane/plugins/scimworker"
+	"github.com/scimplane/scimplane/plugins/tracing"
 )
 
 // ErrClosed is returned once Close has been called.
@@ -135,6 +139,9 @@ type Params struct {
 	SweepInterval time.Duration
 	Logger        *slog.Logger
 	Metrics       *Metrics
+	// TracerProvider, when set, traces calls to workers (client spans
+	// whose trace context the worker continues); nil is tracing off.
+	TracerProvider trace.TracerProvider
 }
 
 // Info describes a running worker.
@@ -344,10 +351,17 @@ func (p *Pool) Warm(ctx context.Context, tenantID string) error {
 }
 
 func (p *Pool) call(ctx context.Context, tenantID string, fn func(context.Context, scimworker.Worker) error) error {
-	w, err := p.acquire(ctx, tenantID)
+	actx, span := tracing.Start(ctx, "workerpool.acquire")
+	w, err := p.acquire(actx, tenantID)
 	if err != nil {
+		span.SetStatus(otelcodes.Error, "no worker")
+		span.End()
 		return err
 	}
+	if span.IsRecording() {
+		span.SetAttributes(attribute.Int("worker.pid", w.pid))
+	}
+	span.End()
 	callCtx, cancel := context.WithTimeout(ctx, p.p.CallTimeout)
 	err = fn(callCtx, w.rpc)
 	// Out of its own deadline, not the caller's.
@@ -598,6 +612,7 @@ func (p *Pool) start(ctx context.Context, forTenant bool) (*worker, error) {
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
 		SecureConfig:     secure,
+		GRPCDialOptions:  scimworker.DialOptions(p.p.TracerProvider),
 		Managed:          true,
 		SkipHostEnv:      true, // the worker gets Env and go-plugin's handshake variables only
 		UnixSocketConfig: sockets,
