@@ -53,7 +53,11 @@ func (b *budget) acquire(ctx context.Context, w *worker, wait bool) error {
 		b.mu.Unlock()
 		return nil
 	}
-	if !wait || extra {
+	// A worker asks to wait only for what it counts as its first
+	// connection; it may still be counted here as holding one whose
+	// release is on its way (returned asynchronously), so it queues then
+	// too, rather than being refused a connection it needs.
+	if !wait {
 		b.mu.Unlock()
 		return errNoPermit
 	}
