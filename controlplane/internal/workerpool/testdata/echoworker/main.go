@@ -82,7 +82,11 @@ func (e *echo) Handle(ctx context.Context, ex *scimworker.Exchange) (*scimworker
 			return nil, ctx.Err()
 		}
 	case "/conn":
-		if err := e.host.AcquireConn(ctx, true); err != nil {
+		// As the real worker does: only its first connection waits.
+		e.mu.Lock()
+		first := e.held == 0
+		e.mu.Unlock()
+		if err := e.host.AcquireConn(ctx, first); err != nil {
 			return nil, err
 		}
 		e.mu.Lock()
