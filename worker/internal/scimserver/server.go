@@ -70,7 +70,8 @@ func (s *Server) Handle(ctx context.Context, ex *scimworker.Exchange) (reply *sc
 	}()
 	res, err := s.route(ctx, call, ex)
 	if err != nil {
-		se, ok := err.(*scim.Error)
+		var se *scim.Error
+		ok := errors.As(err, &se)
 		if !ok && errors.Is(err, provision.ErrUnavailable) {
 			// Entra retries a 503 with Retry-After soon; a 500 only in its
 			// next cycle, some 40 minutes later.
