@@ -38,9 +38,7 @@ const hangFor = 60 * time.Second
 // Retry-After; every tenant answering 2xx within recoveryLimit; every
 // answered exchange in the tenant's SCIM log or refusal log. After the
 // faults every accepted write is read back: each simulator verifies its
-// end state, and every 201 created an object the simulator holds. Records
-// the service is known to lose (knownRecordLoss) are reported, not failed
-// on, unless SCIMPLANE_FAULTS_STRICT is set.
+// end state, and every 201 created an object the simulator holds.
 func TestFaults(t *testing.T) {
 	// The default rate limit: a tight one answers 429 more often than the
 	// refusal log keeps records of (it samples 10 a second per tenant), and

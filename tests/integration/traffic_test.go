@@ -9,7 +9,6 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -302,31 +301,10 @@ type phaseReport struct {
 	// get 409: that counts as done, not as a failure); answered exchanges
 	// with neither a SCIM log row nor a refusal record.
 	fivexx, unexpected, missing []string
-	// knownMissing are missing records a known defect explains (see
-	// knownRecordLoss), with the reason.
-	knownMissing []string
 	// transportErrs are the first few transport errors, for the log.
 	transportErrs []string
 	recovery      map[string]time.Duration // per tenant name
 	unrecovered   []string
-}
-
-// knownRecordLoss says why the record of an answered exchange is missing
-// when a known defect of the service explains it ("" otherwise). The
-// suites report those records and fail on them only with
-// SCIMPLANE_FAULTS_STRICT set; remove a rule once its fix lands.
-func knownRecordLoss(x exchange) string {
-	switch {
-	case x.Status == http.StatusServiceUnavailable && strings.Contains(string(x.Body), `"detail":"database unavailable, retry later"`):
-		// The control plane could not read the tenant's credentials (or
-		// write anything) in time. httpapi/scim.go returns before it marks
-		// the request as the tenant's when authentication fails for any
-		// reason but a bad token or a disabled tenant, so no refusal is
-		// queued; and rejectlog drops a batch it cannot write (issue 11,
-		// point 6).
-		return "control plane records no refusal when the database fails it (issue 11.6)"
-	}
-	return ""
 }
 
 // The names of the PostgreSQL faults.
@@ -380,12 +358,7 @@ func report(log *trafficLog, names map[string]string, records map[string]map[str
 			continue
 		}
 		if ids, ok := records[x.tenant]; ok && !ids[x.RequestID] {
-			line := fmt.Sprintf("%s [%s] -> %d %.120s", what, names[x.tenant], x.Status, x.Body)
-			if why := knownRecordLoss(x); why != "" && os.Getenv("SCIMPLANE_FAULTS_STRICT") == "" {
-				r.knownMissing = append(r.knownMissing, why+": "+line)
-			} else {
-				r.missing = append(r.missing, line)
-			}
+			r.missing = append(r.missing, fmt.Sprintf("%s [%s] -> %d %.120s", what, names[x.tenant], x.Status, x.Body))
 		}
 	}
 	return out
@@ -404,20 +377,17 @@ func (r *phaseReport) String() string {
 	for _, name := range r.unrecovered {
 		rec = append(rec, name+" NOT SERVED")
 	}
-	line := fmt.Sprintf("%-28s sent %5d  answers %-34s transport errors %3d  answered by the LB %3d  recovery [%s]  5xx-not-503 %d  unexpected %d  records missing %d (known defect %d)",
+	line := fmt.Sprintf("%-28s sent %5d  answers %-34s transport errors %3d  answered by the LB %3d  recovery [%s]  5xx-not-503 %d  unexpected %d  records missing %d",
 		r.name, r.sent, strings.Join(st, " "), r.transport, r.notReplica, strings.Join(rec, ", "), len(r.fivexx), len(r.unexpected),
-		len(r.missing)+len(r.knownMissing), len(r.knownMissing))
+		len(r.missing))
 	for _, e := range r.transportErrs {
 		line += "\n    transport error: " + e
-	}
-	if len(r.knownMissing) > 0 {
-		line += "\n    KNOWN DEFECT, not failing (SCIMPLANE_FAULTS_STRICT=1 fails): " + r.knownMissing[0]
 	}
 	return line
 }
 
 // requireClean fails the test on what a phase broke: 5xx other than 503,
-// failures without Retry-After, missing records no known defect explains.
+// failures without Retry-After, missing records.
 func (r *phaseReport) requireClean(t *testing.T) {
 	t.Helper()
 	require.Empty(t, r.fivexx, "%s: 5xx other than 503", r.name)

@@ -375,6 +375,19 @@ func TestSCIM_DatabaseOutage(t *testing.T) {
 
 	f.proxy.restore()
 	require.Eventually(t, func() bool { return f.get(scimPath(b.ID), b.Token).status == http.StatusOK }, 10*time.Second, 50*time.Millisecond)
+	// The refusal of the request nobody could authenticate is recorded
+	// under the tenant it named once the database is back (before, it left
+	// no record at all).
+	require.Eventually(t, func() bool {
+		rs, err := f.store.ListRejections(context.Background(), b.ID, 10)
+		require.NoError(t, err)
+		for _, r := range rs {
+			if r.Status == http.StatusServiceUnavailable {
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 50*time.Millisecond)
 }
 
 // Unknown tenant ids are looked up once per cache period, and a client that

@@ -25,9 +25,12 @@ import (
 const (
 	localRequestID = "request_id"
 	localTenantID  = "tenant_id"
-	localPrincipal = "principal"
-	localForwarded = "forwarded" // the worker answered; it logs the exchange
-	localErrorMsg  = "error_msg"
+	// localClaimedTenantID is the tenant id of a SCIM request that could
+	// not be authenticated because the database was unavailable.
+	localClaimedTenantID = "claimed_tenant_id"
+	localPrincipal       = "principal"
+	localForwarded       = "forwarded" // the worker answered; it logs the exchange
+	localErrorMsg        = "error_msg"
 )
 
 // requestContext runs first: it assigns the request id, puts it and a
@@ -66,14 +69,17 @@ func (s *server) requestContext(c *fiber.Ctx) error {
 	}
 	code := c.Response().StatusCode()
 	s.metrics.observe(route, code, time.Since(start))
-	if tenantID, ok := c.Locals(localTenantID).(string); ok {
+	tenantID, known := c.Locals(localTenantID).(string)
+	if known {
 		s.metrics.scim.WithLabelValues(tenantID, strconv.Itoa(code)).Inc()
-		if forwarded, _ := c.Locals(localForwarded).(bool); !forwarded && code >= 400 {
-			reason, _ := c.Locals(localErrorMsg).(string)
-			// Support reads refusals: a token sent in the path is not kept.
-			s.Rejections.Record(tenant.Rejection{At: start, TenantID: tenantID, RequestID: id,
-				Method: strings.Clone(c.Method()), Path: scim.RedactTokens(strings.Clone(c.Path())), Status: code, Reason: scim.RedactTokens(reason)})
-		}
+	} else {
+		tenantID, _ = c.Locals(localClaimedTenantID).(string)
+	}
+	if forwarded, _ := c.Locals(localForwarded).(bool); tenantID != "" && !forwarded && code >= 400 {
+		reason, _ := c.Locals(localErrorMsg).(string)
+		// Support reads refusals: a token sent in the path is not kept.
+		s.Rejections.Record(tenant.Rejection{At: start, TenantID: tenantID, RequestID: id,
+			Method: strings.Clone(c.Method()), Path: scim.RedactTokens(strings.Clone(c.Path())), Status: code, Reason: scim.RedactTokens(reason)})
 	}
 	s.Logger.DebugContext(c.UserContext(), "request", "method", c.Method(), "path", c.Path(), "status", code, "duration", time.Since(start))
 	if span != nil {

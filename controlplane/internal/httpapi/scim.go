@@ -30,6 +30,12 @@ func (s *server) scim(c *fiber.Ctx) error {
 	if errors.Is(err, tenant.ErrUnauthenticated) {
 		s.authFailures.Fail(client)
 	}
+	if errors.Is(err, tenant.ErrUnavailable) {
+		// The database could not say whose request this is. Its refusal
+		// is recorded under the tenant id it names (the recorder holds it
+		// until the database is back), without a metric label of its own.
+		c.Locals(localClaimedTenantID, tenantID)
+	}
 	if errors.Is(err, tenant.ErrUnknownTenant) || err != nil && !errors.Is(err, tenant.ErrUnauthenticated) && !errors.Is(err, tenant.ErrDisabled) {
 		return err
 	}

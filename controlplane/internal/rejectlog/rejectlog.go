@@ -6,7 +6,9 @@ package rejectlog
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -18,7 +20,11 @@ import (
 )
 
 const (
-	batchSize     = 500
+	batchSize = 500
+	// maxHeld bounds the rows kept while the database is unavailable; past
+	// it the oldest are dropped (and counted).
+	maxHeld       = 20000
+	maxLimiters   = 100000
 	flushInterval = time.Second
 	pruneInterval = time.Hour
 	// Per tenant at most perTenantRate records a second are kept, in bursts
@@ -99,6 +105,11 @@ func (r *Recorder) Record(x tenant.Rejection) {
 		return
 	}
 	l := r.limits[x.TenantID]
+	if l == nil && len(r.limits) >= maxLimiters {
+		// Tenant ids named by requests nobody could authenticate (the
+		// database was down) are not all real: start over rather than grow.
+		clear(r.limits)
+	}
 	if l == nil {
 		l = rate.NewLimiter(perTenantRate, perTenantBurst)
 		r.limits[x.TenantID] = l
@@ -132,17 +143,35 @@ func (r *Recorder) run() {
 	prune := time.NewTicker(pruneInterval)
 	defer prune.Stop()
 	batch := make([]tenant.Rejection, 0, batchSize)
+	// held are rows a write could not store because the database was
+	// unavailable; every later write tries them again, oldest first.
+	var held []tenant.Rejection
 	write := func() {
-		if len(batch) == 0 {
+		if len(batch) == 0 && len(held) == 0 {
 			return
 		}
+		rows := append(held, batch...)
+		batch = batch[:0]
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := r.store.InsertRejections(ctx, batch); err != nil {
-			r.log.Warn("record scim rejections", "count", len(batch), "err", err)
-			r.dropped.Add(float64(len(batch)))
+		err := r.store.InsertRejections(ctx, rows)
+		switch {
+		case err == nil:
+			held = nil
+		case errors.Is(err, tenant.ErrUnavailable):
+			if over := len(rows) - maxHeld; over > 0 {
+				r.dropped.Add(float64(over))
+				rows = rows[over:]
+			}
+			if len(held) == 0 {
+				r.log.Warn("holding scim rejections until the database is back", "count", len(rows), "err", err)
+			}
+			held = slices.Clip(rows)
+		default:
+			r.log.Warn("record scim rejections", "count", len(rows), "err", err)
+			r.dropped.Add(float64(len(rows)))
+			held = nil
 		}
-		batch = batch[:0]
 	}
 	for {
 		select {

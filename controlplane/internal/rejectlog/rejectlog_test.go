@@ -2,9 +2,11 @@ package rejectlog
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -61,4 +63,39 @@ func TestRecorder_KeepsTextPostgreSQLCanStore(t *testing.T) {
 	require.Equal(t, "bad \uFFFD", st.rows[0].Reason)
 	require.True(t, utf8.ValidString(st.rows[1].Path))
 	require.LessOrEqual(t, len(st.rows[1].Path), maxText)
+}
+
+// downStore fails writes as the store does while the database is away.
+type downStore struct {
+	memStore
+	down atomic.Bool
+}
+
+func (d *downStore) InsertRejections(ctx context.Context, rs []tenant.Rejection) error {
+	if d.down.Load() {
+		return fmt.Errorf("%w: connection refused", tenant.ErrUnavailable)
+	}
+	return d.memStore.InsertRejections(ctx, rs)
+}
+
+// TestRecorder_HoldsRowsWhileTheDatabaseIsAway: refusals that cannot be
+// written while the database is unavailable are written, in order, once
+// it is back (before, the batch was dropped).
+func TestRecorder_HoldsRowsWhileTheDatabaseIsAway(t *testing.T) {
+	st := &downStore{}
+	st.down.Store(true)
+	r := New(Params{Store: st, Logger: slog.New(slog.DiscardHandler), Retention: time.Hour, Registry: prometheus.NewRegistry()})
+	for i := range 5 {
+		r.Record(tenant.Rejection{TenantID: "tnt_a", RequestID: fmt.Sprint(i), Status: 503})
+	}
+	time.Sleep(2 * flushInterval) // at least one failed write
+	st.down.Store(false)
+	r.Record(tenant.Rejection{TenantID: "tnt_a", RequestID: "5", Status: 401})
+	r.Close()
+	var ids []string
+	for _, x := range st.rows {
+		ids = append(ids, x.RequestID)
+	}
+	require.Equal(t, []string{"0", "1", "2", "3", "4", "5"}, ids)
+	require.Zero(t, testutil.ToFloat64(r.dropped))
 }
