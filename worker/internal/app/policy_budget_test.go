@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -90,7 +91,9 @@ func TestPolicy_CandidateOverBudget(t *testing.T) {
 // dry run, which evaluates it in the sandbox too, is answered 422 and
 // leaves the worker small.
 func TestPolicy_DryRunOverBudget(t *testing.T) {
-	w := newTestWorker(t)
+	// The memory limit, not the decision timeout, must end it, however
+	// busy the machine.
+	w, _ := newTestWorkerWithAdmin(t, func(c *Config) { c.Options.PolicyLimits.Decide = time.Minute })
 	create(t, w, "/Users", `{"userName":"ann@contoso.com","title":"huge"}`)
 	b := scimworker.PolicyBundle{
 		Modules: map[string]string{

@@ -42,6 +42,10 @@ type Limits struct {
 	// default 512 MiB. Its Go heap is held to half of it (GOMEMLIMIT), so
 	// the runtime collects before the limit is hit.
 	Memory int64
+	// Decide bounds one user's decision in a dry run; default the
+	// worker's own (500 ms), so a dry run reports the timeouts the policy
+	// would have in force.
+	Decide time.Duration
 }
 
 func (l Limits) withDefaults() Limits {
@@ -294,7 +298,7 @@ func SandboxMain(in io.Reader, out io.Writer) int {
 	}
 	compiled := make(chan result, 1)
 	go func() {
-		d, err := Compile(ctx, req.Bundle, Options{})
+		d, err := Compile(ctx, req.Bundle, Options{Timeout: l.Decide})
 		compiled <- result{d, err}
 	}()
 	start := time.Now()
