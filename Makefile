@@ -39,16 +39,18 @@ vet:
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) vet ./...
 
-# sqlc regenerates the control plane's static queries
-# (controlplane/internal/store/queries/*.sql -> store/dbsqlc) from the
-# migrations' schema; sqlc-diff fails when the committed code is stale (CI
-# runs it). sqlc is built from the Go module proxy on first use.
+# sqlc regenerates both stores' static queries (<store>/queries/*.sql ->
+# <store>/dbsqlc, for controlplane/internal/store and worker/internal/store)
+# from their migrations' schema; sqlc-diff fails when the committed code of
+# either is stale (CI runs it). sqlc is built from the Go module proxy on
+# first use.
 SQLC := $(GO) run github.com/sqlc-dev/sqlc/cmd/sqlc@v1.31.1
+SQLC_STORES := controlplane/internal/store worker/internal/store
 .PHONY: sqlc sqlc-diff
 sqlc:
-	cd controlplane/internal/store && $(SQLC) generate
+	for d in $(SQLC_STORES); do (cd $$d && $(SQLC) generate) || exit 1; done
 sqlc-diff:
-	cd controlplane/internal/store && $(SQLC) diff
+	for d in $(SQLC_STORES); do (cd $$d && $(SQLC) diff) || exit 1; done
 
 # lint runs staticcheck and deadcode (both built from the Go module proxy
 # on first use). deadcode starts from every main and test; an Example

@@ -8,22 +8,20 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/scimplane/scimplane/plugins/scimworker"
 	"github.com/scimplane/scimplane/worker/internal/provision"
 	"github.com/scimplane/scimplane/worker/internal/resource"
+	"github.com/scimplane/scimplane/worker/internal/store/dbsqlc"
 )
 
 // ActivePolicy returns the stored policy, or provision.ErrNotFound.
 func (s *Store) ActivePolicy(ctx context.Context) (*scimworker.ActivePolicy, error) {
-	p := &scimworker.ActivePolicy{}
-	var bundle []byte
-	err := s.pool.QueryRow(ctx, `SELECT version, bundle, activated_at FROM policy`).Scan(&p.Version, &bundle, &p.ActivatedAt)
+	r, err := s.q.GetPolicy(ctx)
 	if err != nil {
 		return nil, mapErr(err, "read policy")
 	}
-	if err := json.Unmarshal(bundle, &p.PolicyBundle); err != nil {
+	p := &scimworker.ActivePolicy{Version: r.Version, ActivatedAt: &r.ActivatedAt}
+	if err := json.Unmarshal(r.Bundle, &p.PolicyBundle); err != nil {
 		return nil, fmt.Errorf("read policy version %d: %w", p.Version, err)
 	}
 	return p, nil
@@ -31,8 +29,7 @@ func (s *Store) ActivePolicy(ctx context.Context) (*scimworker.ActivePolicy, err
 
 // PolicyVersion returns the stored policy version, 0 when none is stored.
 func (s *Store) PolicyVersion(ctx context.Context) (int64, error) {
-	var v int64
-	err := s.pool.QueryRow(ctx, `SELECT coalesce((SELECT version FROM policy), 0)`).Scan(&v)
+	v, err := s.q.GetPolicyVersion(ctx)
 	return v, mapErr(err, "read policy version")
 }
 
@@ -42,9 +39,7 @@ func (s *Store) SavePolicy(ctx context.Context, version int64, b scimworker.Poli
 	if err != nil {
 		return fmt.Errorf("save policy: %w", err)
 	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO policy (version, bundle, activated_at) VALUES ($1, $2, now())
-		ON CONFLICT (singleton) DO UPDATE SET version = excluded.version, bundle = excluded.bundle, activated_at = excluded.activated_at`, version, bundle)
-	return mapErr(err, "save policy")
+	return mapErr(s.q.SavePolicy(ctx, dbsqlc.SavePolicyParams{Version: version, Bundle: bundle}), "save policy")
 }
 
 // SubjectsAfter loads up to limit users after the seq cursor, for dry
@@ -74,19 +69,13 @@ func (s *Store) SubjectsAfter(ctx context.Context, after int64, limit int) ([]*p
 // name contains q, with their member counts.
 func (s *Store) GroupsPage(ctx context.Context, after string, limit int, q string) ([]scimworker.GroupRow, string, error) {
 	afterName, afterID, _ := strings.Cut(after, "\x00")
-	rows, err := s.pool.Query(ctx, `SELECT g.id, g.display_name, coalesce(g.external_id, ''),
-		(SELECT count(*) FROM members m WHERE m.group_id = g.id)
-		FROM groups g WHERE (lower(g.display_name), g.id) > ($1, $2) AND ($3 = '' OR strpos(lower(g.display_name), lower($3)) > 0)
-		ORDER BY lower(g.display_name), g.id LIMIT $4`, afterName, afterID, q, limit)
+	rows, err := s.q.ListGroupsPage(ctx, dbsqlc.ListGroupsPageParams{AfterName: afterName, AfterID: afterID, Q: q, MaxRows: int32(limit)})
 	if err != nil {
 		return nil, "", mapErr(err, "list groups")
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (scimworker.GroupRow, error) {
-		var g scimworker.GroupRow
-		return g, r.Scan(&g.ID, &g.DisplayName, &g.ExternalID, &g.Members)
-	})
-	if err != nil {
-		return nil, "", mapErr(err, "list groups")
+	out := make([]scimworker.GroupRow, len(rows))
+	for i, r := range rows {
+		out[i] = scimworker.GroupRow{ID: r.ID, DisplayName: r.DisplayName, ExternalID: r.ExternalID, Members: r.Members}
 	}
 	next := ""
 	if len(out) == limit {
@@ -98,18 +87,12 @@ func (s *Store) GroupsPage(ctx context.Context, after string, limit int, q strin
 
 // GetGroupRow returns one group with its member count.
 func (s *Store) GetGroupRow(ctx context.Context, id string) (*scimworker.GroupRow, error) {
-	g := &scimworker.GroupRow{}
-	err := s.pool.QueryRow(ctx, `SELECT g.id, g.display_name, coalesce(g.external_id, ''),
-		(SELECT count(*) FROM members m WHERE m.group_id = g.id) FROM groups g WHERE g.id = $1`, id).
-		Scan(&g.ID, &g.DisplayName, &g.ExternalID, &g.Members)
+	r, err := s.q.GetGroupSummary(ctx, id)
 	if err != nil {
 		return nil, mapErr(err, "read group")
 	}
-	return g, nil
+	return &scimworker.GroupRow{ID: r.ID, DisplayName: r.DisplayName, ExternalID: r.ExternalID, Members: r.Members}, nil
 }
-
-const userRowCols = `u.id, u.user_name, coalesce(u.display_name, ''), u.active,
-	coalesce(p.permissions, '{}'), coalesce(p.sets, '{}'), coalesce(p.error, '')`
 
 func seqCursor(after string) int64 {
 	n, _ := strconv.ParseInt(after, 10, 64)
@@ -119,35 +102,37 @@ func seqCursor(after string) int64 {
 // UsersPage lists users in creation order after the cursor; q matches the
 // start of userName or displayName.
 func (s *Store) UsersPage(ctx context.Context, after string, limit int, q string) ([]scimworker.UserRow, string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+userRowCols+`, u.seq FROM users u LEFT JOIN permissions p ON p.user_id = u.id
-		WHERE u.seq > $1 AND ($2 = '' OR starts_with(lower(u.user_name), lower($2)) OR starts_with(lower(u.display_name), lower($2)))
-		ORDER BY u.seq LIMIT $3`, seqCursor(after), q, limit)
-	return collectUsersWithSeq(rows, err, limit)
+	rows, err := s.q.ListUsersPage(ctx, dbsqlc.ListUsersPageParams{AfterSeq: seqCursor(after), Q: q, MaxRows: int32(limit)})
+	return usersWithSeq(rows, err, limit)
 }
 
 // GroupMembersPage lists a group's members in creation order.
 func (s *Store) GroupMembersPage(ctx context.Context, groupID, after string, limit int) ([]scimworker.UserRow, string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+userRowCols+`, u.seq FROM members m JOIN users u ON u.id = m.user_id
-		LEFT JOIN permissions p ON p.user_id = u.id
-		WHERE m.group_id = $1 AND u.seq > $2 ORDER BY u.seq LIMIT $3`, groupID, seqCursor(after), limit)
-	return collectUsersWithSeq(rows, err, limit)
+	rows, err := s.q.ListGroupMembersPage(ctx, dbsqlc.ListGroupMembersPageParams{GroupID: groupID, AfterSeq: seqCursor(after), MaxRows: int32(limit)})
+	if err != nil {
+		return nil, "", mapErr(err, "list users")
+	}
+	users := make([]dbsqlc.ListUsersPageRow, len(rows))
+	for i, r := range rows {
+		users[i] = dbsqlc.ListUsersPageRow(r)
+	}
+	return usersWithSeq(users, nil, limit)
 }
 
-func collectUsersWithSeq(rows pgx.Rows, err error, limit int) ([]scimworker.UserRow, string, error) {
+// usersWithSeq converts a page of user rows; its cursor is the last
+// row's seq when the page is full.
+func usersWithSeq(rows []dbsqlc.ListUsersPageRow, err error, limit int) ([]scimworker.UserRow, string, error) {
 	if err != nil {
 		return nil, "", mapErr(err, "list users")
 	}
-	var last int64
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (scimworker.UserRow, error) {
-		var u scimworker.UserRow
-		return u, r.Scan(&u.ID, &u.UserName, &u.DisplayName, &u.Active, &u.Permissions, &u.Sets, &u.Error, &last)
-	})
-	if err != nil {
-		return nil, "", mapErr(err, "list users")
+	out := make([]scimworker.UserRow, len(rows))
+	for i, r := range rows {
+		out[i] = scimworker.UserRow{ID: r.ID, UserName: r.UserName, DisplayName: r.DisplayName, Active: r.Active,
+			Permissions: r.Permissions, Sets: r.Sets, Error: r.Error}
 	}
 	next := ""
-	if len(out) == limit {
-		next = strconv.FormatInt(last, 10)
+	if len(rows) == limit && limit > 0 {
+		next = strconv.FormatInt(rows[len(rows)-1].Seq, 10)
 	}
 	return out, next, nil
 }
@@ -172,23 +157,18 @@ func (s *Store) Changes(ctx context.Context, after string, limit int) ([]scimwor
 		}
 		xid, seq = x, seqCursor(sq)
 	}
-	rows, err := s.pool.Query(ctx, `SELECT seq, at, kind, coalesce(user_id, ''), coalesce(group_id, ''), detail, xid::text FROM changes
-		WHERE (xid, seq) > ($1::text::xid8, $2) AND xid < pg_snapshot_xmin(pg_current_snapshot())
-		ORDER BY xid, seq LIMIT $3`, xid, seq, limit)
+	rows, err := s.q.ListChanges(ctx, dbsqlc.ListChangesParams{AfterXid: xid, AfterSeq: seq, MaxRows: int32(limit)})
 	if err != nil {
 		return nil, "", mapErr(err, "read changes")
 	}
-	var lastXid string
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (scimworker.Change, error) {
-		var c scimworker.Change
-		return c, r.Scan(&c.Seq, &c.At, &c.Kind, &c.UserID, &c.GroupID, &c.Detail, &lastXid)
-	})
-	if err != nil {
-		return nil, "", mapErr(err, "read changes")
+	out := make([]scimworker.Change, len(rows))
+	for i, r := range rows {
+		out[i] = scimworker.Change{Seq: r.Seq, At: r.At, Kind: r.Kind, UserID: r.UserID, GroupID: r.GroupID, Detail: r.Detail}
 	}
 	next := after
-	if len(out) > 0 {
-		next = lastXid + ":" + strconv.FormatInt(out[len(out)-1].Seq, 10)
+	if len(rows) > 0 {
+		last := rows[len(rows)-1]
+		next = last.Xid + ":" + strconv.FormatInt(last.Seq, 10)
 	}
 	return out, next, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/scimplane/scimplane/plugins/scimworker"
 	"github.com/scimplane/scimplane/worker/internal/provision"
 	"github.com/scimplane/scimplane/worker/internal/scimlog"
+	"github.com/scimplane/scimplane/worker/internal/store/dbsqlc"
 )
 
 var (
@@ -24,18 +25,16 @@ const logCols = `id, at, request_id, method, path, query, coalesce(filter, ''), 
 	coalesce(external_id, ''), coalesce(user_name, ''), coalesce(display_name, ''), coalesce(summary, ''), status,
 	coalesce(scim_type, ''), coalesce(detail, ''), latency_us`
 
-func scanLog(r pgx.Row, withBodies bool) (scimworker.LogEntry, error) {
+func scanLog(r pgx.Row) (scimworker.LogEntry, error) {
 	var e scimworker.LogEntry
-	dst := []any{&e.ID, &e.At, &e.RequestID, &e.Method, &e.Path, &e.Query, &e.Filter, &e.ResourceType, &e.ResourceID,
-		&e.ExternalID, &e.UserName, &e.DisplayName, &e.Summary, &e.Status, &e.ScimType, &e.Detail, &e.LatencyUS}
-	if withBodies {
-		dst = append(dst, &e.RequestBody, &e.ResponseBody)
-	}
-	return e, r.Scan(dst...)
+	return e, r.Scan(&e.ID, &e.At, &e.RequestID, &e.Method, &e.Path, &e.Query, &e.Filter, &e.ResourceType, &e.ResourceID,
+		&e.ExternalID, &e.UserName, &e.DisplayName, &e.Summary, &e.Status, &e.ScimType, &e.Detail, &e.LatencyUS)
 }
 
 // QueryLog returns entries newest first. Every filter is served by an index
-// (time, failures, request id, resource id, userName, externalId).
+// (time, failures, request id, resource id, userName, externalId). Its
+// WHERE clause is built from the filter, so it is written by hand, not
+// generated (dbsqlc holds the log's static statements).
 func (s *Store) QueryLog(ctx context.Context, f scimlog.Filter) ([]scimworker.LogEntry, error) {
 	var where []string
 	var args []any
@@ -101,47 +100,45 @@ func (s *Store) QueryLog(ctx context.Context, f scimlog.Filter) ([]scimworker.Lo
 	if err != nil {
 		return nil, mapErr(err, "query scim log")
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (scimworker.LogEntry, error) { return scanLog(r, false) })
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (scimworker.LogEntry, error) { return scanLog(r) })
 	return out, mapErr(err, "query scim log")
 }
 
 // GetLog returns one entry with its bodies.
 func (s *Store) GetLog(ctx context.Context, id int64) (*scimworker.LogEntry, error) {
-	e, err := scanLog(s.pool.QueryRow(ctx, "SELECT "+logCols+", request_body, response_body FROM scim_requests WHERE id = $1", id), true)
+	r, err := s.q.GetLog(ctx, id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, scimlog.ErrNotFound
 	}
 	if err != nil {
 		return nil, mapErr(err, "read scim log entry")
 	}
-	return &e, nil
+	return &scimworker.LogEntry{ID: r.ID, At: r.At, RequestID: r.RequestID, Method: r.Method, Path: r.Path, Query: r.Query,
+		Filter: r.Filter, ResourceType: r.ResourceType, ResourceID: r.ResourceID, ExternalID: r.ExternalID, UserName: r.UserName,
+		DisplayName: r.DisplayName, Summary: r.Summary, Status: int(r.Status), ScimType: r.ScimType, Detail: r.Detail,
+		LatencyUS: r.LatencyUs, RequestBody: r.RequestBody, ResponseBody: r.ResponseBody}, nil
 }
 
 // LogCounts counts the log's requests and failures since hour and day,
 // finds its last success since month and the day's five most frequent
 // errors, from the log's indexes.
 func (s *Store) LogCounts(ctx context.Context, hour, day, month time.Time) (*scimworker.LogHealth, error) {
-	h := &scimworker.LogHealth{}
-	err := s.pool.QueryRow(ctx, `SELECT
-		(SELECT count(*) FROM scim_requests WHERE at >= $1),
-		(SELECT count(*) FROM scim_requests WHERE at >= $1 AND status >= 400),
-		(SELECT count(*) FROM scim_requests WHERE at >= $2),
-		(SELECT count(*) FROM scim_requests WHERE at >= $2 AND status >= 400),
-		(SELECT max(at) FROM scim_requests WHERE at >= $3 AND status < 400)`, hour, day, month).
-		Scan(&h.LastHour.Requests, &h.LastHour.Failures, &h.LastDay.Requests, &h.LastDay.Failures, &h.LastSuccess)
+	c, err := s.q.LogCounts(ctx, dbsqlc.LogCountsParams{Hour: hour, Day: day, Month: month})
 	if err != nil {
 		return nil, mapErr(err, "log health")
 	}
-	rows, err := s.pool.Query(ctx, `SELECT status, coalesce(scim_type, ''), left(coalesce(detail, ''), 200) AS d, count(*) FROM scim_requests
-		WHERE at >= $1 AND status >= 400 GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1 LIMIT 5`, day)
+	h := &scimworker.LogHealth{LastSuccess: timeOrNil(c.LastSuccess)}
+	h.LastHour.Requests, h.LastHour.Failures = c.HourRequests, c.HourFailures
+	h.LastDay.Requests, h.LastDay.Failures = c.DayRequests, c.DayFailures
+	rows, err := s.q.LogTopErrors(ctx, day)
 	if err != nil {
 		return nil, mapErr(err, "log health")
 	}
-	h.TopErrors, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (scimworker.ErrorCount, error) {
-		var e scimworker.ErrorCount
-		return e, r.Scan(&e.Status, &e.ScimType, &e.Detail, &e.Count)
-	})
-	return h, mapErr(err, "log health")
+	h.TopErrors = make([]scimworker.ErrorCount, len(rows))
+	for i, r := range rows {
+		h.TopErrors[i] = scimworker.ErrorCount{Status: int(r.Status), ScimType: r.ScimType, Detail: r.D, Count: r.N}
+	}
+	return h, nil
 }
 
 // CreateLogPartition creates the log partition name for the UTC day
@@ -158,13 +155,7 @@ func (s *Store) CreateLogPartition(ctx context.Context, name string, day time.Ti
 
 // LogPartitions lists the log's daily partitions.
 func (s *Store) LogPartitions(ctx context.Context) ([]string, error) {
-	// pg_partition_tree, not the catalogs, which workers may not read.
-	rows, err := s.pool.Query(ctx, `SELECT relid::text FROM pg_partition_tree('scim_requests')
-		WHERE level = 1 AND relid::text LIKE 'scim\_requests\_p%'`)
-	if err != nil {
-		return nil, mapErr(err, "list log partitions")
-	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	names, err := s.q.ListLogPartitions(ctx)
 	return names, mapErr(err, "list log partitions")
 }
 
@@ -177,21 +168,18 @@ func (s *Store) DropLogPartition(ctx context.Context, name string) error {
 // ExpireDefaultPartition deletes the rows of the log's default partition
 // older than horizon.
 func (s *Store) ExpireDefaultPartition(ctx context.Context, horizon time.Time) error {
-	_, err := s.pool.Exec(ctx, `DELETE FROM scim_requests_default WHERE at < $1`, horizon)
-	return mapErr(err, "expire default log partition")
+	return mapErr(s.q.ExpireDefaultPartition(ctx, horizon), "expire default log partition")
 }
 
 // RetentionDays returns the tenant's log retention.
 func (s *Store) RetentionDays(ctx context.Context) (int, error) {
-	var d int
-	err := s.pool.QueryRow(ctx, `SELECT log_retention_days FROM settings`).Scan(&d)
-	return d, mapErr(err, "read retention")
+	d, err := s.q.GetRetentionDays(ctx)
+	return int(d), mapErr(err, "read retention")
 }
 
 // SetRetentionDays changes the tenant's log retention.
 func (s *Store) SetRetentionDays(ctx context.Context, days int) error {
-	_, err := s.pool.Exec(ctx, `UPDATE settings SET log_retention_days = $1`, days)
-	return mapErr(err, "set retention")
+	return mapErr(s.q.SetRetentionDays(ctx, int32(days)), "set retention")
 }
 
 // WriteLog writes log rows after the fact (reads, failures, rows held
@@ -204,7 +192,7 @@ func (s *Store) WriteLog(ctx context.Context, entries []*scimlog.Entry) error {
 	pb.Queue(`BEGIN`)
 	pb.Queue(`SET LOCAL synchronous_commit TO OFF`)
 	for _, e := range entries {
-		pb.Queue(insertLog, logArgs(e)...)
+		pb.Queue(dbsqlc.InsertLog, logArgs(e)...)
 	}
 	pb.Queue(`COMMIT`)
 	err := mapErr(s.pool.SendBatch(ctx, pb).Close(), "write scim log")
@@ -212,4 +200,12 @@ func (s *Store) WriteLog(ctx context.Context, entries []*scimlog.Entry) error {
 		return fmt.Errorf("%w: %w", scimlog.ErrUnavailable, err)
 	}
 	return err
+}
+
+// timeOrNil is a nullable timestamp sqlc types as any (an aggregate's).
+func timeOrNil(v any) *time.Time {
+	if t, ok := v.(time.Time); ok {
+		return &t
+	}
+	return nil
 }

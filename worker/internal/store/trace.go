@@ -85,9 +85,15 @@ func (queryTracer) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, d pgx.TraceBa
 	span.End()
 }
 
-// verb is a statement's first keyword, for the span's name.
+// verb is a statement's first keyword, for the span's name. Leading
+// line comments are skipped: sqlc's statements start with their name
+// ("-- name: GetUser :one").
 func verb(sql string) string {
 	sql = strings.TrimLeft(sql, " \t\r\n(")
+	for strings.HasPrefix(sql, "--") {
+		_, sql, _ = strings.Cut(sql, "\n")
+		sql = strings.TrimLeft(sql, " \t\r\n(")
+	}
 	if i := strings.IndexAny(sql, " \t\r\n("); i > 0 {
 		sql = sql[:i]
 	}

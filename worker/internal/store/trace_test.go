@@ -9,6 +9,9 @@ func TestVerb(t *testing.T) {
 		{"\n\t\tINSERT INTO members (group_id, user_id)", "INSERT"},
 		{"(SELECT 1) UNION (SELECT 2)", "SELECT"},
 		{"WITH x AS (SELECT 1) SELECT * FROM x", "WITH"},
+		{"-- name: InsertLog :exec\nINSERT INTO scim_requests (at)", "INSERT"},
+		{"-- name: X :one\n-- more\n  select 1", "SELECT"},
+		{"-- only a comment", ""},
 		{"", ""},
 	}
 	for _, tc := range tests {

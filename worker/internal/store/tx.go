@@ -13,6 +13,7 @@ import (
 	"github.com/scimplane/scimplane/worker/internal/provision"
 	"github.com/scimplane/scimplane/worker/internal/resource"
 	"github.com/scimplane/scimplane/worker/internal/scimlog"
+	"github.com/scimplane/scimplane/worker/internal/store/dbsqlc"
 )
 
 // Tx implements provision.Tx as a pipeline: statements whose result is
@@ -444,7 +445,7 @@ func (t *Tx) Log(ctx context.Context, e *scimlog.Entry) error {
 	if span.IsRecording() {
 		span.SetAttributes(attribute.Bool("scimlog.with_change", true))
 	}
-	t.exec(insertLog, logArgs(e)...)
+	t.exec(dbsqlc.InsertLog, logArgs(e)...)
 	span.End()
 	return nil
 }

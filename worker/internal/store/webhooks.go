@@ -10,6 +10,7 @@ import (
 
 	"github.com/scimplane/scimplane/plugins/scimworker"
 	"github.com/scimplane/scimplane/worker/internal/provision"
+	"github.com/scimplane/scimplane/worker/internal/store/dbsqlc"
 	"github.com/scimplane/scimplane/worker/internal/webhook"
 )
 
@@ -21,34 +22,33 @@ var _ webhook.Store = (*Store)(nil)
 // batch is not full, it also says whether committed changes after it are
 // held back by that rule.
 func (s *Store) PendingChanges(ctx context.Context, limit int) ([]webhook.Change, webhook.Cursor, bool, error) {
-	var cur webhook.Cursor
-	if err := s.pool.QueryRow(ctx, `SELECT xid::text, seq FROM webhook_cursor`).Scan(&cur.Xid, &cur.Seq); err != nil {
-		return nil, cur, false, mapErr(err, "read webhook cursor")
+	c, err := s.q.GetWebhookCursor(ctx)
+	if err != nil {
+		return nil, webhook.Cursor{}, false, mapErr(err, "read webhook cursor")
 	}
-	rows, err := s.pool.Query(ctx, `SELECT xid::text, seq, at, kind, coalesce(user_id, ''), coalesce(group_id, ''), coalesce(detail, 'null')
-		FROM changes WHERE (xid, seq) > ($1::text::xid8, $2) AND xid < pg_snapshot_xmin(pg_current_snapshot())
-		ORDER BY xid, seq LIMIT $3`, cur.Xid, cur.Seq, limit)
+	cur := webhook.Cursor{Xid: c.Xid, Seq: c.Seq}
+	rows, err := s.q.ListPendingChanges(ctx, dbsqlc.ListPendingChangesParams{AfterXid: cur.Xid, AfterSeq: cur.Seq, MaxRows: int32(limit)})
 	if err != nil {
 		return nil, cur, false, mapErr(err, "read changes for webhooks")
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (webhook.Change, error) {
-		var c webhook.Change
-		return c, r.Scan(&c.Xid, &c.Seq, &c.At, &c.Kind, &c.UserID, &c.GroupID, &c.Detail)
-	})
-	if err != nil || len(out) == limit {
-		return out, cur, false, mapErr(err, "read changes for webhooks")
+	out := make([]webhook.Change, len(rows))
+	for i, r := range rows {
+		out[i] = webhook.Change(r)
+	}
+	if len(out) == limit {
+		return out, cur, false, nil
 	}
 	after := cur
 	if len(out) > 0 {
 		after = webhook.Cursor{Xid: out[len(out)-1].Xid, Seq: out[len(out)-1].Seq}
 	}
-	var hidden bool
-	err = s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM changes WHERE (xid, seq) > ($1::text::xid8, $2))`, after.Xid, after.Seq).Scan(&hidden)
+	hidden, err := s.q.ChangesAfter(ctx, dbsqlc.ChangesAfterParams{AfterXid: after.Xid, AfterSeq: after.Seq})
 	return out, cur, hidden, mapErr(err, "read changes for webhooks")
 }
 
 // Enqueue fans events out to the subscribed webhooks and moves the cursor
 // in one statement, which inserts nothing if the cursor moved meanwhile.
+// Written by hand: sqlc does not know unnest of several arrays.
 func (s *Store) Enqueue(ctx context.Context, from, to webhook.Cursor, events []webhook.Event) error {
 	types := make([]string, len(events))
 	keys := make([]string, len(events))
@@ -68,32 +68,18 @@ func (s *Store) Enqueue(ctx context.Context, from, to webhook.Cursor, events []w
 	return mapErr(err, "queue webhook deliveries")
 }
 
-// headSQL keeps the deliveries that are the oldest pending one of their
-// webhook and order key.
-const headSQL = `NOT EXISTS (SELECT 1 FROM webhook_deliveries e WHERE e.webhook_id = d.webhook_id
-	AND e.order_key = d.order_key AND e.status = 'pending' AND e.id < d.id)`
-
 // Claim leases due deliveries for one attempt each.
 func (s *Store) Claim(ctx context.Context, now time.Time, busy []string, perWebhook int, lease time.Duration) ([]webhook.Claim, error) {
-	rows, err := s.pool.Query(ctx, `WITH heads AS (
-			SELECT d.id, row_number() OVER (PARTITION BY d.webhook_id ORDER BY d.id) AS rn
-			FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id AND w.enabled
-			WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND NOT (d.webhook_id = ANY(coalesce($2::text[], '{}'))) AND `+headSQL+`)
-		UPDATE webhook_deliveries d SET attempts = d.attempts + 1, last_attempt_at = $1, next_attempt_at = $1 + $4::interval
-		FROM heads h, webhooks w WHERE d.id = h.id AND h.rn <= $3 AND w.id = d.webhook_id
-			-- Rechecked on the locked row: a delivery another worker of the
-			-- tenant (a replica's, briefly) claimed meanwhile is skipped.
-			AND d.status = 'pending' AND d.next_attempt_at <= $1
-		RETURNING d.id, d.webhook_id, w.url, w.secret_generation, d.message_id, d.payload, d.attempts`,
-		now, busy, perWebhook, lease)
+	rows, err := s.q.ClaimDeliveries(ctx, dbsqlc.ClaimDeliveriesParams{Now: now, Busy: busy, PerWebhook: int64(perWebhook), Lease: lease})
 	if err != nil {
 		return nil, mapErr(err, "claim webhook deliveries")
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (webhook.Claim, error) {
-		var c webhook.Claim
-		return c, r.Scan(&c.ID, &c.WebhookID, &c.URL, &c.Generation, &c.MessageID, &c.Payload, &c.Attempts)
-	})
-	return out, mapErr(err, "claim webhook deliveries")
+	out := make([]webhook.Claim, len(rows))
+	for i, r := range rows {
+		out[i] = webhook.Claim{ID: r.ID, WebhookID: r.WebhookID, URL: r.Url, Generation: r.SecretGeneration, MessageID: r.MessageID,
+			Payload: r.Payload, Attempts: int(r.Attempts)}
+	}
+	return out, nil
 }
 
 // Finish records an attempt's outcome, and disables the webhook when the
@@ -110,11 +96,10 @@ func (s *Store) Finish(ctx context.Context, o *webhook.Outcome) error {
 		next = &o.NextAttempt
 	}
 	b := &pgx.Batch{}
-	b.Queue(`UPDATE webhook_deliveries SET status = $2, next_attempt_at = $3, delivered_at = $4, last_status = $5,
-		last_latency_ms = $6, last_error = $7, response_excerpt = $8 WHERE id = $1`,
+	b.Queue(dbsqlc.FinishDelivery,
 		o.ID, status, next, delivered, nullableInt(o.Status), o.Latency.Milliseconds(), nullable(o.Error), nullable(o.Excerpt))
 	if o.Disable != "" {
-		b.Queue(`UPDATE webhooks SET enabled = false, disabled_reason = $2, updated_at = now() WHERE id = $1`, o.WebhookID, o.Disable)
+		b.Queue(dbsqlc.DisableWebhook, o.WebhookID, o.Disable)
 	}
 	return mapErr(s.pool.SendBatch(ctx, b).Close(), "record webhook delivery")
 }
@@ -129,37 +114,29 @@ func nullableInt(n int) *int {
 // NextDue is when the next delivery is due, among webhooks not busy and
 // among all.
 func (s *Store) NextDue(ctx context.Context, busy []string) (local, any time.Time, err error) {
-	var l, a *time.Time
-	err = s.pool.QueryRow(ctx, `SELECT min(d.next_attempt_at) FILTER (WHERE NOT (d.webhook_id = ANY(coalesce($1::text[], '{}')))), min(d.next_attempt_at)
-		FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id AND w.enabled
-		WHERE d.status = 'pending' AND `+headSQL, busy).Scan(&l, &a)
+	r, err := s.q.NextDue(ctx, busy)
 	if err != nil {
 		return time.Time{}, time.Time{}, mapErr(err, "next webhook delivery")
 	}
-	if l != nil {
+	if l := timeOrNil(r.Local); l != nil {
 		local = *l
 	}
-	if a != nil {
+	if a := timeOrNil(r.Any); a != nil {
 		any = *a
 	}
 	return local, any, nil
 }
 
-// webhookCols are a webhook's columns, its pending deliveries counted.
-const webhookCols = `w.id, w.url, w.events, w.enabled, coalesce(w.disabled_reason, ''), w.created_at, w.updated_at,
-	(SELECT count(*) FROM webhook_deliveries d WHERE d.webhook_id = w.id AND d.status = 'pending'), w.secret_generation`
-
-func scanWebhook(r pgx.Row) (*scimworker.Webhook, int64, error) {
-	w := &scimworker.Webhook{}
-	var gen int64
-	err := r.Scan(&w.ID, &w.URL, &w.Events, &w.Enabled, &w.DisabledReason, &w.CreatedAt, &w.UpdatedAt, &w.Pending, &gen)
-	return w, gen, err
+// webhookFrom converts a webhook row (every query of one reads the same
+// columns) and returns its secret generation.
+func webhookFrom(r dbsqlc.GetWebhookRow) (*scimworker.Webhook, int64) {
+	return &scimworker.Webhook{ID: r.ID, URL: r.Url, Events: r.Events, Enabled: r.Enabled, DisabledReason: r.DisabledReason,
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Pending: r.Pending}, r.SecretGeneration
 }
 
 // HasWebhooks reports whether the tenant has a webhook.
 func (s *Store) HasWebhooks(ctx context.Context) (bool, error) {
-	var has bool
-	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM webhooks)`).Scan(&has)
+	has, err := s.q.HasWebhooks(ctx)
 	return has, mapErr(err, "has webhooks")
 }
 
@@ -168,15 +145,14 @@ func (s *Store) HasWebhooks(ctx context.Context) (bool, error) {
 // the feed: the deliverer does not read changes while there is no webhook,
 // and nothing before the first webhook is sent.
 func (s *Store) InsertWebhook(ctx context.Context, id, url string, events []string) (*scimworker.Webhook, int64, error) {
+	// One round trip: the generated statements, queued in one batch.
 	b := &pgx.Batch{}
-	b.Queue(`UPDATE webhook_cursor SET (xid, seq) = (SELECT xid, seq FROM changes ORDER BY xid DESC, seq DESC LIMIT 1)
-		WHERE NOT EXISTS (SELECT 1 FROM webhooks) AND EXISTS (SELECT 1 FROM changes)`)
+	b.Queue(dbsqlc.MoveCursorToEnd)
 	var w *scimworker.Webhook
 	var gen int64
-	b.Queue(`WITH w AS (INSERT INTO webhooks (id, url, events) VALUES ($1, $2, coalesce($3::text[], '{}')) RETURNING *)
-		SELECT `+webhookCols+` FROM w`, id, url, events).QueryRow(func(r pgx.Row) error {
-		var err error
-		w, gen, err = scanWebhook(r)
+	b.Queue(dbsqlc.InsertWebhook, id, url, events).QueryRow(func(r pgx.Row) error {
+		row, err := scanWebhookRow(r)
+		w, gen = webhookFrom(row)
 		return err
 	})
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
@@ -187,39 +163,42 @@ func (s *Store) InsertWebhook(ctx context.Context, id, url string, events []stri
 
 // Webhooks lists the tenant's webhooks, oldest first.
 func (s *Store) Webhooks(ctx context.Context) ([]scimworker.Webhook, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+webhookCols+` FROM webhooks w ORDER BY w.created_at, w.id`)
+	rows, err := s.q.ListWebhooks(ctx)
 	if err != nil {
 		return nil, mapErr(err, "list webhooks")
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (scimworker.Webhook, error) {
-		w, _, err := scanWebhook(r)
-		return *w, err
-	})
-	return out, mapErr(err, "list webhooks")
+	out := make([]scimworker.Webhook, len(rows))
+	for i, r := range rows {
+		w, _ := webhookFrom(dbsqlc.GetWebhookRow(r))
+		out[i] = *w
+	}
+	return out, nil
 }
 
 // Webhook is one webhook and its secret generation; provision.ErrNotFound
 // if there is none.
 func (s *Store) Webhook(ctx context.Context, id string) (*scimworker.Webhook, int64, error) {
-	w, gen, err := scanWebhook(s.pool.QueryRow(ctx, `SELECT `+webhookCols+` FROM webhooks w WHERE w.id = $1`, id))
-	return w, gen, mapErr(err, "get webhook")
+	r, err := s.q.GetWebhook(ctx, id)
+	if err != nil {
+		return nil, 0, mapErr(err, "get webhook")
+	}
+	w, gen := webhookFrom(r)
+	return w, gen, nil
 }
 
 // UpdateWebhook sets the fields given. Enabling a webhook clears its
 // disabled reason and makes its pending deliveries due now, with their
 // attempts counted afresh.
 func (s *Store) UpdateWebhook(ctx context.Context, id string, url *string, events *[]string, enabled *bool) (*scimworker.Webhook, error) {
+	// One round trip: the generated statements, queued in one batch.
 	b := &pgx.Batch{}
 	if enabled != nil && *enabled {
-		b.Queue(`UPDATE webhook_deliveries SET next_attempt_at = now(), attempts = 0
-			WHERE webhook_id = $1 AND status = 'pending' AND EXISTS (SELECT 1 FROM webhooks WHERE id = $1 AND NOT enabled)`, id)
+		b.Queue(dbsqlc.RearmDeliveries, id)
 	}
 	w := &scimworker.Webhook{}
-	b.Queue(`WITH w AS (UPDATE webhooks SET url = coalesce($2, url), events = coalesce($3, events), enabled = coalesce($4, enabled),
-			disabled_reason = CASE WHEN $4 THEN NULL ELSE disabled_reason END, updated_at = now() WHERE id = $1 RETURNING *)
-		SELECT `+webhookCols+` FROM w`, id, url, events, enabled).QueryRow(func(r pgx.Row) error {
-		var err error
-		w, _, err = scanWebhook(r)
+	b.Queue(dbsqlc.UpdateWebhook, url, events, enabled, id).QueryRow(func(r pgx.Row) error {
+		row, err := scanWebhookRow(r)
+		w, _ = webhookFrom(row)
 		return err
 	})
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
@@ -230,15 +209,13 @@ func (s *Store) UpdateWebhook(ctx context.Context, id string, url *string, event
 
 // PruneDeliveries deletes the deliveries that ended before before.
 func (s *Store) PruneDeliveries(ctx context.Context, before time.Time) error {
-	_, err := s.pool.Exec(ctx, `DELETE FROM webhook_deliveries WHERE status <> 'pending' AND created_at < $1
-		AND coalesce(delivered_at, last_attempt_at, created_at) < $1`, before)
-	return mapErr(err, "prune webhook deliveries")
+	return mapErr(s.q.PruneDeliveries(ctx, before), "prune webhook deliveries")
 }
 
 // DeleteWebhook deletes a webhook and its deliveries.
 func (s *Store) DeleteWebhook(ctx context.Context, id string) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM webhooks WHERE id = $1`, id)
-	if err == nil && tag.RowsAffected() == 0 {
+	n, err := s.q.DeleteWebhook(ctx, id)
+	if err == nil && n == 0 {
 		return provision.ErrNotFound
 	}
 	return mapErr(err, "delete webhook")
@@ -246,42 +223,44 @@ func (s *Store) DeleteWebhook(ctx context.Context, id string) error {
 
 // RotateWebhookSecret bumps a webhook's secret generation.
 func (s *Store) RotateWebhookSecret(ctx context.Context, id string) (*scimworker.Webhook, int64, error) {
-	w, gen, err := scanWebhook(s.pool.QueryRow(ctx, `WITH w AS (UPDATE webhooks SET secret_generation = secret_generation + 1,
-		updated_at = now() WHERE id = $1 RETURNING *) SELECT `+webhookCols+` FROM w`, id))
-	return w, gen, mapErr(err, "rotate webhook secret")
+	r, err := s.q.RotateWebhookSecret(ctx, id)
+	if err != nil {
+		return nil, 0, mapErr(err, "rotate webhook secret")
+	}
+	w, gen := webhookFrom(dbsqlc.GetWebhookRow(r))
+	return w, gen, nil
 }
 
-const deliveryCols = `d.id, d.webhook_id, d.message_id, d.type, d.status, d.attempts, d.created_at, coalesce(d.last_status, 0),
-	coalesce(d.last_latency_ms, 0), coalesce(d.last_error, ''), d.last_attempt_at, coalesce(d.response_excerpt, ''),
-	CASE WHEN d.status = 'pending' THEN d.next_attempt_at END, d.delivered_at, d.payload`
-
-func scanDelivery(r pgx.Row) (*scimworker.Delivery, error) {
-	d := &scimworker.Delivery{}
-	var payload []byte
-	err := r.Scan(&d.ID, &d.WebhookID, &d.MessageID, &d.Type, &d.Status, &d.Attempts, &d.CreatedAt, &d.LastStatus,
-		&d.LastLatencyMS, &d.LastError, &d.LastAttemptAt, &d.ResponseExcerpt, &d.NextAttemptAt, &d.DeliveredAt, &payload)
-	d.Payload = payload
-	return d, err
+// deliveryFrom converts a delivery row (every query of one reads the
+// same columns). Only a pending delivery has a next attempt.
+func deliveryFrom(r dbsqlc.ListDeliveriesRow) *scimworker.Delivery {
+	d := &scimworker.Delivery{ID: r.ID, WebhookID: r.WebhookID, MessageID: r.MessageID, Type: r.Type, Status: r.Status,
+		Attempts: int(r.Attempts), CreatedAt: r.CreatedAt, LastStatus: int(r.LastStatus), LastLatencyMS: r.LastLatencyMs,
+		LastError: r.LastError, LastAttemptAt: r.LastAttemptAt, ResponseExcerpt: r.ResponseExcerpt, DeliveredAt: r.DeliveredAt,
+		Payload: r.Payload}
+	if r.Status == scimworker.DeliveryPending {
+		d.NextAttemptAt = r.NextAttemptAt
+	}
+	return d
 }
 
 // InsertDelivery queues one event for one webhook (a test send).
 func (s *Store) InsertDelivery(ctx context.Context, webhookID string, e webhook.Event) (*scimworker.Delivery, error) {
-	d, err := scanDelivery(s.pool.QueryRow(ctx, `WITH d AS (
-			INSERT INTO webhook_deliveries (webhook_id, message_id, type, order_key, payload, next_attempt_at)
-			SELECT id, 'msg_' || replace(gen_random_uuid()::text, '-', ''), $2, $3, $4, now() FROM webhooks WHERE id = $1 RETURNING *)
-		SELECT `+deliveryCols+` FROM d`, webhookID, e.Type, e.OrderKey, e.Body))
-	return d, mapErr(err, "queue test delivery")
+	r, err := s.q.InsertDelivery(ctx, dbsqlc.InsertDeliveryParams{WebhookID: webhookID, Type: e.Type, OrderKey: e.OrderKey, Payload: e.Body})
+	if err != nil {
+		return nil, mapErr(err, "queue test delivery")
+	}
+	return deliveryFrom(dbsqlc.ListDeliveriesRow(r)), nil
 }
 
 // ReplayDelivery queues a delivery's message again, with its message id
 // and body, behind the webhook's pending deliveries of the same key.
 func (s *Store) ReplayDelivery(ctx context.Context, webhookID string, id int64) (*scimworker.Delivery, error) {
-	d, err := scanDelivery(s.pool.QueryRow(ctx, `WITH d AS (
-			INSERT INTO webhook_deliveries (webhook_id, message_id, type, order_key, payload, next_attempt_at)
-			SELECT webhook_id, message_id, type, order_key, payload, now() FROM webhook_deliveries WHERE webhook_id = $1 AND id = $2
-			RETURNING *)
-		SELECT `+deliveryCols+` FROM d`, webhookID, id))
-	return d, mapErr(err, "replay delivery")
+	r, err := s.q.ReplayDelivery(ctx, dbsqlc.ReplayDeliveryParams{WebhookID: webhookID, DeliveryID: id})
+	if err != nil {
+		return nil, mapErr(err, "replay delivery")
+	}
+	return deliveryFrom(dbsqlc.ListDeliveriesRow(r)), nil
 }
 
 // Deliveries is a page of a webhook's deliveries, newest first; after is
@@ -295,21 +274,25 @@ func (s *Store) Deliveries(ctx context.Context, webhookID, after string, limit i
 		}
 		before = n
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+deliveryCols+` FROM webhook_deliveries d WHERE d.webhook_id = $1 AND d.id < $2
-		ORDER BY d.id DESC LIMIT $3`, webhookID, before, limit)
+	rows, err := s.q.ListDeliveries(ctx, dbsqlc.ListDeliveriesParams{WebhookID: webhookID, BeforeID: before, MaxRows: int32(limit)})
 	if err != nil {
 		return nil, "", mapErr(err, "list deliveries")
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (scimworker.Delivery, error) {
-		d, err := scanDelivery(r)
-		return *d, err
-	})
-	if err != nil {
-		return nil, "", mapErr(err, "list deliveries")
+	out := make([]scimworker.Delivery, len(rows))
+	for i, r := range rows {
+		out[i] = *deliveryFrom(r)
 	}
 	next := ""
 	if len(out) == limit {
 		next = strconv.FormatInt(out[len(out)-1].ID, 10)
 	}
 	return out, next, nil
+}
+
+// scanWebhookRow scans a generated webhook statement's row that a batch
+// returns (InsertWebhook, UpdateWebhook), in GetWebhook's column order.
+func scanWebhookRow(r pgx.Row) (dbsqlc.GetWebhookRow, error) {
+	var w dbsqlc.GetWebhookRow
+	err := r.Scan(&w.ID, &w.Url, &w.Events, &w.Enabled, &w.DisabledReason, &w.CreatedAt, &w.UpdatedAt, &w.Pending, &w.SecretGeneration)
+	return w, err
 }
