@@ -191,7 +191,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	parse("SCIMPLANE_MAX_WORKERS", "500", intVar(&c.MaxWorkers))
 	parse("SCIMPLANE_WORKER_SPARES", "32", intVar(&c.WorkerSpares))
 	parse("SCIMPLANE_DB_CONNECTIONS", "0", intVar(&c.DBConnections))
-	parse("SCIMPLANE_WORKER_CONNS", "4", intVar(&c.WorkerConns))
+	parse("SCIMPLANE_WORKER_CONNS", "2", intVar(&c.WorkerConns))
 	parse("SCIMPLANE_CREDENTIALS_TTL", "5s", durationVar(&c.CredentialsTTL))
 	parse("SCIMPLANE_REJECTION_RETENTION", "720h", durationVar(&c.RejectionRetention))
 	parse("SCIMPLANE_CREDENTIALS_STALE_MAX", "10m", durationVar(&c.CredentialsStaleMax))
