@@ -336,7 +336,7 @@ func TestChart_Refuses(t *testing.T) {
 		sets []string
 		want string
 	}{
-		{"budget below one worker", []string{"dbConnections.clusterCap=10", "replicaCount=4"}, "raise clusterCap"},
+		{"budget below one worker", []string{"dbConnections.clusterCap=8", "replicaCount=4"}, "raise clusterCap"},
 		{"grace period shorter than the drain", []string{"terminationGracePeriodSeconds=20"}, "must exceed config.shutdownGraceSeconds"},
 		{"shutdown delay past half the grace", []string{"config.shutdownGraceSeconds=20", "config.shutdownDelaySeconds=11"}, "config.shutdownDelaySeconds (11) must be between 0 and half"},
 		{"pgbouncer without a server", []string{"pgbouncer.enabled=true"}, "pgbouncer.postgres.host is required"},
