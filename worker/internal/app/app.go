@@ -75,7 +75,9 @@ type Worker struct {
 	// host is the control plane's Host, for wake-ups.
 	host  scimworker.Host
 	bound atomic.Pointer[tenant]
-	// maintained is closed after the first round of log maintenance.
+	// maintained is closed after the first round of log maintenance and
+	// the webhook deliverer's first look: from then on a worker without
+	// traffic or webhooks sends no query until its periodic checks.
 	maintained chan struct{}
 
 	// lastUsed is the UnixNano of the last request's start.
@@ -227,6 +229,10 @@ func (w *Worker) Bind(ctx context.Context, b *scimworker.Binding) (*scimworker.B
 func (w *Worker) background(ctx context.Context, t *tenant, pool *store.Pool) {
 	defer close(w.done)
 	w.maintainLog(ctx, t)
+	select {
+	case <-t.admin.Webhooks.Checked():
+	case <-ctx.Done():
+	}
 	close(w.maintained)
 	tick := time.NewTicker(min(w.opts.IdleConnClose/2, w.opts.PolicyCheck))
 	defer tick.Stop()

@@ -111,6 +111,9 @@ type Deliverer struct {
 	p      Params
 	client *http.Client
 	nudge  chan struct{}
+	// checked is closed once Run has looked whether the tenant has a
+	// webhook.
+	checked chan struct{}
 
 	// active is set once the tenant has a webhook: until then a round
 	// costs nothing, so a tenant without webhooks pays only for the
@@ -145,7 +148,7 @@ func NewDeliverer(p Params) *Deliverer {
 	if p.Now == nil {
 		p.Now = time.Now
 	}
-	return &Deliverer{p: p, client: NewClient(p.AllowPrivate, p.Timeout), nudge: make(chan struct{}, 1), busy: map[string]bool{}}
+	return &Deliverer{p: p, client: NewClient(p.AllowPrivate, p.Timeout), nudge: make(chan struct{}, 1), checked: make(chan struct{}), busy: map[string]bool{}}
 }
 
 // NewClient is the HTTP client deliveries go out with: no proxy, no
@@ -175,6 +178,10 @@ func (d *Deliverer) Nudge() {
 	}
 }
 
+// Checked is closed once Run has looked whether the tenant has a webhook,
+// its only query for a tenant without one.
+func (d *Deliverer) Checked() <-chan struct{} { return d.checked }
+
 // Activate tells the deliverer the tenant has a webhook now.
 func (d *Deliverer) Activate() {
 	d.active.Store(true)
@@ -197,6 +204,7 @@ func (d *Deliverer) Run(ctx context.Context) {
 	if has, err := d.p.Store.HasWebhooks(ctx); has || err != nil {
 		d.active.Store(true)
 	}
+	close(d.checked)
 	defer d.sending.Wait()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
