@@ -2,15 +2,11 @@ package store_test
 
 import (
 	"context"
-	"crypto/rand"
-	"net/url"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/scimplane/scimplane/tests/pgtest"
 	"github.com/scimplane/scimplane/worker/internal/scimlog"
 	"github.com/scimplane/scimplane/worker/internal/store"
 )
@@ -21,41 +17,12 @@ import (
 // reading them: as a login role granted the tenant's, as in production.
 func TestMigrate_WithoutTheCatalogs(t *testing.T) {
 	ctx := context.Background()
-	admin := pgtest.NewDatabase(t)
-	conn, err := pgx.Connect(ctx, admin)
-	require.NoError(t, err)
-	defer conn.Close(ctx)
-	suffix := rand.Text()[:12] // roles are cluster-wide
-	tenant, login := `"tnt_`+suffix+`"`, `"wkr_`+suffix+`"`
-	for _, stmt := range []string{
-		"REVOKE SELECT ON ALL TABLES IN SCHEMA pg_catalog, information_schema FROM PUBLIC",
-		"CREATE ROLE " + tenant + " NOLOGIN",
-		"CREATE SCHEMA " + tenant,
-		"GRANT USAGE, CREATE ON SCHEMA " + tenant + " TO " + tenant,
-		"CREATE ROLE " + login + " LOGIN PASSWORD 'pw' IN ROLE " + tenant,
-	} {
-		_, err := conn.Exec(ctx, stmt)
-		require.NoError(t, err, stmt)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), admin)
-		if err == nil {
-			_, _ = c.Exec(context.Background(), "DROP SCHEMA "+tenant+" CASCADE; DROP OWNED BY "+tenant+"; DROP ROLE "+login+"; DROP ROLE "+tenant)
-			c.Close(context.Background())
-		}
-	})
-	u, err := url.Parse(admin)
-	require.NoError(t, err)
-	u.User = nil
-	p, err := store.OpenPool(ctx, store.PoolParams{URL: u.String(), User: "wkr_" + suffix, Password: "pw", MaxConns: 2, Permits: &permits{free: 2}})
-	require.NoError(t, err)
-	defer p.Close()
-	require.NoError(t, p.Bind(ctx, "tnt_"+suffix))
-	_, err = p.Exec(ctx, "SELECT count(*) FROM pg_tables")
+	p, schema := tenantPool(t, "REVOKE SELECT ON ALL TABLES IN SCHEMA pg_catalog, information_schema FROM PUBLIC")
+	_, err := p.Exec(ctx, "SELECT count(*) FROM pg_tables")
 	require.ErrorContains(t, err, "permission denied", "the catalogs are closed to the session")
 
-	require.NoError(t, store.Migrate(ctx, p, "tnt_"+suffix), "first migration")
-	require.NoError(t, store.Migrate(ctx, p, "tnt_"+suffix), "already up to date")
+	require.NoError(t, store.Migrate(ctx, p, schema), "first migration")
+	require.NoError(t, store.Migrate(ctx, p, schema), "already up to date")
 
 	st := store.New(p)
 	now := time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC)
