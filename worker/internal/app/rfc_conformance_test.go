@@ -29,7 +29,7 @@ func TestWorker_RFCConformance(t *testing.T) {
 	// The same instant less a second, spelt with another offset.
 	before := created.Add(-time.Second).In(time.FixedZone("", 2*3600)).Format(time.RFC3339Nano)
 	gone := create(t, w, "/Users", `{"userName":"gone@contoso.com"}`)
-	create(t, w, "/Groups", `{"displayName":"Dup"}`)
+	dup := create(t, w, "/Groups", `{"displayName":"Dup"}`)
 	filter := func(f string) string { return "filter=" + url.QueryEscape(f) }
 	ids := func(out map[string]any) []string {
 		var got []string
@@ -165,6 +165,14 @@ func TestWorker_RFCConformance(t *testing.T) {
 			body: `{` + patchS + `,"Operations":[{"op":"replace","path":"emails[type eq \"work\"","value":"x"}]}`, status: 400, scimType: "invalidPath"},
 		{name: "3.5.2 PATCH of id is 400 mutability", method: "PATCH", path: "/Users/" + ann,
 			body: `{` + patchS + `,"Operations":[{"op":"replace","path":"id","value":"x"}]}`, status: 400, scimType: "mutability"},
+		{name: "3.5.2 PATCH of meta is 400 mutability", method: "PATCH", path: "/Users/" + ann,
+			body: `{` + patchS + `,"Operations":[{"op":"replace","path":"meta","value":{"created":"2000-01-01T00:00:00Z"}}]}`, status: 400, scimType: "mutability"},
+		{name: "3.5.2 PATCH of a meta sub-attribute is 400 mutability", method: "PATCH", path: "/Users/" + ann,
+			body: `{` + patchS + `,"Operations":[{"op":"replace","path":"meta.lastModified","value":"2000-01-01T00:00:00Z"}]}`, status: 400, scimType: "mutability"},
+		{name: "3.5.2 PATCH of meta through the core URN is 400 mutability", method: "PATCH", path: "/Users/" + ann,
+			body: `{` + patchS + `,"Operations":[{"op":"remove","path":"` + core + `:meta.version"}]}`, status: 400, scimType: "mutability"},
+		{name: "3.5.2 PATCH of a group's meta is 400 mutability", method: "PATCH", path: "/Groups/" + dup,
+			body: `{` + patchS + `,"Operations":[{"op":"replace","path":"meta.resourceType","value":"User"}]}`, status: 400, scimType: "mutability"},
 		{name: "3.5.2 PATCH failing in its second operation changes nothing", method: "PATCH", path: "/Users/" + ann,
 			body:   `{` + patchS + `,"Operations":[{"op":"replace","path":"title","value":"Boss"},{"op":"remove","path":"userName"}]}`,
 			status: 400, scimType: "mutability",
@@ -192,6 +200,13 @@ func TestWorker_RFCConformance(t *testing.T) {
 			check: func(t *testing.T, out map[string]any, _ http.Header) {
 				require.Equal(t, map[string]any{"givenName": "Ann", "familyName": "Li"}, out["name"])
 			}},
+		{name: "3.5.2 a path-less value's meta is ignored, as in a PUT", method: "PATCH", path: "/Users/" + ann,
+			body: `{` + patchS + `,"Operations":[{"op":"replace","value":{"meta":{"created":"2000-01-01T00:00:00Z"},"meta.version":"x","nickName":"Annie"}}]}`, status: 200,
+			check: func(t *testing.T, out map[string]any, _ http.Header) {
+				require.Equal(t, "Annie", out["nickName"])
+				require.Equal(t, annMeta["created"], out["meta"].(map[string]any)["created"])
+			}},
+
 		// RFC 7644 section 3.6: DELETE.
 		{name: "3.6 DELETE is 204", method: "DELETE", path: "/Users/" + gone, status: 204},
 		{name: "3.6 a deleted resource is 404 to GET", method: "GET", path: "/Users/" + gone, status: 404},
