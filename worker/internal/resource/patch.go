@@ -153,7 +153,9 @@ func (p *patcher) apply(op patchOp) error {
 // plain or dotted attribute name, a URN-qualified name or an extension URN.
 func (p *patcher) applyPathless(kind, key string, v any) error {
 	switch {
-	case strings.EqualFold(key, "schemas"), strings.EqualFold(key, "meta"):
+	case strings.EqualFold(key, "schemas"), strings.EqualFold(firstSegment(key), "meta"):
+		// A path-less value may carry what a GET returned: meta is
+		// ignored, as in a POST or PUT body.
 		return nil
 	case strings.EqualFold(key, "id"):
 		return scim.NewError(400, scim.TypeMutability, "id is read-only")
@@ -198,6 +200,11 @@ func (k *Kind) parsePatchPath(path string) (*target, error) {
 	if schema != nil && schema != k.Core {
 		attr = schema.Find(ap.AttributeName)
 	} else {
+		if strings.EqualFold(ap.AttributeName, "meta") {
+			// RFC 7643 section 3.1: meta and its sub-attributes are
+			// readOnly; RFC 7644 section 3.5.2 refuses such an operation.
+			return nil, scim.NewError(400, scim.TypeMutability, "meta is read-only: the service provider maintains it")
+		}
 		schema, attr = k.lookup(ap.AttributeName)
 	}
 	if attr == nil {

@@ -81,6 +81,11 @@ func TestKind_Patch(t *testing.T) {
 		{name: "read-only sub-attribute", ops: `[{"op":"replace","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.displayName","value":"Boss"}]`,
 			errType: "mutability"},
 		{name: "read-only sub-attribute removed", ops: `[{"op":"remove","path":"manager.$ref"}]`, errType: "mutability"},
+		// RFC 7643 section 3.1: meta is read-only; RFC 7644 section 3.5.2.
+		{name: "meta replaced", ops: `[{"op":"replace","path":"meta","value":{"created":"2000-01-01T00:00:00Z"}}]`, errType: "mutability"},
+		{name: "meta sub-attribute replaced", ops: `[{"op":"Replace","path":"META.lastModified","value":"x"}]`, errType: "mutability"},
+		{name: "meta through the core URN removed", ops: `[{"op":"remove","path":"urn:ietf:params:scim:schemas:core:2.0:User:meta.version"}]`, errType: "mutability"},
+		{name: "path-less meta ignored", ops: `[{"op":"replace","value":{"meta":{"version":"x"},"meta.created":"x","title":"T"}}]`, want: `{"title":"T"}`},
 		{name: "members: immutable sub-attribute", kind: group, ops: `[{"op":"replace","path":"members[value eq \"u1\"].value","value":"u2"}]`,
 			errType: "mutability"},
 		{name: "members: legacy remove with value", kind: group, ops: `[{"op":"Remove","path":"members","value":[{"value":"u1"},{"value":"u2"}]}]`,

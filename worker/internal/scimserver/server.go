@@ -145,11 +145,31 @@ func (s *Server) route(ctx context.Context, call *provision.Call, ex *scimworker
 		if id != "" {
 			return nil, scim.NewError(404, "", "no SCIM endpoint at "+ex.Path)
 		}
+		if err := noDiscoveryFilter(q); err != nil {
+			return nil, err
+		}
 		return s.discovery(method, resource.ServiceProviderConfig(call.Base))
 	case "resourcetypes":
+		if err := noDiscoveryFilter(q); err != nil {
+			return nil, err
+		}
 		return s.discoveryList(method, id, s.svc.Schemas().ResourceTypes(call.Base))
 	case "schemas":
+		if err := noDiscoveryFilter(q); err != nil {
+			return nil, err
+		}
 		return s.discoveryList(method, id, s.svc.Schemas().SchemaDocs(call.Base))
+	case "me":
+		// RFC 7644 section 3.11: a service provider without the /Me alias
+		// answers 501. The bearer token is a tenant's, not a user's.
+		return nil, scim.NewError(501, "", "the /Me alias is not supported: the token authenticates a provisioning client, not a user")
+	case "bulk":
+		// RFC 7644 section 3.7 defines only POST /Bulk; bulk.supported is
+		// false, so it is an operation this service does not implement.
+		// Other methods stay the 404 of any unknown endpoint.
+		if id == "" && method == http.MethodPost {
+			return nil, scim.NewError(501, "", "bulk operations are not supported (bulk.supported is false in /ServiceProviderConfig); send one request per resource")
+		}
 	}
 	return nil, scim.NewError(404, "", "no SCIM endpoint at "+ex.Path)
 }
@@ -280,6 +300,16 @@ func (s *Server) root(ctx context.Context, call *provision.Call, method string, 
 		return nil, userErr
 	}
 	return s.svc.Search(ctx, call, users, groups)
+}
+
+// noDiscoveryFilter refuses a filter on a discovery endpoint with 403
+// (RFC 7644 section 4): the endpoints ignore query parameters, and a client
+// must not take a filter's conditions for true of what they return.
+func noDiscoveryFilter(q query) error {
+	if strings.TrimSpace(q.get("filter")) != "" {
+		return scim.NewError(403, "", "discovery endpoints cannot be filtered; fetch them whole, or one by id")
+	}
+	return nil
 }
 
 func (s *Server) discovery(method string, doc map[string]any) (*provision.Result, error) {
