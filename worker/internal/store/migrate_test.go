@@ -32,3 +32,40 @@ func TestMigrate_WithoutTheCatalogs(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"scim_requests_p" + now.AddDate(0, 0, -40).Format("20060102")}, dropped)
 }
+
+// A new tenant's first exchanges are logged before its worker has created
+// the day's partition, so they land in the default partition; creating
+// the partition then must move them, not fail with "updated partition
+// constraint for default partition would be violated" at every round.
+func TestCreateLogPartition_MovesTheDaysRowsOutOfTheDefault(t *testing.T) {
+	ctx := context.Background()
+	p, schema := tenantPool(t)
+	require.NoError(t, store.Migrate(ctx, p, schema))
+	now := time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC)
+	for _, at := range []time.Time{now, now.Add(-time.Hour), now.AddDate(0, 0, -3)} {
+		_, err := p.Exec(ctx, `INSERT INTO scim_requests (at, request_id, method, path, status, latency_us) VALUES ($1, 'req', 'GET', '/Users', 200, 1)`, at)
+		require.NoError(t, err)
+	}
+	count := func(table string) int {
+		var n int
+		require.NoError(t, p.QueryRow(ctx, "SELECT count(*) FROM "+table).Scan(&n))
+		return n
+	}
+	require.Equal(t, 3, count("scim_requests_default"))
+
+	require.NoError(t, scimlog.EnsurePartitions(ctx, store.New(p), now, 1))
+	require.Equal(t, 2, count("scim_requests_p20260615"), "the day's rows moved")
+	require.Equal(t, 0, count("scim_requests_p20260616"))
+	require.Equal(t, 1, count("scim_requests_default"), "another day's row stays")
+	require.Equal(t, 3, count("scim_requests"))
+
+	// The partition is a real one: the day's new rows go there, and it
+	// carries the log's indexes.
+	_, err := p.Exec(ctx, `INSERT INTO scim_requests (at, request_id, method, path, status, latency_us) VALUES ($1, 'req2', 'GET', '/Users', 200, 1)`, now)
+	require.NoError(t, err)
+	require.Equal(t, 3, count("scim_requests_p20260615"))
+	var indexes int
+	require.NoError(t, p.QueryRow(ctx, "SELECT count(*) FROM pg_indexes WHERE tablename = 'scim_requests_p20260615'").Scan(&indexes))
+	require.Equal(t, 7, indexes, "primary key and the six log indexes")
+	require.NoError(t, scimlog.EnsurePartitions(ctx, store.New(p), now, 1), "a second round finds them")
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/scimplane/scimplane/plugins/scimworker"
 	"github.com/scimplane/scimplane/worker/internal/provision"
@@ -143,14 +144,50 @@ func (s *Store) LogCounts(ctx context.Context, hour, day, month time.Time) (*sci
 
 // CreateLogPartition creates the log partition name for the UTC day
 // starting at day. A partition that another worker created meanwhile is
-// fine.
+// fine. Rows of that day already in the default partition (written before
+// the partition existed, as a new tenant's first exchanges are) move into
+// the new partition as it is created.
 func (s *Store) CreateLogPartition(ctx context.Context, name string, day time.Time) error {
-	_, err := s.pool.Exec(ctx, fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s PARTITION OF scim_requests FOR VALUES FROM ('%s') TO ('%s')`,
-		pgx.Identifier{name}.Sanitize(), day.UTC().Format(time.RFC3339), day.UTC().AddDate(0, 0, 1).Format(time.RFC3339)))
+	table := pgx.Identifier{name}.Sanitize()
+	bounds := fmt.Sprintf(`FROM ('%s') TO ('%s')`, day.UTC().Format(time.RFC3339), day.UTC().AddDate(0, 0, 1).Format(time.RFC3339))
+	_, err := s.pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+table+` PARTITION OF scim_requests FOR VALUES `+bounds)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23514" {
+		// check_violation: the default partition holds rows of the day.
+		err = s.movePartitionOut(ctx, table, day)
+	}
 	if err != nil && !strings.Contains(err.Error(), "already exists") {
 		return fmt.Errorf("create log partition %s: %w", name, err)
 	}
 	return nil
+}
+
+// movePartitionOut creates table as the day's partition holding the rows
+// of that day the default partition has, in one transaction. The locks,
+// taken in the order inserts take them, keep rows from landing in the
+// default partition between the move and the attach.
+func (s *Store) movePartitionOut(ctx context.Context, table string, day time.Time) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	from, to := day.UTC().Format(time.RFC3339), day.UTC().AddDate(0, 0, 1).Format(time.RFC3339)
+	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		for _, stmt := range []string{
+			`LOCK TABLE scim_requests IN SHARE UPDATE EXCLUSIVE MODE`,
+			`LOCK TABLE scim_requests_default IN ACCESS EXCLUSIVE MODE`,
+			`CREATE TABLE ` + table + ` (LIKE scim_requests)`,
+			fmt.Sprintf(`WITH moved AS (DELETE FROM scim_requests_default WHERE at >= '%s' AND at < '%s' RETURNING *)
+				INSERT INTO %s SELECT * FROM moved`, from, to, table),
+			fmt.Sprintf(`ALTER TABLE scim_requests ATTACH PARTITION %s FOR VALUES FROM ('%s') TO ('%s')`, table, from, to),
+		} {
+			if _, err := tx.Exec(ctx, stmt); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // LogPartitions lists the log's daily partitions.
