@@ -76,12 +76,15 @@ type Worker struct {
 	host  scimworker.Host
 	bound atomic.Pointer[tenant]
 	// maintained is closed after the first round of log maintenance and
-	// the webhook deliverer's first look: from then on a worker without
-	// traffic or webhooks sends no query until its periodic checks.
+	// the webhook deliverer's first look, which wait for the first pause
+	// in the tenant's requests: from then on a worker without traffic or
+	// webhooks sends no query until its periodic checks.
 	maintained chan struct{}
 
-	// lastUsed is the UnixNano of the last request's start.
+	// lastUsed is the UnixNano of the last request's start; inflight
+	// counts the SCIM exchanges being served.
 	lastUsed atomic.Int64
+	inflight atomic.Int32
 	stop     context.CancelFunc
 	done     chan struct{}
 	// hooksDone is closed when the webhook deliverer has stopped.
@@ -215,22 +218,24 @@ func (w *Worker) Bind(ctx context.Context, b *scimworker.Binding) (*scimworker.B
 	w.lastUsed.Store(time.Now().UnixNano())
 	w.stop = stop
 	w.hooksDone = make(chan struct{})
-	go func() {
-		defer close(w.hooksDone)
-		hooks.Run(bg)
-	}()
-	go w.background(bg, t, pool)
+	go w.background(bg, t, pool, hooks)
 	return &scimworker.Bound{PolicyVersion: svc.Policy().Version}, nil
 }
 
-// background keeps the log's partitions ahead, writes log rows held back
-// during a database outage, follows policy versions activated elsewhere
-// while the tenant is active, and closes idle connections.
-func (w *Worker) background(ctx context.Context, t *tenant, pool *store.Pool) {
+// background keeps the log's partitions ahead, runs the webhook
+// deliverer, writes log rows held back during a database outage, follows
+// policy versions activated elsewhere while the tenant is active, and
+// closes idle connections.
+func (w *Worker) background(ctx context.Context, t *tenant, pool *store.Pool, hooks *webhook.Deliverer) {
 	defer close(w.done)
+	w.settle(ctx)
 	w.maintainLog(ctx, t)
+	go func() {
+		defer close(w.hooksDone)
+		hooks.Run(ctx)
+	}()
 	select {
-	case <-t.admin.Webhooks.Checked():
+	case <-hooks.Checked():
 	case <-ctx.Done():
 	}
 	close(w.maintained)
@@ -270,6 +275,37 @@ func (w *Worker) background(ctx context.Context, t *tenant, pool *store.Pool) {
 			if now.Sub(lastMaintain) >= time.Hour {
 				lastMaintain = now
 				w.maintainLog(ctx, t)
+			}
+		}
+	}
+}
+
+// Background work after a bind waits for the tenant's requests to pause
+// (settleQuiet with none in flight), at most settleMax.
+const (
+	settleQuiet = 250 * time.Millisecond
+	settleMax   = 10 * time.Second
+)
+
+// settle returns when the tenant's requests pause, or after settleMax. A
+// worker is bound for a request that is waiting, and more usually follow
+// at once: the log's maintenance and the deliverer's first look running
+// beside them would hold the one open connection, and the pool would open
+// a second, tens of milliseconds of CPU for a handful of statements.
+func (w *Worker) settle(ctx context.Context) {
+	tick := time.NewTicker(settleQuiet / 5)
+	defer tick.Stop()
+	deadline := time.Now().Add(settleMax)
+	for {
+		if w.inflight.Load() == 0 && time.Since(time.Unix(0, w.lastUsed.Load())) >= settleQuiet {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			if now.After(deadline) {
+				return
 			}
 		}
 	}
@@ -329,6 +365,8 @@ func (w *Worker) Handle(ctx context.Context, ex *scimworker.Exchange) (*scimwork
 	if err != nil {
 		return nil, err
 	}
+	w.inflight.Add(1)
+	defer w.inflight.Add(-1)
 	return t.scim.Handle(ctx, ex), nil
 }
 

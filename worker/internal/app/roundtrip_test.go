@@ -25,7 +25,9 @@ type pgProxy struct {
 	ln     net.Listener
 	target string
 	trips  atomic.Int64
-	wg     sync.WaitGroup
+	// conns counts the connections opened through the proxy.
+	conns atomic.Int64
+	wg    sync.WaitGroup
 
 	mu sync.Mutex
 	// starts holds the first bytes of each round trip, for failures.
@@ -52,6 +54,7 @@ func startProxy(tb testing.TB, target string) *pgProxy {
 			if err != nil {
 				return
 			}
+			p.conns.Add(1)
 			p.wg.Add(1)
 			go func() {
 				defer p.wg.Done()
@@ -223,4 +226,38 @@ func TestWorker_RoundTrips(t *testing.T) {
 	before := proxy.trips.Load()
 	do(t, w, "GET", "/Users", "filter="+url.QueryEscape(`userName eq "nobody"`), "")
 	require.Positive(t, proxy.trips.Load()-before)
+}
+
+// TestWorker_FirstRequestsShareTheBindConnection: a worker is bound for a
+// waiting request and more follow at once. They are served on the
+// connection the worker opened when it was prepared, with nothing else
+// between their statements; the log's maintenance and the webhook
+// deliverer's first look wait for the first pause, and use that
+// connection too. (They used to start at the bind, beside the first
+// requests, which then waited or had the pool open a second connection.)
+func TestWorker_FirstRequestsShareTheBindConnection(t *testing.T) {
+	var proxy *pgProxy
+	w, _ := newTestWorkerWithAdmin(t, func(c *Config) {
+		u, err := url.Parse(c.DatabaseURL)
+		require.NoError(t, err)
+		proxy = startProxy(t, u.Host)
+		u.Host = proxy.ln.Addr().String()
+		c.DatabaseURL = u.String()
+		c.MaxConns = 2
+	})
+	require.EqualValues(t, 1, proxy.conns.Load(), "prepare and bind use one connection")
+	before := proxy.trips.Load()
+	for i := range 10 {
+		status, _, reply := do(t, w, "POST", "/Users", "", fmt.Sprintf(`{"userName":"first%d@contoso.com"}`, i))
+		require.Equal(t, 201, status, string(reply.Body))
+	}
+	served := proxy.since(before)
+	for _, background := range []string{"CREATE TABLE", "HasWebhooks", "ExpireDefaultPartition"} {
+		require.NotContains(t, served, background, "background work ran between the first requests")
+	}
+	require.EqualValues(t, 1, proxy.conns.Load(), "the first requests opened no connection")
+
+	<-w.maintained
+	require.Contains(t, proxy.since(before), "CREATE TABLE", "the maintenance ran after the pause")
+	require.EqualValues(t, 1, proxy.conns.Load(), "on the same connection")
 }
