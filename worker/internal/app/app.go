@@ -182,11 +182,18 @@ func (w *Worker) Bind(ctx context.Context, b *scimworker.Binding) (*scimworker.B
 	if err := pool.Bind(ctx, b.TenantID); err != nil {
 		return nil, fmt.Errorf("bind: %w", err)
 	}
-	if err := store.Migrate(ctx, pool, b.TenantID); err != nil {
+	migrated, err := store.Migrate(ctx, pool, b.TenantID)
+	if err != nil {
 		return nil, fmt.Errorf("bind: %w", err)
 	}
 	log := w.log.With("tenant_id", b.TenantID)
 	st := store.New(pool)
+	if migrated {
+		// A new schema (the tenant's creation): its log partitions exist
+		// before its first exchange, which would otherwise land in the
+		// default partition until the first round of maintenance.
+		w.maintainLog(ctx, b.TenantID, st)
+	}
 	declared, err := st.ExtensionAttributes(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("bind: %w", err)
@@ -229,7 +236,7 @@ func (w *Worker) Bind(ctx context.Context, b *scimworker.Binding) (*scimworker.B
 func (w *Worker) background(ctx context.Context, t *tenant, pool *store.Pool, hooks *webhook.Deliverer) {
 	defer close(w.done)
 	w.settle(ctx)
-	w.maintainLog(ctx, t)
+	w.maintainLog(ctx, t.id, t.admin.Store)
 	go func() {
 		defer close(w.hooksDone)
 		hooks.Run(ctx)
@@ -274,7 +281,7 @@ func (w *Worker) background(ctx context.Context, t *tenant, pool *store.Pool, ho
 			}
 			if now.Sub(lastMaintain) >= time.Hour {
 				lastMaintain = now
-				w.maintainLog(ctx, t)
+				w.maintainLog(ctx, t.id, t.admin.Store)
 			}
 		}
 	}
@@ -312,17 +319,17 @@ func (w *Worker) settle(ctx context.Context) {
 }
 
 // maintainLog runs one round of the SCIM log's janitor.
-func (w *Worker) maintainLog(ctx context.Context, t *tenant) {
+func (w *Worker) maintainLog(ctx context.Context, tenantID string, st *store.Store) {
 	now := time.Now
 	if w.opts.Now != nil {
 		now = w.opts.Now
 	}
-	dropped, err := scimlog.Maintain(ctx, t.admin.Store, now())
+	dropped, err := scimlog.Maintain(ctx, st, now())
 	if len(dropped) > 0 {
-		w.log.InfoContext(ctx, "dropped expired scim log partitions", "tenant_id", t.id, "partitions", dropped)
+		w.log.InfoContext(ctx, "dropped expired scim log partitions", "tenant_id", tenantID, "partitions", dropped)
 	}
 	if err != nil && ctx.Err() == nil {
-		w.log.ErrorContext(ctx, "scim log maintenance", "tenant_id", t.id, "err", err)
+		w.log.ErrorContext(ctx, "scim log maintenance", "tenant_id", tenantID, "err", err)
 	}
 }
 

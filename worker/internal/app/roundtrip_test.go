@@ -2,6 +2,7 @@ package app
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"net/url"
@@ -11,9 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/scimplane/scimplane/plugins/scimworker"
+	"github.com/scimplane/scimplane/worker/internal/scimlog"
 )
 
 // pgProxy forwards the worker's PostgreSQL connections and counts round
@@ -260,4 +263,22 @@ func TestWorker_FirstRequestsShareTheBindConnection(t *testing.T) {
 	<-w.maintained
 	require.Contains(t, proxy.since(before), "CREATE TABLE", "the maintenance ran after the pause")
 	require.EqualValues(t, 1, proxy.conns.Load(), "on the same connection")
+}
+
+// A new tenant's log partitions exist from its bind, so its first
+// exchanges are logged into the day's partition, not the default one that
+// a later round of maintenance would have to empty.
+func TestWorker_NewTenantLogsIntoTheDaysPartition(t *testing.T) {
+	var schema string
+	w, admin := newTestWorkerWithAdmin(t, func(c *Config) { schema = c.TenantID })
+	status, _, reply := do(t, w, "POST", "/Users", "", `{"userName":"first@contoso.com"}`)
+	require.Equal(t, 201, status, string(reply.Body))
+	conn, err := pgx.Connect(context.Background(), admin)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	var inDefault, inDay int
+	require.NoError(t, conn.QueryRow(context.Background(), "SELECT count(*) FROM "+schema+".scim_requests_default").Scan(&inDefault))
+	require.NoError(t, conn.QueryRow(context.Background(), "SELECT count(*) FROM "+schema+"."+scimlog.PartitionName(time.Now())).Scan(&inDay))
+	require.Zero(t, inDefault)
+	require.Equal(t, 1, inDay)
 }

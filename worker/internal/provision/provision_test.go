@@ -57,7 +57,8 @@ func setup(t *testing.T) *fixture {
 	pool, err := store.OpenPool(ctx, store.PoolParams{URL: u.String(), User: user, Password: password, MaxConns: 4, Permits: unlimited{}})
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
-	require.NoError(t, store.Migrate(ctx, pool, "tnt_test"))
+	_, err = store.Migrate(ctx, pool, "tnt_test")
+	require.NoError(t, err)
 	b, err := policy.Default()
 	require.NoError(t, err)
 	b.Mapping = json.RawMessage(`{"permission_sets": {"viewer": {"permissions": ["forms.view"]}, "designer": {"permissions": ["forms.design"]}},

@@ -60,7 +60,8 @@ func setup(t *testing.T) *env {
 	p, err := store.OpenPool(ctx, store.PoolParams{URL: u.String(), User: login, Password: "pw", MaxConns: 4, Permits: unlimited{}})
 	require.NoError(t, err)
 	require.NoError(t, p.Bind(ctx, tenant))
-	require.NoError(t, store.Migrate(ctx, p, tenant))
+	_, err = store.Migrate(ctx, p, tenant)
+	require.NoError(t, err)
 	t.Cleanup(func() {
 		p.Close()
 		_, _ = conn.Exec(context.Background(), "DROP SCHEMA "+tenant+" CASCADE; DROP OWNED BY "+tenant+"; DROP ROLE "+login+"; DROP ROLE "+tenant)

@@ -28,7 +28,8 @@ func TestExtensions_DeclareRemoveAndFilter(t *testing.T) {
 	pool, err := OpenPool(ctx, PoolParams{URL: u.String(), User: login, Password: password, MaxConns: 2, Permits: grantAll{}})
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
-	require.NoError(t, Migrate(ctx, pool, "tnt_test"))
+	_, err = Migrate(ctx, pool, "tnt_test")
+	require.NoError(t, err)
 	st := New(pool)
 
 	const urn = "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User"

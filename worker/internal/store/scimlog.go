@@ -163,9 +163,9 @@ func (s *Store) CreateLogPartition(ctx context.Context, name string, day time.Ti
 }
 
 // movePartitionOut creates table as the day's partition holding the rows
-// of that day the default partition has, in one transaction. The locks,
-// taken in the order inserts take them, keep rows from landing in the
-// default partition between the move and the attach.
+// of that day the default partition has, in one transaction. Inserts wait
+// on the parent until it commits: one let through to the default partition
+// (routed before the attach) would fail its partition check after it.
 func (s *Store) movePartitionOut(ctx context.Context, table string, day time.Time) error {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
@@ -175,7 +175,7 @@ func (s *Store) movePartitionOut(ctx context.Context, table string, day time.Tim
 	from, to := day.UTC().Format(time.RFC3339), day.UTC().AddDate(0, 0, 1).Format(time.RFC3339)
 	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		for _, stmt := range []string{
-			`LOCK TABLE scim_requests IN SHARE UPDATE EXCLUSIVE MODE`,
+			`LOCK TABLE scim_requests IN SHARE ROW EXCLUSIVE MODE`,
 			`LOCK TABLE scim_requests_default IN ACCESS EXCLUSIVE MODE`,
 			`CREATE TABLE ` + table + ` (LIKE scim_requests)`,
 			fmt.Sprintf(`WITH moved AS (DELETE FROM scim_requests_default WHERE at >= '%s' AND at < '%s' RETURNING *)

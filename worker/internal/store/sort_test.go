@@ -41,7 +41,8 @@ func TestSortPlans(t *testing.T) {
 	pool, err := OpenPool(ctx, PoolParams{URL: u.String(), User: login, Password: password, MaxConns: 4, Permits: grantAll{}})
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
-	require.NoError(t, Migrate(ctx, pool, "tnt_test"))
+	_, err = Migrate(ctx, pool, "tnt_test")
+	require.NoError(t, err)
 	for _, stmt := range []string{
 		`INSERT INTO users (id, user_name, external_id, display_name, emails_lc, doc, created, last_modified)
 		 SELECT 'u-' || i, 'user' || i || '@contoso.com', 'ext' || i, 'User ' || i, ARRAY['user' || i || '@mail.contoso.com'],

@@ -39,11 +39,12 @@ var migrations embed.FS
 // Migrate brings the tenant schema (the pool's search_path) up to date. A
 // schema already at the newest version costs one query, which keeps binds
 // short; otherwise a session lock per tenant keeps two workers of one
-// tenant (on two replicas) from migrating at once.
-func Migrate(ctx context.Context, pool *Pool, tenant string) error {
+// tenant (on two replicas) from migrating at once. applied reports that
+// migrations ran.
+func Migrate(ctx context.Context, pool *Pool, tenant string) (applied bool, err error) {
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
-		return err
+		return false, err
 	}
 	db := stdlib.OpenDBFromPool(pool.PGX())
 	defer db.Close()
@@ -51,28 +52,29 @@ func Migrate(ctx context.Context, pool *Pool, tenant string) error {
 	h.Write([]byte("scimplane worker migrations " + tenant))
 	locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(int64(h.Sum64() >> 1)))
 	if err != nil {
-		return fmt.Errorf("migration lock: %w", err)
+		return false, fmt.Errorf("migration lock: %w", err)
 	}
 	versions, err := database.NewStore(goose.DialectPostgres, versionTable)
 	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
+		return false, fmt.Errorf("migrations: %w", err)
 	}
 	p, err := goose.NewProvider(goose.DialectCustom, db, sub, goose.WithStore(versionStore{versions}),
 		goose.WithSessionLocker(locker), goose.WithDisableGlobalRegistry(true))
 	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
+		return false, fmt.Errorf("migrations: %w", err)
 	}
 	sources := p.ListSources()
 	latest := sources[len(sources)-1].Version
 	var current int64
 	err = pool.QueryRow(ctx, `SELECT coalesce(max(version_id), 0) FROM `+versionTable+` WHERE is_applied`).Scan(&current)
 	if err == nil && current == latest {
-		return nil
+		return false, nil
 	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("migrate: %w", err)
+	results, err := p.Up(ctx)
+	if err != nil {
+		return false, fmt.Errorf("migrate: %w", err)
 	}
-	return nil
+	return len(results) > 0, nil
 }
 
 const versionTable = "goose_db_version"

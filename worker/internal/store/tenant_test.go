@@ -16,8 +16,9 @@ import (
 // tenantPool sets a tenant up as the control plane does (a NOLOGIN tenant
 // role owning its schema, a login role granted it) in a database of its
 // own, after running setup there as the superuser, and returns a pool
-// bound to the tenant, its schema not yet migrated.
-func tenantPool(t *testing.T, setup ...string) (*store.Pool, string) {
+// bound to the tenant, its schema not yet migrated, the schema's name and
+// the superuser's URL of the database.
+func tenantPool(t *testing.T, setup ...string) (*store.Pool, string, string) {
 	t.Helper()
 	ctx := context.Background()
 	admin := pgtest.NewDatabase(t)
@@ -49,5 +50,5 @@ func tenantPool(t *testing.T, setup ...string) (*store.Pool, string) {
 	require.NoError(t, err)
 	t.Cleanup(p.Close)
 	require.NoError(t, p.Bind(ctx, "tnt_"+suffix))
-	return p, "tnt_" + suffix
+	return p, "tnt_" + suffix, admin
 }

@@ -14,8 +14,9 @@ import (
 // tenantStore is a migrated tenant schema, used as a worker uses it.
 func tenantStore(t *testing.T) (*store.Store, *store.Pool) {
 	t.Helper()
-	p, schema := tenantPool(t)
-	require.NoError(t, store.Migrate(context.Background(), p, schema))
+	p, schema, _ := tenantPool(t)
+	_, err := store.Migrate(context.Background(), p, schema)
+	require.NoError(t, err)
 	return store.New(p), p
 }
 
