@@ -99,8 +99,12 @@ func NewRecorder(p RecorderParams) *Recorder {
 }
 
 // retryEvery is how long, after a write found the database unreachable,
-// Finish holds rows without trying to write them: replies do not wait on
-// a database known to be down, and it is not hammered.
+// Finish holds the rows of failed exchanges (5xx) without trying to write
+// them: replies do not wait on a database known to be down, and it is not
+// hammered. An exchange that was served tries at once: the database most
+// likely served it, and its write takes the held rows with it, before its
+// reply, so that a worker killed just after the database came back loses
+// none of them.
 const retryEvery = time.Second
 
 // errHeld is the outcome of a row held without a try.
@@ -193,7 +197,7 @@ const replayBatch = 500
 func (r *Recorder) write(ctx context.Context, e *Entry) error {
 	w := &pendingWrite{e: e, done: make(chan error, 1)}
 	r.mu.Lock()
-	if r.now().Before(r.retryAt) {
+	if e.Status >= 500 && r.now().Before(r.retryAt) {
 		r.hold([]*Entry{e})
 		r.mu.Unlock()
 		return errHeld
