@@ -21,7 +21,7 @@ import (
 func TestAdmin(t *testing.T) {
 	e := setup(t)
 	ctx := context.Background()
-	rec := scimlog.NewRecorder(scimlog.RecorderParams{Writer: e.st, Logger: quiet, Now: new(clock).now})
+	rec := scimlog.NewRecorder(scimlog.RecorderParams{Writer: e.st, Logger: quiet, Now: at0})
 	for i := range 25 {
 		x := entry(fmt.Sprintf("r%02d", i), i*60)
 		x.UserName, x.RequestBody = "Ann@Contoso.com", []byte(`{"password":"s3cret"}`)

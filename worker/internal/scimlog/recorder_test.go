@@ -103,23 +103,8 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 var t0 = time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC)
 
-// clock is a Recorder's clock, t0 until advanced.
-type clock struct {
-	mu     sync.Mutex
-	offset time.Duration
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return t0.Add(c.offset)
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.offset += d
-}
+// at0 is a Recorder's clock, stopped at t0.
+func at0() time.Time { return t0 }
 
 func entry(id string, sec int) scimlog.Entry {
 	return scimlog.Entry{At: t0.Add(time.Duration(sec) * time.Second), RequestID: id, Method: "GET", Path: "/Users"}
@@ -131,7 +116,7 @@ func entry(id string, sec int) scimlog.Entry {
 func TestRecorder_WithTheChangeOrAfter(t *testing.T) {
 	e := setup(t)
 	ctx := context.Background()
-	rec := scimlog.NewRecorder(scimlog.RecorderParams{Writer: e.st, Logger: quiet, Now: new(clock).now})
+	rec := scimlog.NewRecorder(scimlog.RecorderParams{Writer: e.st, Logger: quiet, Now: at0})
 	errRolledBack := errors.New("rolled back")
 	tests := []struct {
 		name   string
@@ -177,7 +162,7 @@ func TestRecorder_WithTheChangeOrAfter(t *testing.T) {
 // batched, even when their callers' contexts are cancelled.
 func TestRecorder_ConcurrentFinishes(t *testing.T) {
 	e := setup(t)
-	rec := scimlog.NewRecorder(scimlog.RecorderParams{Writer: e.st, Logger: quiet, Now: new(clock).now})
+	rec := scimlog.NewRecorder(scimlog.RecorderParams{Writer: e.st, Logger: quiet, Now: at0})
 	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()
 	var wg sync.WaitGroup
@@ -204,8 +189,7 @@ func TestRecorder_ConcurrentFinishes(t *testing.T) {
 func TestRecorder_SpoolsDuringAnOutage(t *testing.T) {
 	e := setup(t)
 	ctx := context.Background()
-	clk := new(clock)
-	rec := scimlog.NewRecorder(scimlog.RecorderParams{Writer: e.st, Logger: quiet, Now: clk.now})
+	rec := scimlog.NewRecorder(scimlog.RecorderParams{Writer: e.st, Logger: quiet, Now: at0})
 	rec.Finish(ctx, rec.Begin(entry("before", 0)), 200, nil)
 	end := e.outage(t)
 	rec.Finish(ctx, rec.Begin(entry("during-1", 1)), 503, []byte(`{"status":"503","detail":"the tenant's database is unavailable"}`))
@@ -241,7 +225,7 @@ func TestRecorder_SpoolsDuringAnOutage(t *testing.T) {
 func TestRecorder_SpoolLimit(t *testing.T) {
 	e := setup(t)
 	ctx := context.Background()
-	rec := scimlog.NewRecorder(scimlog.RecorderParams{Writer: e.st, Logger: quiet, Limit: scimlog.SpoolLimit{Rows: 3, Bytes: 2000}, Now: new(clock).now})
+	rec := scimlog.NewRecorder(scimlog.RecorderParams{Writer: e.st, Logger: quiet, Limit: scimlog.SpoolLimit{Rows: 3, Bytes: 2000}, Now: at0})
 	end := e.outage(t)
 	for i := range 5 {
 		x := entry(fmt.Sprintf("r%d", i), i)
@@ -263,7 +247,7 @@ func TestRecorder_SpoolLimit(t *testing.T) {
 func TestRecorder_RefusedRowsDoNotBlock(t *testing.T) {
 	e := setup(t)
 	ctx := context.Background()
-	rec := scimlog.NewRecorder(scimlog.RecorderParams{Writer: e.st, Logger: quiet, Now: new(clock).now})
+	rec := scimlog.NewRecorder(scimlog.RecorderParams{Writer: e.st, Logger: quiet, Now: at0})
 	poison := entry("poison", 1)
 	poison.At = time.Date(-5000, 1, 1, 0, 0, 0, 0, time.UTC) // before timestamptz's range
 	rec.Finish(ctx, rec.Begin(poison), 0, nil)
