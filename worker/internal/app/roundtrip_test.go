@@ -44,6 +44,21 @@ func (p *pgProxy) since(n int64) string {
 	return strings.Join(p.starts[n:], "\n")
 }
 
+// newProxiedWorker is a test worker of at most maxConns connections, all
+// through a proxy that counts them and their round trips.
+func newProxiedWorker(t *testing.T, maxConns int, opts ...func(*Config)) (*Worker, *pgProxy) {
+	var proxy *pgProxy
+	w, _ := newTestWorkerWithAdmin(t, append([]func(*Config){func(c *Config) {
+		u, err := url.Parse(c.DatabaseURL)
+		require.NoError(t, err)
+		proxy = startProxy(t, u.Host)
+		u.Host = proxy.ln.Addr().String()
+		c.DatabaseURL = u.String()
+		c.MaxConns = maxConns
+	}}, opts...)...)
+	return w, proxy
+}
+
 func startProxy(tb testing.TB, target string) *pgProxy {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -132,14 +147,8 @@ func (p *pgProxy) serve(client net.Conn) {
 // row and COMMIT), with or without an If-Match, and a create is one; the
 // group members a write answers with cost none of their own.
 func TestWorker_RoundTrips(t *testing.T) {
-	var proxy *pgProxy
-	w, _ := newTestWorkerWithAdmin(t, func(c *Config) {
-		u, err := url.Parse(c.DatabaseURL)
-		require.NoError(t, err)
-		proxy = startProxy(t, u.Host)
-		u.Host = proxy.ln.Addr().String()
-		c.DatabaseURL = u.String()
-		c.MaxConns = 1 // one connection, warmed by the first runs
+	// One connection, warmed by the first runs.
+	w, proxy := newProxiedWorker(t, 1, func(c *Config) {
 		// No background queries in the middle of a measured exchange.
 		c.Options.PolicyCheck = time.Hour
 		c.Options.IdleConnClose = time.Hour
@@ -239,15 +248,7 @@ func TestWorker_RoundTrips(t *testing.T) {
 // connection too. (They used to start at the bind, beside the first
 // requests, which then waited or had the pool open a second connection.)
 func TestWorker_FirstRequestsShareTheBindConnection(t *testing.T) {
-	var proxy *pgProxy
-	w, _ := newTestWorkerWithAdmin(t, func(c *Config) {
-		u, err := url.Parse(c.DatabaseURL)
-		require.NoError(t, err)
-		proxy = startProxy(t, u.Host)
-		u.Host = proxy.ln.Addr().String()
-		c.DatabaseURL = u.String()
-		c.MaxConns = 2
-	})
+	w, proxy := newProxiedWorker(t, 2)
 	require.EqualValues(t, 1, proxy.conns.Load(), "prepare and bind use one connection")
 	before := proxy.trips.Load()
 	for i := range 10 {

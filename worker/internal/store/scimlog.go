@@ -149,12 +149,12 @@ func (s *Store) LogCounts(ctx context.Context, hour, day, month time.Time) (*sci
 // the new partition as it is created.
 func (s *Store) CreateLogPartition(ctx context.Context, name string, day time.Time) error {
 	table := pgx.Identifier{name}.Sanitize()
-	bounds := fmt.Sprintf(`FROM ('%s') TO ('%s')`, day.UTC().Format(time.RFC3339), day.UTC().AddDate(0, 0, 1).Format(time.RFC3339))
-	_, err := s.pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+table+` PARTITION OF scim_requests FOR VALUES `+bounds)
+	from, to := day.UTC().Format(time.RFC3339), day.UTC().AddDate(0, 0, 1).Format(time.RFC3339)
+	_, err := s.pool.Exec(ctx, fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s PARTITION OF scim_requests FOR VALUES FROM ('%s') TO ('%s')`, table, from, to))
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23514" {
 		// check_violation: the default partition holds rows of the day.
-		err = s.movePartitionOut(ctx, table, day)
+		err = s.movePartitionOut(ctx, table, from, to)
 	}
 	if err != nil && !strings.Contains(err.Error(), "already exists") {
 		return fmt.Errorf("create log partition %s: %w", name, err)
@@ -162,17 +162,16 @@ func (s *Store) CreateLogPartition(ctx context.Context, name string, day time.Ti
 	return nil
 }
 
-// movePartitionOut creates table as the day's partition holding the rows
-// of that day the default partition has, in one transaction. Inserts wait
+// movePartitionOut creates table as the partition [from, to) holding the
+// rows of that range the default partition has, in one transaction. Inserts wait
 // on the parent until it commits: one let through to the default partition
 // (routed before the attach) would fail its partition check after it.
-func (s *Store) movePartitionOut(ctx context.Context, table string, day time.Time) error {
+func (s *Store) movePartitionOut(ctx context.Context, table, from, to string) error {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Release()
-	from, to := day.UTC().Format(time.RFC3339), day.UTC().AddDate(0, 0, 1).Format(time.RFC3339)
 	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		for _, stmt := range []string{
 			`LOCK TABLE scim_requests IN SHARE ROW EXCLUSIVE MODE`,
