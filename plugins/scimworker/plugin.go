@@ -74,6 +74,7 @@ func Serve(impl Worker, opts ...ServeOption) {
 		HandshakeConfig: Handshake,
 		Plugins:         map[string]plugin.Plugin{PluginName: &GRPCPlugin{Impl: impl}},
 		GRPCServer:      func(opts []grpc.ServerOption) *grpc.Server { return newServer(append(opts, extra...)) },
+		TLSProvider:     sessionTLS,
 		Logger:          hclog.New(&hclog.LoggerOptions{Name: "worker", Level: hclog.Warn, Output: os.Stderr, JSONFormat: true}),
 	})
 }

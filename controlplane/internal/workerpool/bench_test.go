@@ -9,9 +9,9 @@ import (
 )
 
 // BenchmarkPool_ColdStart measures the supervisor's share of a cold start
-// without prepared workers (spawn, go-plugin handshake with AutoMTLS,
-// dispense, prepare, bind) with the echo worker, which does no work of its
-// own at start.
+// without prepared workers (spawn, go-plugin handshake with the session's
+// mutual TLS, dispense, prepare, bind) with the echo worker, which does no
+// work of its own at start.
 func BenchmarkPool_ColdStart(b *testing.B) {
 	p := newPool(b, func(p *Params) { p.MaxWorkers = 1000 }).pool
 	ex := &scimworker.Exchange{Method: "GET", Path: "/"}

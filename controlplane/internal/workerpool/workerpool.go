@@ -582,6 +582,13 @@ func (p *Pool) start(ctx context.Context, forTenant bool) (*worker, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The channel's mutual TLS: the worker's certificate comes back while
+	// it starts and is known from then on.
+	session, err := scimworker.NewSession()
+	if err != nil {
+		return nil, err
+	}
+	defer session.Close()
 	tmp, err := p.privateDir()
 	if err != nil {
 		return nil, err
@@ -593,7 +600,8 @@ func (p *Pool) start(ctx context.Context, forTenant bool) (*worker, error) {
 	}
 	cmd := exec.Command(p.p.Bin)
 	// Its own socket and any temporary file go in its own directory.
-	cmd.Env = append(slices.Clip(p.p.Env), "TMPDIR="+tmp)
+	cmd.Env = append(append(slices.Clip(p.p.Env), "TMPDIR="+tmp), session.Env()...)
+	cmd.ExtraFiles = []*os.File{session.WorkerFile()}
 	cmd.Dir = tmp
 	// If the control plane dies without Close, its workers die with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Credential: p.p.Credential}
@@ -610,7 +618,7 @@ func (p *Pool) start(ctx context.Context, forTenant bool) (*worker, error) {
 		Plugins:          scimworker.PluginMap(),
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		AutoMTLS:         true,
+		TLSConfig:        session.Host,
 		SecureConfig:     secure,
 		GRPCDialOptions:  scimworker.DialOptions(p.p.TracerProvider),
 		Managed:          true,
@@ -638,6 +646,7 @@ func (p *Pool) start(ctx context.Context, forTenant bool) (*worker, error) {
 		return nil, err
 	}
 	rpcClient, err := client.Client()
+	session.Started()
 	if err != nil {
 		return fail(fmt.Errorf("start worker: %w", err))
 	}

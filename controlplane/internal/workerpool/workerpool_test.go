@@ -200,13 +200,14 @@ func TestPool_ConcurrentFirstRequestsBindOneWorker(t *testing.T) {
 	require.Equal(t, []string{"SCIMPLANE_LOG_LEVEL=warn"}, ownEnv(e.Env))
 }
 
-// ownEnv is a worker's environment less go-plugin's handshake variables
-// and its TMPDIR.
+// ownEnv is a worker's environment less go-plugin's handshake variables,
+// its session variables and its TMPDIR.
 func ownEnv(all []string) []string {
 	var env []string
 	for _, kv := range all {
 		if !strings.HasPrefix(kv, "PLUGIN_") && !strings.HasPrefix(kv, scimworker.Handshake.MagicCookieKey+"=") &&
-			!strings.HasPrefix(kv, "TMPDIR=") {
+			!strings.HasPrefix(kv, "TMPDIR=") && !strings.HasPrefix(kv, scimworker.EnvSessionFD+"=") &&
+			!strings.HasPrefix(kv, scimworker.EnvSessionCert+"=") {
 			env = append(env, kv)
 		}
 	}
