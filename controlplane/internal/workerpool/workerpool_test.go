@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -203,11 +204,11 @@ func TestPool_ConcurrentFirstRequestsBindOneWorker(t *testing.T) {
 // ownEnv is a worker's environment less go-plugin's handshake variables,
 // its session variables and its TMPDIR.
 func ownEnv(all []string) []string {
+	notOwn := []string{"PLUGIN_", scimworker.Handshake.MagicCookieKey + "=", "TMPDIR=",
+		scimworker.EnvSessionFD + "=", scimworker.EnvSessionCert + "="}
 	var env []string
 	for _, kv := range all {
-		if !strings.HasPrefix(kv, "PLUGIN_") && !strings.HasPrefix(kv, scimworker.Handshake.MagicCookieKey+"=") &&
-			!strings.HasPrefix(kv, "TMPDIR=") && !strings.HasPrefix(kv, scimworker.EnvSessionFD+"=") &&
-			!strings.HasPrefix(kv, scimworker.EnvSessionCert+"=") {
+		if !slices.ContainsFunc(notOwn, func(prefix string) bool { return strings.HasPrefix(kv, prefix) }) {
 			env = append(env, kv)
 		}
 	}
