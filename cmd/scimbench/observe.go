@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"syscall"
 	"time"
@@ -15,16 +16,12 @@ type observer struct {
 	pg         int    // postmaster pid, 0 if none was found
 	workerComm string // comm of worker processes (the binary's name, at most 15 bytes)
 	// ownUsers are the database users of the control plane's own
-	// connections: those seen before any tenant existed, and postgres.
+	// connections: postgres, and those of the connections it held before
+	// any tenant existed (learnOwnBackends).
 	ownUsers map[string]bool
 
 	mu     sync.Mutex
 	titles map[int]backendInfo // cache: a backend's user never changes
-}
-
-type backendInfo struct {
-	kind backendKind
-	user string
 }
 
 // commName is what /proc shows as comm for a binary: its base name cut to
@@ -50,17 +47,31 @@ func newObserver(fs procFS, cp int, workerComm string) (*observer, error) {
 	return o, nil
 }
 
-// learnOwnBackends records the users of the client backends that exist now,
-// before any tenant: they are the control plane's own.
-func (o *observer) learnOwnBackends() int {
-	n := 0
-	for _, b := range o.backends() {
-		if b.kind == backendClient {
+// learnOwnBackends runs before any tenant exists. It records the users of
+// the client backends the control plane itself holds (their client port is
+// one of its sockets'): it may connect under roles other than postgres.
+// Backends that pre-started workers hold are not its own, nor are their
+// users: counted as its own, a spare's backend would vanish from the
+// baseline and the spare that replaces it would show up as a tenant's.
+// It returns how many client backends are the control plane's.
+func (o *observer) learnOwnBackends() (int, error) {
+	ports, err := o.fs.tcpPorts(o.cp)
+	if err != nil {
+		return 0, fmt.Errorf("the control plane's sockets: %w", err)
+	}
+	bs := o.backends()
+	for _, b := range bs {
+		if b.kind == backendClient && b.port != 0 && ports[b.port] {
 			o.ownUsers[b.user] = true
+		}
+	}
+	n := 0
+	for _, b := range bs {
+		if b.kind == backendClient && o.ownUsers[b.user] {
 			n++
 		}
 	}
-	return n
+	return n, nil
 }
 
 // backends classifies the postmaster's children, reading each title once.
@@ -83,9 +94,8 @@ func (o *observer) backends() map[int]backendInfo {
 			if err != nil {
 				continue // exited
 			}
-			kind, user := classifyBackend(title)
-			info = backendInfo{kind: kind, user: user}
-			if kind != backendUnknown {
+			info = classifyBackend(title)
+			if info.kind != backendUnknown {
 				o.titles[pid] = info
 			}
 		}

@@ -235,24 +235,102 @@ const (
 	backendClient
 )
 
+// backendInfo is what a postmaster child's title says: its kind and, for a
+// client backend, the database user and the client's TCP port.
+type backendInfo struct {
+	kind backendKind
+	user string
+	port int
+}
+
 // classifyBackend reads a PostgreSQL child's title. A client backend's
 // title is "postgres: USER DATABASE HOST(PORT) STATE" (the database is
-// missing for replication connections; HOST is "[local]" on a socket);
-// auxiliary processes name themselves instead ("postgres: checkpointer").
-func classifyBackend(title string) (backendKind, string) {
+// missing for replication connections; HOST is "[local]" on a socket, and
+// the port then 0); auxiliary processes name themselves instead
+// ("postgres: checkpointer").
+func classifyBackend(title string) backendInfo {
 	rest, ok := strings.CutPrefix(title, "postgres: ")
 	if !ok {
-		return backendUnknown, ""
+		return backendInfo{kind: backendUnknown}
 	}
 	f := strings.Fields(rest)
-	isHost := func(s string) bool { return strings.HasSuffix(s, ")") && strings.Contains(s, "(") || s == "[local]" }
-	switch {
-	case len(f) >= 3 && isHost(f[2]):
-		return backendClient, f[0]
-	case len(f) >= 2 && isHost(f[1]):
-		return backendClient, f[0]
+	for _, i := range []int{2, 1} {
+		if i >= len(f) {
+			continue
+		}
+		if port, ok := hostPort(f[i]); ok {
+			return backendInfo{kind: backendClient, user: f[0], port: port}
+		}
 	}
-	return backendAux, ""
+	return backendInfo{kind: backendAux}
+}
+
+// hostPort reads a client backend's HOST(PORT) title field.
+func hostPort(s string) (port int, ok bool) {
+	if s == "[local]" {
+		return 0, true
+	}
+	host, rest, found := strings.Cut(s, "(")
+	p, closed := strings.CutSuffix(rest, ")")
+	if !found || !closed || host == "" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(p)
+	return n, err == nil
+}
+
+// tcpPorts lists the local TCP ports of pid's sockets: the inodes its
+// descriptors name (/proc/PID/fd/N links to "socket:[INODE]"), looked up in
+// its network namespace's tables (/proc/PID/net/tcp and tcp6).
+func (p procFS) tcpPorts(pid int) (map[int]bool, error) {
+	fds, err := os.ReadDir(p.path(pid, "fd"))
+	if err != nil {
+		return nil, err
+	}
+	inodes := map[string]bool{}
+	for _, fd := range fds {
+		target, err := os.Readlink(p.path(pid, "fd", fd.Name()))
+		if err != nil {
+			continue // closed meanwhile
+		}
+		if ino, ok := strings.CutPrefix(target, "socket:["); ok {
+			inodes[strings.TrimSuffix(ino, "]")] = true
+		}
+	}
+	ports := map[int]bool{}
+	for _, table := range []string{"tcp", "tcp6"} {
+		b, err := os.ReadFile(p.path(pid, "net", table))
+		if errors.Is(err, os.ErrNotExist) {
+			continue // a kernel without IPv6
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := addTCPPorts(ports, b, inodes); err != nil {
+			return nil, fmt.Errorf("net/%s: %w", table, err)
+		}
+	}
+	return ports, nil
+}
+
+// addTCPPorts adds to ports the local port of each row of a /proc/net/tcp
+// table whose socket inode (the tenth field) is in inodes. The local
+// address is hexadecimal ADDRESS:PORT.
+func addTCPPorts(ports map[int]bool, table []byte, inodes map[string]bool) error {
+	lines := strings.Split(string(table), "\n")
+	for _, line := range lines[1:] { // the first is the header
+		f := strings.Fields(line)
+		if len(f) < 10 || !inodes[f[9]] {
+			continue
+		}
+		_, port, ok := strings.Cut(f[1], ":")
+		n, err := strconv.ParseUint(port, 16, 16)
+		if !ok || err != nil {
+			return fmt.Errorf("local address %q", f[1])
+		}
+		ports[int(n)] = true
+	}
+	return nil
 }
 
 func truncate(s string) string {

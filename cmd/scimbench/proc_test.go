@@ -1,8 +1,10 @@
 package main
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -56,40 +58,77 @@ func TestParsePSS(t *testing.T) {
 }
 
 func TestClassifyBackend(t *testing.T) {
+	client := func(user string, port int) backendInfo {
+		return backendInfo{kind: backendClient, user: user, port: port}
+	}
 	tests := []struct {
-		title    string
-		kind     backendKind
-		wantUser string
+		title string
+		want  backendInfo
 	}{
-		{"postgres: postgres postgres 127.0.0.1(45678) idle", backendClient, "postgres"},
-		{"postgres: tnt_01abc postgres 127.0.0.1(45679) idle in transaction", backendClient, "tnt_01abc"},
-		{"postgres: tnt_01abc postgres 127.0.0.1(45680) UPDATE waiting", backendClient, "tnt_01abc"},
-		{"postgres: bob app [local] SELECT", backendClient, "bob"},
-		{"postgres: repl ::1(5555) streaming", backendClient, "repl"},
-		{"postgres: checkpointer", backendAux, ""},
-		{"postgres: background writer", backendAux, ""},
-		{"postgres: walwriter", backendAux, ""},
-		{"postgres: autovacuum launcher", backendAux, ""},
-		{"postgres: autovacuum worker postgres", backendAux, ""},
-		{"postgres: logical replication launcher", backendAux, ""},
-		{"postgres: stats collector", backendAux, ""},
-		{"postgres: parallel worker for PID 4242", backendAux, ""},
+		{"postgres: postgres postgres 127.0.0.1(45678) idle", client("postgres", 45678)},
+		{"postgres: tnt_01abc postgres 127.0.0.1(45679) idle in transaction", client("tnt_01abc", 45679)},
+		{"postgres: tnt_01abc postgres 127.0.0.1(45680) UPDATE waiting", client("tnt_01abc", 45680)},
+		{"postgres: bob app [local] SELECT", client("bob", 0)},
+		{"postgres: repl ::1(5555) streaming", client("repl", 5555)},
+		{"postgres: checkpointer", backendInfo{kind: backendAux}},
+		{"postgres: background writer", backendInfo{kind: backendAux}},
+		{"postgres: walwriter", backendInfo{kind: backendAux}},
+		{"postgres: autovacuum launcher", backendInfo{kind: backendAux}},
+		{"postgres: autovacuum worker postgres", backendInfo{kind: backendAux}},
+		{"postgres: logical replication launcher", backendInfo{kind: backendAux}},
+		{"postgres: stats collector", backendInfo{kind: backendAux}},
+		{"postgres: parallel worker for PID 4242", backendInfo{kind: backendAux}},
+		// Not a HOST(PORT) field.
+		{"postgres: bob app (5432) idle", backendInfo{kind: backendAux}},
+		{"postgres: bob app 127.0.0.1(x) idle", backendInfo{kind: backendAux}},
 		// Just forked: still the postmaster's command line.
-		{"/usr/lib/postgresql/15/bin/postgres -D /tmp/x/postgres -p 5432", backendUnknown, ""},
+		{"/usr/lib/postgresql/15/bin/postgres -D /tmp/x/postgres -p 5432", backendInfo{kind: backendUnknown}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.title, func(t *testing.T) {
-			kind, user := classifyBackend(tt.title)
-			require.Equal(t, tt.kind, kind)
-			require.Equal(t, tt.wantUser, user)
+			require.Equal(t, tt.want, classifyBackend(tt.title))
+		})
+	}
+}
+
+func TestAddTCPPorts(t *testing.T) {
+	const header = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+	row := func(local, inode string) string {
+		return "   0: " + local + " 0100007F:1538 01 00000000:00000000 00:00000000 00000000     0        0 " + inode + " 1 0000000000000000 20 4 30 10 -1\n"
+	}
+	tests := []struct {
+		name    string
+		table   string
+		want    []int
+		wantErr bool
+	}{
+		{"only the inodes asked for", header + row("0100007F:9C40", "1001") + row("0100007F:9C41", "9999") + row("0100007F:9C42", "1002"), []int{40000, 40002}, false},
+		{"tcp6", header + row("00000000000000000000000001000000:9C43", "1001"), []int{40003}, false},
+		{"header only", header, nil, false},
+		{"short rows are skipped", header + "   0: 0100007F:9C40\n", nil, false},
+		{"bad port", header + row("0100007F:XYZ", "1001"), nil, true},
+		{"no port", header + row("0100007F", "1002"), nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ports := map[int]bool{}
+			err := addTCPPorts(ports, []byte(tt.table), map[string]bool{"1001": true, "1002": true})
+			if tt.wantErr {
+				require.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			require.ElementsMatch(t, tt.want, slices.Collect(maps.Keys(ports)))
 		})
 	}
 }
 
 // fakeProc writes a /proc tree: a control plane (100, two threads) with a
 // postmaster (200), two workers (300, 400) and a helper (500); the
-// postmaster has auxiliary processes, the control plane's connection, two
-// tenant connections and a child not yet retitled.
+// postmaster has auxiliary processes, the control plane's connection
+// (postgres, client port 40000), two tenant connections (tnt_a from the
+// control plane's port 40001, tnt_b from worker 300's port 40002) and a
+// child not yet retitled.
 func fakeProc(t *testing.T) string {
 	t.Helper()
 	root := t.TempDir()
@@ -124,6 +163,24 @@ func fakeProc(t *testing.T) string {
 	write("300/stat", statLine(300, "worker", 100, 200, 100, 0, 0))
 	write("400/stat", statLine(400, "worker", 100, 100, 0, 0, 0))
 	write("500/stat", statLine(500, "pgbouncer", 100, 7, 3, 0, 0))
+	// The control plane's descriptors: two sockets (inodes 1001, 1002), a
+	// pipe and a file. The network namespace's table also has worker 300's
+	// socket (1003) and the server's ends (2001..2003).
+	for fd, target := range map[string]string{"0": "/dev/null", "3": "socket:[1001]", "4": "socket:[1002]", "5": "pipe:[77]"} {
+		require.NoError(t, os.MkdirAll(filepath.Join(root, "100", "fd"), 0o755))
+		require.NoError(t, os.Symlink(target, filepath.Join(root, "100", "fd", fd)))
+	}
+	tcpRow := func(local, remote, inode string) string {
+		return "   0: " + local + " " + remote + " 01 00000000:00000000 00:00000000 00000000   103        0 " + inode + " 1 0000000000000000 20 4 30 10 -1\n"
+	}
+	write("100/net/tcp", "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"+
+		tcpRow("0100007F:1538", "00000000:0000", "2000")+ // the server's listening socket
+		tcpRow("0100007F:9C40", "0100007F:1538", "1001")+
+		tcpRow("0100007F:1538", "0100007F:9C40", "2001")+
+		tcpRow("0100007F:9C41", "0100007F:1538", "1002")+
+		tcpRow("0100007F:1538", "0100007F:9C41", "2002")+
+		tcpRow("0100007F:9C42", "0100007F:1538", "1003")+
+		tcpRow("0100007F:1538", "0100007F:9C42", "2003"))
 	for pid, pss := range map[string]string{"202": "3000", "203": "2500", "204": "3500", "300": "8000", "400": "9000", "500": "1200"} {
 		write(pid+"/smaps_rollup", "Rss: 99999 kB\nPss:  "+pss+" kB\n")
 	}
@@ -200,21 +257,36 @@ func TestObserver(t *testing.T) {
 func TestObserver_LearnOwnBackends(t *testing.T) {
 	root := fakeProc(t)
 	fs := procFS{root: root}
+	ports, err := fs.tcpPorts(100)
+	require.NoError(t, err)
+	require.Equal(t, map[int]bool{40000: true, 40001: true}, ports, "the control plane's sockets only")
+
 	o, err := newObserver(fs, 100, "worker")
 	require.NoError(t, err)
-	// Before any tenant existed, tnt_a's connection was there: it is the
-	// control plane's (a service that connects under another role).
-	require.Equal(t, 3, o.learnOwnBackends())
+	// Before any tenant existed the control plane held tnt_a's connection
+	// (a service that connects under another role): tnt_a is its own. A
+	// worker held tnt_b's (a pre-started worker's): not the control plane's.
+	n, err := o.learnOwnBackends()
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
 	all, tenants := o.connCount(nil)
 	require.Equal(t, 3, all)
-	require.Equal(t, 0, tenants)
+	require.Equal(t, 1, tenants)
+	m := o.memory()
+	require.Equal(t, 1, m.Backends)
+	require.Equal(t, int64(3500), m.BackendKiB, "tnt_b's backend counts with the workers'")
 
 	// A retitled child is classified on the next look; the cache does not
 	// keep "unknown".
 	require.NoError(t, os.WriteFile(filepath.Join(root, "205", "cmdline"), []byte("postgres: tnt_c postgres 127.0.0.1(40003) idle\x00"), 0o644))
 	all, tenants = o.connCount(nil)
 	require.Equal(t, 4, all)
-	require.Equal(t, 1, tenants)
+	require.Equal(t, 2, tenants)
+
+	// Without the control plane's descriptors nothing can be told apart.
+	require.NoError(t, os.RemoveAll(filepath.Join(root, "100", "fd")))
+	_, err = o.learnOwnBackends()
+	require.ErrorContains(t, err, "the control plane's sockets")
 }
 
 func TestCommName(t *testing.T) {

@@ -69,11 +69,13 @@ func (r *runner) runScenario(ctx context.Context, name string, run int) *result 
 	if err == nil && obs.pg == 0 {
 		err = errors.New("no embedded PostgreSQL child of the control plane")
 	}
+	if err == nil {
+		res.BaselineConns, err = obs.learnOwnBackends()
+	}
 	if err != nil {
 		res.Failure = err.Error()
 		return res
 	}
-	res.BaselineConns = obs.learnOwnBackends()
 	peaks := obs.samplePeaks(ctx, 100*time.Millisecond)
 	var tenants []*tenant
 	switch name {
