@@ -48,8 +48,9 @@ func newObserver(fs procFS, cp int, workerComm string) (*observer, error) {
 }
 
 // learnOwnBackends runs before any tenant exists. It records the users of
-// the client backends the control plane itself holds (their client port is
-// one of its sockets'): it may connect under roles other than postgres.
+// the client backends the control plane itself holds (the backend's client
+// port is the local port of one of its sockets): it may connect under
+// roles other than postgres.
 // Backends that pre-started workers hold are not its own, nor are their
 // users: counted as its own, a spare's backend would vanish from the
 // baseline and the spare that replaces it would show up as a tenant's.
